@@ -1,0 +1,116 @@
+"""tapegrad: PyTorch's API and PyTorch's numbers, with only NumPy installed.
+
+>>> import tapegrad as torch
+>>> a = torch.tensor([2., 3.], requires_grad=True)
+>>> (3 * a ** 3).sum().backward()
+>>> a.grad
+tensor([36., 81.])
+"""
+from __future__ import annotations
+
+import warnings as _warnings
+
+__version__ = "0.1.0"
+
+# NOTE: autograd first: its graph module imports Tensor, and tensor.py needs only
+# autograd.grad_mode and autograd._version (see docs/architecture.md).
+from . import autograd  # noqa: E402
+from . import backend, dtypes  # noqa: E402
+from .tensor import Tensor, Size, device  # noqa: E402
+from . import ops  # noqa: E402
+from . import _tensor_methods  # noqa: E402,F401
+from .dtypes import (  # noqa: E402
+    bool_ as bool, uint8, int8, int16, int32, int64, float16, float32, float64,
+    half, float, double, short, int, long, dtype, get_default_dtype, set_default_dtype,
+    promote_types,
+)
+from .autograd.grad_mode import (  # noqa: E402
+    no_grad, enable_grad, set_grad_enabled, inference_mode, is_grad_enabled,
+    is_inference_mode_enabled,
+)
+from .creation import (  # noqa: E402
+    Generator, default_generator, manual_seed, seed, initial_seed, get_rng_state, set_rng_state,
+    tensor, as_tensor, asarray, from_numpy, zeros, ones, empty, full, zeros_like, ones_like,
+    empty_like, full_like, arange, linspace, logspace, eye, rand, randn, rand_like, randn_like,
+    randint, randint_like, randperm, normal, bernoulli, multinomial, poisson,
+)
+from .ops.elementwise import (  # noqa: E402
+    add, sub, subtract, rsub, mul, multiply, div, divide, true_divide, floor_divide, remainder,
+    fmod, pow, float_power, square, neg, negative, abs, absolute, sign, exp, exp2, expm1, log,
+    log2, log10, log1p, sqrt, rsqrt, reciprocal, sin, cos, tan, asin, arcsin, acos, arccos, atan,
+    arctan, atan2, arctan2, sinh, cosh, tanh, sigmoid, erf, relu, silu, frac, floor, ceil, round,
+    trunc, fix, clamp, clip, clamp_min, clamp_max, maximum, minimum, fmax, fmin, where, eq, ne,
+    lt, le, gt, ge, less, less_equal, greater, greater_equal, logical_and, logical_or,
+    logical_xor, logical_not, bitwise_and, bitwise_or, bitwise_xor, bitwise_not, isnan, isinf,
+    isfinite, isposinf, isneginf, signbit, equal, allclose, isclose, nan_to_num, lerp, addcmul,
+    addcdiv,
+)
+from .ops.reduction import (  # noqa: E402
+    sum, nansum, mean, nanmean, prod, max, min, amax, amin, aminmax, argmax, argmin, var, std,
+    var_mean, std_mean, norm, logsumexp, softmax, log_softmax, cumsum, cumprod, all, any,
+    count_nonzero, return_types,
+)
+from .ops.shape import (  # noqa: E402
+    reshape, flatten, unflatten, squeeze, unsqueeze, permute, transpose, swapaxes, swapdims, t,
+    movedim, broadcast_to, broadcast_shapes, broadcast_tensors, cat, concat, concatenate, stack,
+    hstack, vstack, split, chunk, tensor_split, unbind, narrow, select, flip, fliplr, flipud,
+    roll, clone, atleast_1d,
+)
+from .ops.indexing import (  # noqa: E402
+    gather, scatter, scatter_add, index_select, masked_fill, masked_select, take, nonzero,
+    argwhere, index_add,
+)
+from .ops.linalg import (  # noqa: E402
+    matmul, mm, bmm, mv, dot, vdot, inner, outer, ger, addmm, einsum, tensordot,
+)
+from ._printing import set_printoptions, get_printoptions  # noqa: E402
+
+# NumPy reports overflow/invalid/divide-by-zero as RuntimeWarnings; PyTorch returns
+# inf/nan silently. Silence them only where tapegrad's own modules compute.
+_warnings.filterwarnings("ignore", category=RuntimeWarning, module=r"tapegrad(\..*)?$")
+
+
+def is_tensor(obj) -> bool:
+    return isinstance(obj, Tensor)
+
+
+def is_floating_point(input) -> bool:
+    return input.is_floating_point()
+
+
+def numel(input) -> int:
+    return input.numel()
+
+
+def result_type(tensor1, tensor2):
+    return dtypes.result_type(tensor1, tensor2)
+
+
+def can_cast(from_, to) -> bool:
+    cat = {"b": 0, "u": 1, "i": 1, "f": 2}
+    return cat[from_.np.kind] <= cat[to.np.kind]
+
+
+def is_grad_enabled_() -> bool:  # pragma: no cover - alias kept private
+    return is_grad_enabled()
+
+
+def detach(input):
+    return input.detach()
+
+
+def softmax_(input, dim):  # pragma: no cover
+    return softmax(input, dim)
+
+
+def use_deterministic_algorithms(mode, *, warn_only=False):
+    """Accepted for compatibility: tapegrad's CPU kernels are deterministic already."""
+
+
+def set_num_threads(n):
+    """Accepted for compatibility (NumPy's BLAS decides its own threads)."""
+
+
+def get_num_threads():
+    import os
+    return os.cpu_count() or 1

@@ -1,0 +1,371 @@
+"""The backward engine: dependency-counted, iterative, no recursion.
+
+1. Walk the graph from the roots once, counting for every node (and leaf) how
+   many edges point at it.
+2. Run a node only when every consumer has delivered its gradient; gradients
+   that meet at a node are summed first. Among ready nodes the most recently
+   created runs first (as in PyTorch), which frees memory early.
+3. Every delivered gradient is reduced to the receiver's shape and dtype here,
+   in ``_deliver``: the one place where broadcasting is undone.
+"""
+from __future__ import annotations
+
+import heapq
+
+from ..tensor import Tensor
+from .. import backend as B
+from . import grad_mode
+from .graph import Node, check_saved, saved_as_tensors
+
+_state = grad_mode.state
+
+
+def _type_error_not_requires(i):
+    return RuntimeError(f"element {i} of tensors does not require grad and does not have a grad_fn")
+
+
+def _make_grads(tensors, grad_tensors, create_graph):
+
+    out = []
+    for i, (t, g) in enumerate(zip(tensors, grad_tensors)):
+        if g is None:
+            if t.requires_grad and t._data.size != 1:
+                raise RuntimeError("grad can be implicitly created only for scalar outputs")
+            if not t.dtype.is_floating_point:
+                raise RuntimeError(
+                    f"grad can be implicitly created only for real scalar outputs but got {t.dtype}")
+            g = B.xp.ones_like(t._data)
+            if create_graph:
+                g = Tensor._wrap(g)
+        else:
+            if not isinstance(g, Tensor):
+                raise TypeError(f"gradient must be a Tensor or None, got {type(g).__name__}")
+            if g.shape != t.shape:
+                raise RuntimeError(
+                    f"Mismatch in shape: grad_output[{i}] has a shape of {g.shape} and output[{i}] "
+                    f"has a shape of {t.shape}.")
+            if g.dtype.is_floating_point != t.dtype.is_floating_point:
+                raise RuntimeError(
+                    f"For complex Tensors, both grad_output and output are required to have the "
+                    f"same dtype. Mismatch in dtype: grad_output[{i}] has a dtype of {g.dtype} "
+                    f"and output[{i}] has a dtype of {t.dtype}.")
+            g = g if create_graph else g._data
+        out.append(g)
+    return out
+
+
+def run_backward(tensors, grad_tensors, retain_graph=None, create_graph=False, inputs=None,
+                 capture=False, allow_unused=False):
+    """Backpropagate from ``tensors`` with seeds ``grad_tensors``.
+
+    With ``capture=False`` gradients are accumulated into leaves' ``.grad`` (only into
+    ``inputs`` when given). With ``capture=True`` the gradients w.r.t. ``inputs``
+    are returned instead (``autograd.grad``) and no ``.grad`` is touched.
+    """
+
+    if retain_graph is None:
+        retain_graph = create_graph
+    for i, t in enumerate(tensors):
+        if not t.requires_grad:
+            raise _type_error_not_requires(i)
+    seeds = _make_grads(tensors, grad_tensors, create_graph)
+
+    # Targets of the roots' gradients.
+    root_edges = [(t.grad_fn, t._output_nr) if t.grad_fn is not None else (t, 0) for t in tensors]
+
+    # Where to stop and what to capture.
+    cap_keys = None
+    if inputs is not None:
+        cap_keys = {}
+        for i, x in enumerate(inputs):
+            if not isinstance(x, Tensor):
+                raise TypeError(f"inputs must be Tensors, got {type(x).__name__}")
+            if not x.requires_grad:
+                raise RuntimeError("One of the differentiated Tensors does not require grad")
+            key = (x.grad_fn, x._output_nr) if x.grad_fn is not None else (x, 0)
+            cap_keys.setdefault(key, []).append(i)
+
+    # ---- 1. count dependencies (iterative DFS)
+    deps = {}
+    stack = []
+    for tgt, _ in root_edges:
+        if tgt in deps:
+            deps[tgt] += 1
+        else:
+            deps[tgt] = 1
+            if isinstance(tgt, Node):
+                stack.append(tgt)
+    while stack:
+        node = stack.pop()
+        for e in node._next:
+            if e is None:
+                continue
+            tgt = e[0]
+            if tgt in deps:
+                deps[tgt] += 1
+            else:
+                deps[tgt] = 1
+                if isinstance(tgt, Node):
+                    stack.append(tgt)
+
+    # ---- 2. with inputs, prune to the nodes that lead to one of them
+    cap_targets = needed = must_run = None
+    if cap_keys is not None:
+        cap_targets = {k[0] for k in cap_keys}
+        needed, must_run = _prune([e[0] for e in root_edges], cap_targets)
+
+    captured = {} if capture else None
+    buffers = {}
+    heap = []
+
+    def arrive(tgt, nr, g):
+        if g is not None:
+            if isinstance(tgt, Node):
+                shape, dt = tgt._meta[nr]
+                single = tgt.n_out == 1
+            else:
+                shape, dt = tgt._data.shape, tgt._data.dtype
+                single = True
+            if g.shape != shape:
+                g = _sum_to(g, shape)
+            if g.dtype != dt:
+                g = g.to(_dt(dt)) if isinstance(g, Tensor) else g.astype(dt)
+            if single:
+                prev = buffers.get(tgt)
+                buffers[tgt] = g if prev is None else prev + g
+            else:
+                lst = buffers.get(tgt)
+                if lst is None:
+                    lst = buffers[tgt] = [None] * tgt.n_out
+                lst[nr] = g if lst[nr] is None else lst[nr] + g
+        d = deps[tgt] - 1
+        deps[tgt] = d
+        if d == 0:
+            if isinstance(tgt, Node):
+                heapq.heappush(heap, (-tgt._seq, id(tgt), tgt))
+            else:
+                g = buffers.pop(tgt, None)
+                if g is not None:
+                    _finish_leaf(tgt, g, create_graph, captured, cap_keys)
+
+    def relevant(tgt):
+        if needed is None:
+            return True
+        if isinstance(tgt, Node):
+            return tgt in needed
+        return tgt in cap_targets
+
+    prev_mode = _state.enabled
+    _state.enabled = bool(create_graph)
+    try:
+        for (tgt, nr), g in zip(root_edges, seeds):
+            if relevant(tgt):
+                arrive(tgt, nr, g)
+
+        while heap:
+            node = heapq.heappop(heap)[2]
+            grads = buffers.pop(node, None)
+            if grads is not None:
+                if node.n_out == 1:
+                    grads = [grads]
+                grads = _run_tensor_hooks(node, grads, create_graph)
+                if cap_keys is not None:
+                    for nr, g in enumerate(grads):
+                        if (node, nr) in cap_keys and g is not None:
+                            _capture(node, nr, g, captured, cap_keys, inputs, create_graph)
+                    if node not in must_run:
+                        continue
+                grad_in = _call_backward(node, grads, retain_graph, create_graph)
+            else:
+                # Nothing reached this node: pass "nothing" on so its inputs' counts still drop.
+                grad_in = (None,) * len(node._next)
+            for e, g in zip(node._next, grad_in):
+                if e is not None and relevant(e[0]):
+                    arrive(e[0], e[1], g)
+    finally:
+        _state.enabled = prev_mode
+
+    if not capture:
+        return None
+    results = [None] * len(inputs)
+    for key, idxs in cap_keys.items():
+        g = captured.get(key)
+        for i in idxs:
+            if g is None:
+                if not allow_unused:
+                    raise RuntimeError(
+                        "One of the differentiated Tensors appears to not have been used in the "
+                        "graph. Set allow_unused=True if this is the desired behavior.")
+                results[i] = None
+            else:
+                results[i] = g if isinstance(g, Tensor) else Tensor._wrap(g)
+    return results
+
+
+def _dt(np_dtype):
+    from .. import dtypes
+    return dtypes.from_np(np_dtype)
+
+
+def _sum_to(g, shape):
+    if isinstance(g, Tensor):
+        from ..ops.shape import sum_to
+        return sum_to(g, shape)
+    try:
+        return B.sum_to(g, shape)
+    except (ValueError, IndexError):
+        raise RuntimeError(
+            f"Function backward returned an invalid gradient: got shape {tuple(g.shape)} "
+            f"but expected shape compatible with {tuple(shape)}") from None
+
+
+def _wrap_for_user(g):
+    return g if isinstance(g, Tensor) or g is None else Tensor._wrap(g)
+
+
+def _unwrap(g, create_graph):
+    if isinstance(g, Tensor) and not create_graph:
+        return g._data
+    return g
+
+
+def _run_tensor_hooks(node, grads, create_graph):
+    hooks = node._tensor_hooks
+    if hooks:
+        grads = list(grads)
+        for nr, fns in hooks.items():
+            for fn in list(fns):
+                if grads[nr] is None:
+                    continue
+                r = fn(_wrap_for_user(grads[nr]))
+                if r is not None:
+                    grads[nr] = _unwrap(r, create_graph)
+    retained = node._retained
+    if retained:
+        for nr, ref in retained.items():
+            t = ref()
+            if t is not None and grads[nr] is not None:
+                _accumulate(t, grads[nr], create_graph)
+    return grads
+
+
+def _call_backward(node, grads, retain_graph, create_graph):
+
+    if node._pre_hooks:
+        for fn in list(node._pre_hooks):
+            r = fn(tuple(_wrap_for_user(g) for g in grads))
+            if r is not None:
+                grads = [_unwrap(g, create_graph) for g in r]
+    check_saved(node)
+    saved = node.saved
+    if node.tensor_api:
+        res = node._backward_tensors(grads, create_graph)
+    else:
+        if create_graph:
+            grads = [g if isinstance(g, Tensor) or g is None else Tensor._wrap(g) for g in grads]
+            if saved is not None:
+                node.saved = saved_as_tensors(node)
+        try:
+            res = node.backward(*grads)
+        finally:
+            node.saved = saved
+    if not isinstance(res, tuple):
+        res = (res,)
+    if len(res) != len(node._next):
+        raise RuntimeError(
+            f"function {node.name()} returned an incorrect number of gradients "
+            f"(expected {len(node._next)}, got {len(res)})")
+    if _state.anomaly or node._post_hooks:
+        if _state.anomaly:
+            from .anomaly import check_backward
+            check_backward(node, res)
+        if node._post_hooks:
+            for fn in list(node._post_hooks):
+                r = fn(tuple(_wrap_for_user(g) for g in res), tuple(_wrap_for_user(g) for g in grads))
+                if r is not None:
+                    res = tuple(_unwrap(g, create_graph) for g in r)
+    if not retain_graph:
+        node._release()
+    return res
+
+
+def _finish_leaf(t, g, create_graph, captured, cap_keys):
+    hooks = t._hooks
+    if hooks:
+        for fn in list(hooks):
+            r = fn(_wrap_for_user(g))
+            if r is not None:
+                g = _unwrap(r, create_graph)
+    if captured is not None:
+        if (t, 0) in cap_keys:
+            captured[(t, 0)] = g
+        return
+    _accumulate(t, g, create_graph)
+    post = t._post_acc_hooks
+    if post:
+        for fn in list(post):
+            fn(t)
+
+
+def _accumulate(t, g, create_graph):
+    """Add ``g`` into ``t.grad`` the way PyTorch's AccumulateGrad does."""
+
+    old = t._grad
+    if create_graph:
+        g = g if isinstance(g, Tensor) else Tensor._wrap(g)
+        t._grad = g if old is None else old + g
+        return
+    if isinstance(g, Tensor):
+        g = g._data
+    if old is None:
+        # NOTE: always copy: the incoming array may be shared (Add returns one array for
+        # both inputs; a user's `gradient=`), and .grad is later changed in place.
+        t._grad = Tensor._wrap(B.xp.array(g, dtype=t._data.dtype, copy=True))
+    elif old.requires_grad:
+        t._grad = old + Tensor._wrap(g)
+    else:
+        data = old._data
+        if data.flags.writeable and data.shape == g.shape:
+            data += g
+            old._bump_version("AccumulateGrad")
+        else:
+            old._data = data + g
+
+
+def _prune(roots, cap_targets):
+    """Nodes that lead to a captured target (``needed``) and those whose backward must run.
+
+    Post-order DFS without recursion, so every child is decided before its parent.
+    """
+    needed, must_run, visited = set(), set(), set()
+    for root in roots:
+        if not isinstance(root, Node):
+            continue
+        stack = [(root, False)]
+        while stack:
+            node, done = stack.pop()
+            if done:
+                if any(e is not None and (e[0] in needed or e[0] in cap_targets)
+                       for e in node._next):
+                    must_run.add(node)
+                    needed.add(node)
+                elif node in cap_targets:
+                    needed.add(node)
+                continue
+            if node in visited:
+                continue
+            visited.add(node)
+            stack.append((node, True))
+            for e in node._next:
+                if e is not None and isinstance(e[0], Node) and e[0] not in visited:
+                    stack.append((e[0], False))
+    return needed, must_run
+
+
+def _capture(node, nr, g, captured, cap_keys, inputs, create_graph):
+    if captured is not None:
+        captured[(node, nr)] = g
+    else:
+        # backward(inputs=[non_leaf]): PyTorch fills that tensor's .grad
+        for i in cap_keys[(node, nr)]:
+            _accumulate(inputs[i], g, create_graph)

@@ -1,0 +1,421 @@
+"""Graph nodes: the backward half of every recorded op.
+
+Each differentiable op is a ``Node`` subclass with ``forward`` (on raw arrays)
+and ``backward`` (a vector-Jacobian product) side by side. ``Node.apply``
+runs the forward and, when grad mode is on and an input requires grad,
+records a node whose edges point at the inputs' producers: another node, or a
+leaf tensor whose ``.grad`` receives the result.
+
+The same ``apply`` works on raw arrays (no tensor among the inputs): then it
+just runs the forward. Backward formulas are written with ops and operators
+only, so the very same formula computes on arrays in an ordinary backward and
+on tensors, recording a new graph, under ``create_graph=True``.
+"""
+from __future__ import annotations
+
+import itertools
+import weakref
+
+from .. import backend as B
+from . import grad_mode
+from ._version import VersionCounter, user_frame_summary  # noqa: F401 (re-exported)
+from ..tensor import Tensor
+
+_seq = itertools.count()
+_state = grad_mode.state
+
+
+class _NoCtx:
+    """Stand-in context for forwards that record nothing: it forgets what it is told."""
+
+    needs_input_grad = ()
+
+    def __setattr__(self, name, value):
+        pass
+
+
+_NO_CTX = _NoCtx()
+
+
+class _Output:
+    """Marks a saved array that is the op's own output (unpacked with this node as grad_fn)."""
+
+
+OUTPUT = _Output()
+
+
+class Node:
+    """Base of every graph node (``grad_fn``). Subclasses define ``forward``/``backward``.
+
+    ``forward(ctx, *arrays, **options)`` computes on backend arrays and may set
+    ``ctx.saved = (...)`` to keep arrays for backward: inputs and the output are
+    recognised and re-linked to the graph under ``create_graph``, so save those
+    rather than values derived from them. ``backward(ctx, grad)`` returns one
+    gradient per positional input (``None`` where there is none); gradients may
+    have the broadcast shape, the engine sums them down to each input's shape.
+    """
+
+    #: PyTorch's name for the node, e.g. "MulBackward0"; defaults to <ClassName>Backward0
+    _bw_name = None
+    #: number of outputs of the forward (set per node when ``multi_output``)
+    n_out = 1
+    #: True when ``forward`` returns a tuple of arrays (split, unbind, custom Functions)
+    multi_output = False
+    #: True when ``backward`` takes and returns tensors (custom Functions)
+    tensor_api = False
+    #: True when the output is a view of the first input (shares memory and version counter)
+    is_view = False
+    #: True for elementwise ops whose inputs follow PyTorch's type promotion
+    promote = False
+    #: True for ops that compute in floating point even for integer inputs (exp, sqrt, /)
+    to_float = False
+
+    saved = None
+    _saved_src = None
+    _released = False
+    _pre_hooks = None
+    _post_hooks = None
+    _tensor_hooks = None
+    _retained = None
+
+    def __init_subclass__(cls, **kw):
+        super().__init_subclass__(**kw)
+        if "_bw_name" not in cls.__dict__:
+            cls._bw_name = cls.__name__ + "Backward0"
+
+    # ------------------------------------------------------------------ running
+    @classmethod
+    def apply(cls, *args, **options):
+        """Run the op on tensors (recording a node when needed) or on raw arrays."""
+
+        n_tensor = 0
+        requires = False
+        for a in args:
+            if isinstance(a, Tensor):
+                n_tensor += 1
+                if a._requires_grad:
+                    requires = True
+        if not n_tensor:
+            return cls.forward(_NO_CTX, *args, **options)
+
+        if cls.promote or cls.to_float:
+            args = _promote(cls, args)
+        arrays = [a._data if isinstance(a, Tensor) else a for a in args]
+
+        if not (requires and _state.enabled):
+            out = cls.forward(_NO_CTX, *arrays, **options)
+            if not cls.multi_output:
+                res = Tensor._wrap(out)
+                if cls.is_view and B.may_share_memory(out, arrays[0]):
+                    _make_view(res, args[0], (cls, options, -1))
+                if _state.anomaly:
+                    from .anomaly import check_forward
+                    check_forward(cls, args, (res,))
+                return res
+            res = tuple(Tensor._wrap(o) for o in out)
+            if cls.is_view:
+                for i, r in enumerate(res):
+                    _make_view(r, args[0], (cls, options, i))
+            return res
+
+        node = cls.__new__(cls)
+        edges = []
+        needs = []
+        for a in args:
+            if isinstance(a, Tensor) and a._requires_grad:
+                fn = a.grad_fn
+                edges.append((fn, a._output_nr) if fn is not None else (a, 0))
+                needs.append(True)
+            else:
+                edges.append(None)
+                needs.append(False)
+        node._next = edges
+        node.needs_input_grad = tuple(needs)
+        node._seq = next(_seq)
+        out = cls.forward(node, *arrays, **options)
+        if cls.multi_output:
+            outs = out
+            node.n_out = len(outs)
+        else:
+            outs = (out,)
+        results = tuple(Tensor._wrap(o, node, i) for i, o in enumerate(outs))
+        node._meta = tuple((r._data.shape, r._data.dtype) for r in results)
+        if node.saved is not None:
+            _link_saved(node, args, arrays, outs, results)
+        if cls.is_view:
+            for i, (o, r) in enumerate(zip(outs, results)):
+                if B.may_share_memory(o, arrays[0]):
+                    _make_view(r, args[0], (cls, options, i if cls.multi_output else -1))
+        if _state.anomaly:
+            from .anomaly import check_forward, record_trace
+            record_trace(node)
+            check_forward(cls, args, results)
+        return results if cls.multi_output else results[0]
+
+    def forward(ctx, *args, **options):  # pragma: no cover - abstract
+        raise NotImplementedError(f"{type(ctx).__name__} does not define forward")
+
+    def backward(ctx, *grads):  # pragma: no cover - abstract
+        raise NotImplementedError(f"{type(ctx).__name__} does not define backward")
+
+    def _release(self):
+        """Free saved values after a backward without retain_graph."""
+        if self.saved is not None:
+            self.saved = None
+            self._saved_src = None
+            self._released = True
+
+    # ----------------------------------------------------------- introspection
+    def name(self) -> str:
+        return self._bw_name
+
+    def __repr__(self):
+        return f"<{self._bw_name} object at {hex(id(self))}>"
+
+    @property
+    def next_functions(self):
+        """``((node, input_nr), ...)``: one pair per input; leaves appear as ``AccumulateGrad``."""
+        out = []
+        for e in self._next:
+            if e is None:
+                out.append((None, 0))
+            elif isinstance(e[0], Node):
+                out.append(e)
+            else:
+                out.append((AccumulateGrad.of(e[0]), 0))
+        return tuple(out)
+
+    @property
+    def metadata(self):
+        d = self.__dict__.get("_metadata")
+        if d is None:
+            d = self._metadata = {}
+        return d
+
+    def register_hook(self, fn):
+        """``fn(grad_inputs, grad_outputs)`` runs after this node's backward; may return new grad_inputs."""
+        if self._post_hooks is None:
+            self._post_hooks = []
+        self._post_hooks.append(fn)
+        return _RemovableHandle(self._post_hooks, fn)
+
+    def register_prehook(self, fn):
+        """``fn(grad_outputs)`` runs before this node's backward; may return new grad_outputs."""
+        if self._pre_hooks is None:
+            self._pre_hooks = []
+        self._pre_hooks.append(fn)
+        return _RemovableHandle(self._pre_hooks, fn)
+
+    def _register_tensor_hook(self, output_nr, fn):
+        if self._tensor_hooks is None:
+            self._tensor_hooks = {}
+        lst = self._tensor_hooks.setdefault(output_nr, [])
+        lst.append(fn)
+        return _RemovableHandle(lst, fn)
+
+    @property
+    def _saved_tensors_for_display(self):
+        return self.saved or ()
+
+
+class AccumulateGrad(Node):
+    """The node PyTorch shows for a leaf in ``next_functions``; holds the leaf as ``.variable``.
+
+    tapegrad's engine accumulates into leaves directly, so this object exists for
+    introspection only and is cached (weakly) on the leaf so its identity is stable.
+    """
+
+    _bw_name = "AccumulateGrad"
+
+    def __init__(self, variable):
+        self.variable = variable
+        self._next = ()
+
+    @staticmethod
+    def of(t):
+        ref = t._acc_ref
+        acc = ref() if ref is not None else None
+        if acc is None:
+            acc = AccumulateGrad(t)
+            t._acc_ref = weakref.ref(acc)
+        return acc
+
+    @property
+    def next_functions(self):
+        return ()
+
+    def register_hook(self, fn):
+        # Post-hooks on AccumulateGrad run after the leaf's .grad is updated.
+        return self.variable.register_post_accumulate_grad_hook(lambda t: fn((), (t.grad,)))
+
+
+class _RemovableHandle:
+    _next_id = itertools.count()
+
+    def __init__(self, container, item):
+        self._container = weakref.ref(container) if not isinstance(container, list) else container
+        self._item = item
+        self.id = next(self._next_id)
+
+    def remove(self):
+        c = self._container
+        try:
+            c.remove(self._item)
+        except ValueError:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.remove()
+
+
+def _promote(cls, args):
+    """Cast tensor inputs to PyTorch's result dtype (a recorded cast when they require grad)."""
+    from .. import dtypes
+
+    first = None
+    same = True
+    for a in args:
+        if isinstance(a, Tensor):
+            d = a._data.dtype
+            if first is None:
+                first = d
+            elif d != first:
+                same = False
+                break
+    # NOTE: NumPy 2's weak-scalar rules already agree with PyTorch when every
+    # tensor shares one floating dtype; only other cases pay for result_type.
+    if same and first.kind == "f":
+        return args
+    if cls.promote:
+        res = dtypes.result_type(*args)
+    else:
+        res = dtypes.from_np(first)
+    if cls.to_float and not res.is_floating_point:
+        res = dtypes.get_default_dtype()
+    target = res.np
+    out = []
+    for a in args:
+        if isinstance(a, Tensor) and a._data.dtype != target:
+            a = a.to(res)
+        out.append(a)
+    return out
+
+
+def _link_saved(node, args, arrays, outs, results):
+    """Remember which saved arrays are inputs or outputs: for version checks and create_graph.
+
+    Entries of ``node._saved_src`` are None (a constant), an input tensor, or the
+    int index of an output (outputs are not held, so a graph never keeps itself alive).
+    """
+
+    src = []
+    vcs = []
+    for s in node.saved:
+        found = None
+        if s is not None and B.is_array(s):
+            for i, o in enumerate(outs):
+                if s is o:
+                    found, t = i, results[i]
+                    break
+            else:
+                for a, arr in zip(args, arrays):
+                    if s is arr and isinstance(a, Tensor):
+                        found = t = a
+                        break
+        src.append(found)
+        if found is not None:
+            vc = t._vc
+            if vc is None:
+                vc = t._vc = VersionCounter()
+            vcs.append((vc, vc.value, found))
+    node._saved_src = src
+    node._saved_vcs = vcs
+
+
+def _make_view(out, base, step):
+    """Mark ``out`` as a view of ``base``: shared version counter, and the chain of view
+    ops from the root storage (replayed when an in-place op on the view must update
+    the root's graph)."""
+    vc = base._vc
+    if vc is None:
+        vc = base._vc = VersionCounter()
+    out._vc = vc
+    if base._base is not None:
+        out._base = base._base
+        out._view_chain = base._view_chain + (step,)
+    else:
+        out._base = base
+        out._view_chain = (step,)
+
+
+def replay_view(x, chain):
+    """Apply a recorded chain of view ops to ``x`` (an array, or a tensor to record)."""
+    for cls, options, i in chain:
+        x = cls.apply(x, **options)
+        if i >= 0:
+            x = x[i]
+    return x
+
+
+# --------------------------------------------------------------------------- saved values
+_FREED_MSG = (
+    "Trying to backward through the graph a second time (or directly access saved tensors "
+    "after they have already been freed). Saved intermediate values of the graph are freed "
+    "when you call .backward() or autograd.grad(). Specify retain_graph=True if you need to "
+    "backward through the graph a second time or if you need to access saved tensors after "
+    "calling backward."
+)
+
+
+def check_saved(node):
+    """Raise PyTorch's errors if saved values were freed or modified in place since saving."""
+    if node._released:
+        raise RuntimeError(_FREED_MSG)
+    vcs = node.__dict__.get("_saved_vcs")
+    if not vcs:
+        return
+    for vc, version, src in vcs:
+        if vc.value != version:
+            raise RuntimeError(_modified_message(node, vc, version, src))
+
+
+def _modified_message(node, vc, version, src):
+    from ..tensor import _type_str
+
+    if isinstance(src, int):
+        shape, np_dtype = node._meta[src]
+        desc, nr, owner = _type_str(np_dtype), src, node.name()
+    else:
+        shape, desc, nr = src.shape, _type_str(src._data.dtype), src._output_nr
+        owner = src.grad_fn.name() if src.grad_fn is not None else None
+    what = f"output {nr} of {owner}" if owner else "a leaf Tensor"
+    where = ""
+    if vc.last_op:
+        where = f" It was modified by {vc.last_op}"
+        where += f" at {vc.where}." if vc.where else "."
+    return (
+        "one of the variables needed for gradient computation has been modified by an "
+        f"inplace operation: [{desc} {list(shape)}], which is {what}, is at version "
+        f"{vc.value}; expected version {version} instead.{where} Hint: the backward of "
+        f"{node.name()} needed it; use .clone() before the in-place operation, or do the "
+        "operation out of place."
+    )
+
+
+def saved_as_tensors(node):
+    """The node's saved values re-linked to the graph, for backward under create_graph."""
+
+    out = []
+    for s, src in zip(node.saved, node._saved_src or (None,) * len(node.saved)):
+        if src is None:
+            out.append(Tensor._wrap(s) if B.is_array(s) else s)
+        elif isinstance(src, int):
+            # NOTE: the output is re-created with this node as grad_fn (PyTorch does the
+            # same), so a second differentiation flows through this node's inputs.
+            out.append(Tensor._wrap(s, node, src))
+        else:
+            out.append(src)
+    return tuple(out)

@@ -1,0 +1,74 @@
+"""The one seam between tapegrad and an array library.
+
+Every op computes on raw arrays through ``xp`` (NumPy today). A CuPy backend
+would provide the same names for ``"cuda"`` tensors; op logic never imports
+NumPy itself, so adding a device means extending this module, not the ops.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+xp = np
+ndarray = np.ndarray
+
+#: the devices this build can place tensors on
+SUPPORTED_DEVICES = ("cpu",)
+
+
+def check_device(device) -> str:
+    """Normalise a device argument (None, "cpu", "cpu:0", a ``device``) to "cpu" or raise."""
+    if device is None:
+        return "cpu"
+    name = str(device)
+    if name == "cpu" or name == "cpu:0":
+        return "cpu"
+    raise RuntimeError(
+        f"tapegrad supports only the 'cpu' device in this build, got device {name!r}; "
+        "a CuPy backend for 'cuda' is planned (see docs/porting.md)"
+    )
+
+
+def sum_to(g, shape):
+    """Sum an array ``g`` down to ``shape`` (the inverse of broadcasting).
+
+    Handles both extra leading dimensions and size-1 axes that were expanded.
+    """
+    if g.shape == shape:
+        return g
+    lead = g.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        i + lead for i, n in enumerate(shape) if n == 1 and g.shape[i + lead] != 1
+    )
+    if axes:
+        g = g.sum(axis=axes, keepdims=True)
+    if lead:
+        g = g.reshape(shape)
+    return g
+
+
+def asarray(x, dtype=None):
+    return np.asarray(x, dtype=dtype)
+
+
+def is_array(x) -> bool:
+    return isinstance(x, np.ndarray)
+
+
+def may_share_memory(a, b) -> bool:
+    return np.may_share_memory(a, b)
+
+
+def sigmoid(x):
+    """Logistic function without overflow for large |x|."""
+    e = np.exp(-np.abs(x))
+    d = 1 + e
+    return np.where(x >= 0, 1 / d, e / d).astype(x.dtype, copy=False)
+
+
+_erf_scalar = np.frompyfunc(__import__("math").erf, 1, 1)
+
+
+def erf(x):
+    """Error function to full double precision (libm's erf, elementwise)."""
+    # NOTE: NumPy has no erf ufunc; libm through frompyfunc is exact but ~60 ns/element.
+    return _erf_scalar(x).astype(x.dtype if x.dtype.kind == "f" else np.float64)

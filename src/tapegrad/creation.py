@@ -1,0 +1,383 @@
+"""Tensor factories: tensor/as_tensor/from_numpy, zeros/ones/full/arange/..., random.
+
+Random numbers come from tapegrad's own generator (NumPy's PCG64): seeded
+runs are reproducible, but the numbers differ from PyTorch's Mersenne
+Twister stream (bit-identity with torch's RNG is a non-goal).
+"""
+from __future__ import annotations
+
+import builtins
+import math
+import numbers
+
+from . import backend as B
+from . import dtypes
+from .ops._util import as_shape
+from .tensor import Tensor
+
+xp = B.xp
+_DEFAULT_SEED = 67280421310721  # PyTorch's default initial seed, so runs are deterministic
+
+
+# =========================================================================== generator
+class Generator:
+    """A seeded random stream (``tapegrad.Generator().manual_seed(0)``)."""
+
+    def __init__(self, device="cpu"):
+        B.check_device(device)
+        self.device = device
+        self.manual_seed(_DEFAULT_SEED)
+
+    def manual_seed(self, seed):
+        seed = int(seed)
+        if seed < 0:
+            seed += 1 << 64
+        self._seed = seed
+        self._rng = xp.random.Generator(xp.random.PCG64(seed))
+        return self
+
+    def seed(self):
+        s = int.from_bytes(__import__("os").urandom(8), "little") >> 1
+        self.manual_seed(s)
+        return s
+
+    def initial_seed(self):
+        return self._seed
+
+    def get_state(self):
+        import pickle
+        return Tensor._wrap(xp.frombuffer(pickle.dumps(self._rng.bit_generator.state), dtype=xp.uint8).copy())
+
+    def set_state(self, state):
+        import pickle
+        data = state._data if isinstance(state, Tensor) else xp.asarray(state, dtype=xp.uint8)
+        st = pickle.loads(data.tobytes())  # our own state blob: a dict of ints
+        self._rng.bit_generator.state = st
+        return self
+
+
+default_generator = Generator()
+
+
+def manual_seed(seed):
+    """Seed the default generator; returns it (like ``torch.manual_seed``)."""
+    return default_generator.manual_seed(seed)
+
+
+def seed():
+    return default_generator.seed()
+
+
+def initial_seed():
+    return default_generator.initial_seed()
+
+
+def get_rng_state():
+    return default_generator.get_state()
+
+
+def set_rng_state(state):
+    default_generator.set_state(state)
+
+
+def _rng(generator):
+    return (generator or default_generator)._rng
+
+
+# =========================================================================== helpers
+def _finish(arr, requires_grad, device=None):
+    B.check_device(device)
+    t = Tensor._wrap(arr)
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
+def _size(size):
+    return as_shape(size)
+
+
+def _float_dtype(dtype):
+    d = dtypes.as_dtype(dtype) if dtype is not None else dtypes.get_default_dtype()
+    return d
+
+
+def _infer_dtype_of(value):
+    if isinstance(value, builtins.bool):
+        return dtypes.bool_
+    if isinstance(value, numbers.Integral):
+        return dtypes.int64
+    return dtypes.get_default_dtype()
+
+
+# =========================================================================== from data
+def _to_array(data):
+    if isinstance(data, Tensor):
+        return data._data
+    if isinstance(data, (list, tuple)):
+        if any(isinstance(x, Tensor) for x in data):
+            return xp.stack([_to_array(x) for x in data]) if data else xp.asarray([])
+    return data
+
+
+def tensor(data, dtype=None, device=None, requires_grad=False, pin_memory=False):
+    """A new tensor holding a copy of ``data`` (nested lists, numbers, arrays or tensors).
+
+    Python floats become float32 (the default dtype), ints int64, bools bool.
+    """
+    B.check_device(device)
+    if isinstance(data, Tensor):
+        arr = data._data.copy()
+    else:
+        src = _to_array(data)
+        is_np = B.is_array(src) or isinstance(src, xp.generic)
+        try:
+            arr = xp.array(src, copy=True)
+        except (ValueError, TypeError) as e:
+            raise ValueError(f"could not create a tensor from {type(data).__name__}: {e}") from None
+        if arr.dtype == object or arr.dtype.kind in "USV":
+            raise TypeError(f"new(): invalid data type '{type(data).__name__}'")
+        if not is_np:
+            if arr.dtype.kind == "f":
+                arr = arr.astype(dtypes.get_default_dtype().np)
+            elif arr.dtype.kind in "iu":
+                arr = arr.astype(xp.int64)
+            elif arr.dtype.kind == "c":
+                raise TypeError("complex tensors are not supported")
+    if dtype is not None:
+        arr = arr.astype(dtypes.as_dtype(dtype).np, copy=False)
+    else:
+        dtypes.from_np(arr.dtype)  # raises a clear TypeError for unsupported dtypes
+    return _finish(arr, requires_grad)
+
+
+def as_tensor(data, dtype=None, device=None):
+    """Like ``tensor`` but shares memory with a NumPy array or tensor when the dtype allows."""
+    B.check_device(device)
+    if isinstance(data, Tensor):
+        return data if dtype is None or dtypes.as_dtype(dtype).np == data._data.dtype else data.to(dtype)
+    if B.is_array(data):
+        if dtype is None:
+            dtypes.from_np(data.dtype)
+            return Tensor._wrap(data)
+        return Tensor._wrap(data.astype(dtypes.as_dtype(dtype).np, copy=False))
+    return tensor(data, dtype=dtype)
+
+
+asarray = as_tensor
+
+
+def from_numpy(ndarray):
+    """A tensor sharing memory with ``ndarray`` (writes show through both ways)."""
+    if not B.is_array(ndarray):
+        raise TypeError(f"expected np.ndarray (got {type(ndarray).__name__})")
+    dtypes.from_np(ndarray.dtype)
+    return Tensor._wrap(ndarray)
+
+
+def _legacy_tensor(*args, **kwargs):
+    """``tapegrad.Tensor(data)`` or ``tapegrad.Tensor(*sizes)``: float32 like ``torch.Tensor``."""
+    if len(args) == 1 and not isinstance(args[0], numbers.Integral):
+        return tensor(args[0], dtype=dtypes.float32)
+    return zeros(*args, dtype=dtypes.float32)
+
+
+# =========================================================================== filled
+def zeros(*size, dtype=None, device=None, requires_grad=False, out=None):
+    return _finish(xp.zeros(_size(size), dtype=_float_dtype(dtype).np), requires_grad, device)
+
+
+def ones(*size, dtype=None, device=None, requires_grad=False, out=None):
+    return _finish(xp.ones(_size(size), dtype=_float_dtype(dtype).np), requires_grad, device)
+
+
+def empty(*size, dtype=None, device=None, requires_grad=False, memory_format=None, out=None):
+    # NOTE: zero-filled rather than uninitialised, so results never depend on garbage.
+    return zeros(*size, dtype=dtype, device=device, requires_grad=requires_grad)
+
+
+def full(size, fill_value, *, dtype=None, device=None, requires_grad=False):
+    d = dtypes.as_dtype(dtype) if dtype is not None else _infer_dtype_of(fill_value)
+    if isinstance(fill_value, Tensor):
+        fill_value = fill_value.item()
+    return _finish(xp.full(_size((size,) if isinstance(size, int) else (size,)), fill_value, dtype=d.np),
+                   requires_grad, device)
+
+
+def _like(input, dtype):
+    return dtypes.as_dtype(dtype) if dtype is not None else input.dtype
+
+
+def zeros_like(input, *, dtype=None, device=None, requires_grad=False, memory_format=None):
+    return _finish(xp.zeros(input._data.shape, dtype=_like(input, dtype).np), requires_grad, device)
+
+
+def ones_like(input, *, dtype=None, device=None, requires_grad=False, memory_format=None):
+    return _finish(xp.ones(input._data.shape, dtype=_like(input, dtype).np), requires_grad, device)
+
+
+def empty_like(input, *, dtype=None, device=None, requires_grad=False, memory_format=None):
+    return zeros_like(input, dtype=dtype, requires_grad=requires_grad)
+
+
+def full_like(input, fill_value, *, dtype=None, device=None, requires_grad=False, memory_format=None):
+    return _finish(xp.full(input._data.shape, fill_value, dtype=_like(input, dtype).np), requires_grad, device)
+
+
+def arange(start=0, end=None, step=1, *, dtype=None, device=None, requires_grad=False):
+    """Values ``start, start+step, ...`` below ``end``; int64 unless an argument is a float."""
+    if end is None:
+        start, end = 0, start
+    vals = [v.item() if isinstance(v, Tensor) else v for v in (start, end, step)]
+    start, end, step = vals
+    if step == 0:
+        raise RuntimeError("step must be nonzero")
+    if (end - start) * step < 0:
+        raise RuntimeError("upper bound and larger bound inconsistent with step sign")
+    if dtype is None:
+        is_float = builtins.any(isinstance(v, float) for v in vals)
+        d = dtypes.get_default_dtype() if is_float else dtypes.int64
+    else:
+        d = dtypes.as_dtype(dtype)
+    n = math.ceil((end - start) / step)
+    if d.is_floating_point:
+        arr = (start + xp.arange(n, dtype=xp.float64) * step).astype(d.np)
+    else:
+        arr = xp.arange(start, end, step, dtype=xp.float64).astype(d.np) if builtins.any(
+            isinstance(v, float) for v in vals) else xp.arange(start, end, step, dtype=d.np)
+    return _finish(arr, requires_grad, device)
+
+
+def range_(start=0, end=None, step=1, *, dtype=None):
+    return arange(start, end + step, step, dtype=dtype or dtypes.get_default_dtype())
+
+
+def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False):
+    """``steps`` evenly spaced values from ``start`` to ``end`` inclusive."""
+    if steps < 0:
+        raise RuntimeError("number of steps must be non-negative")
+    d = _float_dtype(dtype)
+    if steps == 1:
+        arr = xp.asarray([start], dtype=xp.float64)
+    else:
+        # NOTE: PyTorch fills from both ends (start + i*step, end - (n-1-i)*step).
+        step = (end - start) / (steps - 1)
+        i = xp.arange(steps, dtype=xp.float64)
+        half = steps // 2
+        arr = xp.where(i < half, start + step * i, end - step * (steps - 1 - i))
+    return _finish(arr.astype(d.np), requires_grad, device)
+
+
+def logspace(start, end, steps, base=10.0, *, dtype=None, requires_grad=False):
+    lin = linspace(start, end, steps, dtype=dtypes.float64)._data
+    return _finish((base ** lin).astype(_float_dtype(dtype).np), requires_grad)
+
+
+def eye(n, m=None, *, dtype=None, device=None, requires_grad=False):
+    return _finish(xp.eye(n, n if m is None else m, dtype=_float_dtype(dtype).np), requires_grad, device)
+
+
+# =========================================================================== random
+def _rand_array(rng, shape, d, kind):
+    fd = d.np if d.np in (xp.float32, xp.float64) else xp.float32
+    arr = rng.random(shape, dtype=fd) if kind == "uniform" else rng.standard_normal(shape, dtype=fd)
+    return arr.astype(d.np, copy=False)
+
+
+def rand(*size, generator=None, dtype=None, device=None, requires_grad=False):
+    """Uniform samples in [0, 1)."""
+    d = _float_dtype(dtype)
+    return _finish(_rand_array(_rng(generator), _size(size), d, "uniform"), requires_grad, device)
+
+
+def randn(*size, generator=None, dtype=None, device=None, requires_grad=False):
+    """Standard normal samples."""
+    d = _float_dtype(dtype)
+    return _finish(_rand_array(_rng(generator), _size(size), d, "normal"), requires_grad, device)
+
+
+def rand_like(input, *, dtype=None, requires_grad=False):
+    return rand(*input.shape, dtype=_like(input, dtype), requires_grad=requires_grad)
+
+
+def randn_like(input, *, dtype=None, requires_grad=False):
+    return randn(*input.shape, dtype=_like(input, dtype), requires_grad=requires_grad)
+
+
+def randint(low=0, high=None, size=None, *, generator=None, dtype=None, device=None, requires_grad=False):
+    """Integers in ``[low, high)``; ``randint(high, size)`` and ``randint(low, high, size)``."""
+    if size is None:
+        if isinstance(high, (tuple, list)):
+            low, high, size = 0, low, high
+        else:
+            raise TypeError("randint() missing required argument 'size'")
+    if high is None:
+        low, high = 0, low
+    if low >= high:
+        raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got from={low} >= to={high}")
+    d = dtypes.as_dtype(dtype) if dtype is not None else dtypes.int64
+    arr = _rng(generator).integers(low, high, size=_size(size), dtype=xp.int64).astype(d.np)
+    return _finish(arr, requires_grad, device)
+
+
+def randint_like(input, low=0, high=None, *, dtype=None):
+    if high is None:
+        low, high = 0, low
+    return randint(low, high, tuple(input.shape), dtype=_like(input, dtype))
+
+
+def randperm(n, *, generator=None, dtype=None, device=None, requires_grad=False):
+    d = dtypes.as_dtype(dtype) if dtype is not None else dtypes.int64
+    return _finish(_rng(generator).permutation(n).astype(d.np), requires_grad, device)
+
+
+def normal(mean=0.0, std=1.0, size=None, *, generator=None, dtype=None, requires_grad=False):
+    """Normal samples: ``normal(mean, std, size)`` with floats, or elementwise tensor mean/std."""
+    rng = _rng(generator)
+    if isinstance(mean, Tensor) or isinstance(std, Tensor):
+        m = mean._data if isinstance(mean, Tensor) else mean
+        s = std._data if isinstance(std, Tensor) else std
+        ref = mean if isinstance(mean, Tensor) else std
+        shape = xp.broadcast_shapes(xp.shape(m), xp.shape(s))
+        z = rng.standard_normal(shape)
+        return _finish((m + s * z).astype(ref._data.dtype), requires_grad)
+    if size is None:
+        size = ()
+    if std < 0:
+        raise RuntimeError(f"normal expects std >= 0.0, but found std {std}")
+    d = _float_dtype(dtype)
+    return _finish((mean + std * _rand_array(rng, _size((size,) if isinstance(size, int) else (size,)), d, "normal")).astype(d.np),
+                   requires_grad)
+
+
+def bernoulli(input, p=None, *, generator=None):
+    probs = input._data if p is None else xp.full(input._data.shape, p)
+    if probs.size and (probs.min() < 0 or probs.max() > 1):
+        raise RuntimeError("Expected p_in >= 0 && p_in <= 1 to be true, but got false.")
+    u = _rng(generator).random(input._data.shape)
+    return Tensor._wrap((u < probs).astype(input._data.dtype))
+
+
+def multinomial(input, num_samples, replacement=False, *, generator=None):
+    """Draw indices with probabilities proportional to the rows of ``input``."""
+    rng = _rng(generator)
+    p = input._data.astype(xp.float64)
+    if p.ndim not in (1, 2):
+        raise RuntimeError("prob_dist must be 1 or 2 dim")
+    if (p < 0).any() or not xp.isfinite(p).all():
+        raise RuntimeError("probability tensor contains either `inf`, `nan` or element < 0")
+    rows = p.reshape(-1, p.shape[-1])
+    out = []
+    for row in rows:
+        total = row.sum()
+        if total <= 0:
+            raise RuntimeError("invalid multinomial distribution (sum of probabilities <= 0)")
+        if not replacement and num_samples > (row > 0).sum():
+            raise RuntimeError("cannot sample n_sample > prob_dist.size(-1) samples without replacement")
+        out.append(rng.choice(len(row), size=num_samples, replace=replacement, p=row / total))
+    arr = xp.asarray(out, dtype=xp.int64)
+    return Tensor._wrap(arr.reshape(p.shape[:-1] + (num_samples,)))
+
+
+def poisson(input, generator=None):
+    return Tensor._wrap(_rng(generator).poisson(input._data).astype(input._data.dtype))

@@ -1,0 +1,1182 @@
+"""Elementwise ops: arithmetic, unary math, activations, comparisons.
+
+Read each class as a row of a table of derivatives: ``forward`` computes on
+arrays and saves what the derivative needs; ``backward`` returns the
+vector-Jacobian product for each input. Gradients may keep the broadcast
+shape: the engine sums them down to each input's shape.
+"""
+from __future__ import annotations
+
+import math
+
+from .. import backend as B
+from .. import dtypes
+from ..autograd.graph import Node
+from ._util import check_tensor
+from ..tensor import Tensor
+
+xp = B.xp
+
+
+def _save(ctx, *arrays):
+    ctx.saved = arrays
+
+
+# =========================================================================== arithmetic
+class Add(Node):
+    promote = True
+
+    def forward(ctx, a, b, alpha=1):
+        ctx.alpha = alpha
+        return a + b if alpha == 1 else a + b * alpha
+
+    def backward(ctx, g):
+        return g, (g if ctx.alpha == 1 else g * ctx.alpha)
+
+
+class Sub(Node):
+    promote = True
+
+    def forward(ctx, a, b, alpha=1):
+        ctx.alpha = alpha
+        return a - b if alpha == 1 else a - b * alpha
+
+    def backward(ctx, g):
+        return g, (-g if ctx.alpha == 1 else g * -ctx.alpha)
+
+
+class Rsub(Node):
+    """``other - self`` with a scalar ``other`` (PyTorch's RsubBackward1)."""
+
+    _bw_name = "RsubBackward1"
+    promote = True
+
+    def forward(ctx, a, b):
+        return b - a
+
+    def backward(ctx, g):
+        return -g, None
+
+
+class Mul(Node):
+    promote = True
+
+    def forward(ctx, a, b):
+        n = ctx.needs_input_grad
+        if n:
+            # Save only what the wanted gradients need: d/da needs b, d/db needs a.
+            ctx.saved = (a if n[1] else None, b if n[0] else None)
+        return a * b
+
+    def backward(ctx, g):
+        a, b = ctx.saved
+        n = ctx.needs_input_grad
+        return (g * b if n[0] else None), (g * a if n[1] else None)
+
+
+class Div(Node):
+    promote = True
+    to_float = True
+
+    def forward(ctx, a, b):
+        n = ctx.needs_input_grad
+        if n:
+            ctx.saved = (a if n[1] else None, b)
+        return a / b
+
+    def backward(ctx, g):
+        a, b = ctx.saved
+        n = ctx.needs_input_grad
+        ga = g / b if n[0] else None
+        gb = -g * a / (b * b) if n[1] else None
+        return ga, gb
+
+
+class Rdiv(Node):
+    """``scalar / self``."""
+
+    _bw_name = "DivBackward0"
+    promote = True
+    to_float = True
+
+    def forward(ctx, a, s):
+        out = s / a
+        ctx.saved = (a, out)
+        return out
+
+    def backward(ctx, g):
+        a, out = ctx.saved
+        return -g * out / a, None
+
+
+class Pow(Node):
+    """``tensor ** scalar``"""
+
+    _bw_name = "PowBackward0"
+    promote = True
+
+    def forward(ctx, a, e):
+        ctx.saved = (a,)
+        ctx.e = e
+        if e == 2:
+            return a * a
+        return a ** e
+
+    def backward(ctx, g):
+        (a,) = ctx.saved
+        e = ctx.e
+        if e == 0:
+            return g * 0, None
+        if e == 1:
+            return g, None
+        if e == 2:
+            return g * (a * 2), None
+        return g * (e * a ** (e - 1)), None
+
+
+class PowTensor(Node):
+    """``tensor ** tensor``"""
+
+    _bw_name = "PowBackward1"
+    promote = True
+
+    def forward(ctx, a, b):
+        out = a ** b
+        ctx.saved = (a, b, out)
+        return out
+
+    def backward(ctx, g):
+        a, b, out = ctx.saved
+        n = ctx.needs_input_grad
+        ga = g * (b * a ** (b - 1)) if n[0] else None
+        gb = None
+        if n[1]:
+            # d/db a^b = a^b log a, taken as 0 where a == 0 and b >= 0 (as PyTorch does)
+            gb = g * where_(_logical_and(a == 0, b >= 0), 0.0, out * Log.apply(a))
+        return ga, gb
+
+
+class Rpow(Node):
+    """``scalar ** tensor``"""
+
+    _bw_name = "PowBackward2"
+    promote = True
+
+    def forward(ctx, a, base):
+        out = base ** a
+        ctx.saved = (out,)
+        ctx.base = base
+        return out
+
+    def backward(ctx, g):
+        (out,) = ctx.saved
+        if ctx.base == 0:
+            return g * 0, None
+        return g * out * math.log(ctx.base), None
+
+
+class Neg(Node):
+    def forward(ctx, a):
+        return -a
+
+    def backward(ctx, g):
+        return -g
+
+
+class Abs(Node):
+    def forward(ctx, a):
+        ctx.saved = (a,)
+        return xp.abs(a)
+
+    def backward(ctx, g):
+        (a,) = ctx.saved
+        return g * Sign.apply(a)
+
+
+class Sign(Node):
+    def forward(ctx, a):
+        return xp.sign(a)
+
+    def backward(ctx, g):
+        return g * 0
+
+
+class Square(Node):
+    _bw_name = "PowBackward0"
+    promote = True
+
+    def forward(ctx, a):
+        ctx.saved = (a,)
+        return a * a
+
+    def backward(ctx, g):
+        (a,) = ctx.saved
+        return g * (a * 2)
+
+
+# =========================================================================== unary math
+class Exp(Node):
+    to_float = True
+
+    def forward(ctx, a):
+        out = xp.exp(a)
+        ctx.saved = (out,)
+        return out
+
+    def backward(ctx, g):
+        (out,) = ctx.saved
+        return g * out
+
+
+class Exp2(Node):
+    to_float = True
+
+    def forward(ctx, a):
+        out = xp.exp2(a)
+        ctx.saved = (out,)
+        return out
+
+    def backward(ctx, g):
+        (out,) = ctx.saved
+        return g * out * math.log(2.0)
+
+
+class Expm1(Node):
+    to_float = True
+
+    def forward(ctx, a):
+        out = xp.expm1(a)
+        ctx.saved = (out,)
+        return out
+
+    def backward(ctx, g):
+        (out,) = ctx.saved
+        return g * (out + 1)
+
+
+class Log(Node):
+    to_float = True
+
+    def forward(ctx, a):
+        ctx.saved = (a,)
+        return xp.log(a)
+
+    def backward(ctx, g):
+        (a,) = ctx.saved
+        return g / a
+
+
+class Log2(Node):
+    to_float = True
+
+    def forward(ctx, a):
+        ctx.saved = (a,)
+        return xp.log2(a)
+
+    def backward(ctx, g):
+        (a,) = ctx.saved
+        return g / (a * math.log(2.0))
+
+
+class Log10(Node):
+    to_float = True
+
+    def forward(ctx, a):
+        ctx.saved = (a,)
+        return xp.log10(a)
+
+    def backward(ctx, g):
+        (a,) = ctx.saved
+        return g / (a * math.log(10.0))
+
+
+class Log1p(Node):
+    to_float = True
+
+    def forward(ctx, a):
+        ctx.saved = (a,)
+        return xp.log1p(a)
+
+    def backward(ctx, g):
+        (a,) = ctx.saved
+        return g / (a + 1)
+
+
+class Sqrt(Node):
+    to_float = True
+
+    def forward(ctx, a):
+        out = xp.sqrt(a)
+        ctx.saved = (out,)
+        return out
+
+    def backward(ctx, g):
+        (out,) = ctx.saved
+        return g / (out * 2)
+
+
+class Rsqrt(Node):
+    to_float = True
+
+    def forward(ctx, a):
+        out = 1 / xp.sqrt(a)
+        ctx.saved = (out,)
+        return out
+
+    def backward(ctx, g):
+        (out,) = ctx.saved
+        return g * (out * out * out) * -0.5
+
+
+class Reciprocal(Node):
+    to_float = True
+
+    def forward(ctx, a):
+        out = 1 / a
+        ctx.saved = (out,)
+        return out
+
+    def backward(ctx, g):
+        (out,) = ctx.saved
+        return -g * (out * out)
+
+
+class Sin(Node):
+    to_float = True
+
+    def forward(ctx, a):
+        ctx.saved = (a,)
+        return xp.sin(a)
+
+    def backward(ctx, g):
+        (a,) = ctx.saved
+        return g * Cos.apply(a)
+
+
+class Cos(Node):
+    to_float = True
+
+    def forward(ctx, a):
+        ctx.saved = (a,)
+        return xp.cos(a)
+
+    def backward(ctx, g):
+        (a,) = ctx.saved
+        return -g * Sin.apply(a)
+
+
+class Tan(Node):
+    to_float = True
+
+    def forward(ctx, a):
+        out = xp.tan(a)
+        ctx.saved = (out,)
+        return out
+
+    def backward(ctx, g):
+        (out,) = ctx.saved
+        return g * (out * out + 1)
+
+
+class Asin(Node):
+    to_float = True
+
+    def forward(ctx, a):
+        ctx.saved = (a,)
+        return xp.arcsin(a)
+
+    def backward(ctx, g):
+        (a,) = ctx.saved
+        return g * Rsqrt.apply(1 - a * a)
+
+
+class Acos(Node):
+    to_float = True
+
+    def forward(ctx, a):
+        ctx.saved = (a,)
+        return xp.arccos(a)
+
+    def backward(ctx, g):
+        (a,) = ctx.saved
+        return -g * Rsqrt.apply(1 - a * a)
+
+
+class Atan(Node):
+    to_float = True
+
+    def forward(ctx, a):
+        ctx.saved = (a,)
+        return xp.arctan(a)
+
+    def backward(ctx, g):
+        (a,) = ctx.saved
+        return g / (a * a + 1)
+
+
+class Sinh(Node):
+    to_float = True
+
+    def forward(ctx, a):
+        ctx.saved = (a,)
+        return xp.sinh(a)
+
+    def backward(ctx, g):
+        (a,) = ctx.saved
+        return g * Cosh.apply(a)
+
+
+class Cosh(Node):
+    to_float = True
+
+    def forward(ctx, a):
+        ctx.saved = (a,)
+        return xp.cosh(a)
+
+    def backward(ctx, g):
+        (a,) = ctx.saved
+        return g * Sinh.apply(a)
+
+
+class Tanh(Node):
+    to_float = True
+
+    def forward(ctx, a):
+        out = xp.tanh(a)
+        ctx.saved = (out,)
+        return out
+
+    def backward(ctx, g):
+        (out,) = ctx.saved
+        if B.is_array(g):
+            # NOTE: lean path: one temporary, updated in place (3 passes instead of 4)
+            t = out * out
+            xp.subtract(1, t, out=t)
+            t *= g
+            return t
+        return g * (1 - out * out)
+
+
+class Sigmoid(Node):
+    to_float = True
+
+    def forward(ctx, a):
+        out = B.sigmoid(a)
+        ctx.saved = (out,)
+        return out
+
+    def backward(ctx, g):
+        (out,) = ctx.saved
+        return g * (out * (1 - out))
+
+
+class Erf(Node):
+    to_float = True
+
+    def forward(ctx, a):
+        ctx.saved = (a,)
+        return B.erf(a)
+
+    def backward(ctx, g):
+        (a,) = ctx.saved
+        return g * (2 / math.sqrt(math.pi)) * Exp.apply(-(a * a))
+
+
+class Atan2(Node):
+    promote = True
+    to_float = True
+
+    def forward(ctx, a, b):
+        ctx.saved = (a, b)
+        return xp.arctan2(a, b)
+
+    def backward(ctx, g):
+        a, b = ctx.saved
+        den = a * a + b * b
+        return g * b / den, -g * a / den
+
+
+# =========================================================================== activations
+class Relu(Node):
+    def forward(ctx, a):
+        out = xp.maximum(a, 0)
+        ctx.saved = (out,)
+        return out
+
+    def backward(ctx, g):
+        (out,) = ctx.saved
+        return g * (out > 0)
+
+
+class LeakyRelu(Node):
+    def forward(ctx, a, negative_slope=0.01):
+        ctx.saved = (a,)
+        ctx.slope = negative_slope
+        return xp.where(a > 0, a, a * negative_slope)
+
+    def backward(ctx, g):
+        (a,) = ctx.saved
+        return where_(a > 0, g, g * ctx.slope)
+
+
+class Gelu(Node):
+    def forward(ctx, a, approximate="none"):
+        ctx.saved = (a,)
+        ctx.approximate = approximate
+        if approximate == "tanh":
+            k = math.sqrt(2 / math.pi)
+            return 0.5 * a * (1 + xp.tanh(k * (a + 0.044715 * a * a * a)))
+        return 0.5 * a * (1 + B.erf(a * (1 / math.sqrt(2))))
+
+    def backward(ctx, g):
+        (a,) = ctx.saved
+        if ctx.approximate == "tanh":
+            k = math.sqrt(2 / math.pi)
+            inner = k * (a + 0.044715 * a * a * a)
+            th = Tanh.apply(inner)
+            d_inner = k * (1 + 3 * 0.044715 * a * a)
+            return g * (0.5 * (1 + th) + 0.5 * a * (1 - th * th) * d_inner)
+        cdf = 0.5 * (1 + Erf.apply(a * (1 / math.sqrt(2))))
+        pdf = Exp.apply(a * a * -0.5) * (1 / math.sqrt(2 * math.pi))
+        return g * (cdf + a * pdf)
+
+
+class Silu(Node):
+    def forward(ctx, a):
+        ctx.saved = (a,)
+        return a * B.sigmoid(a)
+
+    def backward(ctx, g):
+        (a,) = ctx.saved
+        s = Sigmoid.apply(a)
+        return g * (s * (1 + a * (1 - s)))
+
+
+class Softplus(Node):
+    def forward(ctx, a, beta=1.0, threshold=20.0):
+        ctx.saved = (a,)
+        ctx.beta, ctx.threshold = beta, threshold
+        z = a * beta
+        return xp.where(z > threshold, a, xp.logaddexp(0, z) / beta).astype(a.dtype, copy=False)
+
+    def backward(ctx, g):
+        (a,) = ctx.saved
+        z = a * ctx.beta
+        return where_(z > ctx.threshold, g, g * Sigmoid.apply(z))
+
+
+class Clamp(Node):
+    """``clamp(min, max)`` with scalar or tensor bounds; gradient passes where not clipped."""
+
+    promote = True
+
+    def forward(ctx, a, lo=None, hi=None):
+        ctx.saved = (a, lo, hi)
+        out = a
+        if lo is not None:
+            out = xp.maximum(out, lo)
+        if hi is not None:
+            out = xp.minimum(out, hi)
+        if out is a:
+            out = a.copy()
+        return out
+
+    def backward(ctx, g):
+        a, lo, hi = ctx.saved
+        n = ctx.needs_input_grad
+        keep = True
+        glo = ghi = None
+        if lo is not None:
+            keep = a >= lo
+        if hi is not None:
+            keep = _logical_and(keep, a <= hi) if lo is not None else a <= hi
+        ga = where_(keep, g, 0.0) if n[0] else None
+        if len(n) > 1 and n[1]:
+            glo = where_(a < lo, g, 0.0) if hi is None else where_(_logical_and(a < lo, lo <= hi), g, 0.0)
+        if len(n) > 2 and n[2]:
+            ghi = where_(a > hi, g, 0.0) if lo is None else where_(_logical_or(a > hi, lo > hi), g, 0.0)
+        return (ga, glo, ghi)[:len(n)]
+
+
+class Maximum(Node):
+    promote = True
+
+    def forward(ctx, a, b):
+        ctx.saved = (a, b)
+        return xp.maximum(a, b)
+
+    def backward(ctx, g):
+        # Ties split the gradient in half, as PyTorch does.
+        a, b = ctx.saved
+        half = g * 0.5
+        return where_(a > b, g, where_(a == b, half, 0.0)), where_(b > a, g, where_(a == b, half, 0.0))
+
+
+class Minimum(Node):
+    promote = True
+
+    def forward(ctx, a, b):
+        ctx.saved = (a, b)
+        return xp.minimum(a, b)
+
+    def backward(ctx, g):
+        a, b = ctx.saved
+        half = g * 0.5
+        return where_(a < b, g, where_(a == b, half, 0.0)), where_(b < a, g, where_(a == b, half, 0.0))
+
+
+class Where(Node):
+    def forward(ctx, cond, a, b):
+        ctx.saved = (cond,)
+        return xp.where(cond, a, b)
+
+    def backward(ctx, g):
+        (cond,) = ctx.saved
+        n = ctx.needs_input_grad
+        return (None,
+                where_(cond, g, 0.0) if n[1] else None,
+                where_(cond, 0.0, g) if n[2] else None)
+
+
+class ToDtype(Node):
+    _bw_name = "ToCopyBackward0"
+
+    def forward(ctx, a, dtype):
+        ctx.in_dtype = a.dtype
+        return a.astype(dtype)
+
+    def backward(ctx, g):
+        return ToDtype.apply(g, dtype=ctx.in_dtype)
+
+
+class Copy(Node):
+    """``dst.copy_(src)`` as a function of (dst, src): src broadcast and cast to dst."""
+
+    _bw_name = "CopyBackwards"
+
+    def forward(ctx, dst, src):
+        return xp.broadcast_to(src, dst.shape).astype(dst.dtype)
+
+    def backward(ctx, g):
+        return g * 0, g
+
+
+class Fill(Node):
+    def forward(ctx, dst, value):
+        return xp.full(dst.shape, value, dtype=dst.dtype)
+
+    def backward(ctx, g):
+        from .reduction import SumAll
+        n = ctx.needs_input_grad
+        gv = SumAll.apply(g, dims=tuple(range(len(g.shape))), keepdim=False) if len(n) > 1 and n[1] else None
+        return g * 0, gv
+
+
+class ZeroGrad(Node):
+    """Piecewise-constant functions (floor, ceil, round, trunc): derivative zero."""
+
+    def forward(ctx, a, fn):
+        return fn(a)
+
+    def backward(ctx, g):
+        return g * 0
+
+
+class Floor(ZeroGrad):
+    pass
+
+
+class Ceil(ZeroGrad):
+    pass
+
+
+class Round(ZeroGrad):
+    pass
+
+
+class Trunc(ZeroGrad):
+    pass
+
+
+class Frac(Node):
+    def forward(ctx, a):
+        return a - xp.trunc(a)
+
+    def backward(ctx, g):
+        return g
+
+
+# =========================================================================== dual-mode helpers
+def where_(cond, a, b):
+    """``where`` usable inside backward formulas on arrays or tensors."""
+    if not any(isinstance(x, Tensor) for x in (cond, a, b)):
+        return xp.where(cond, a, b).astype(_pick_dtype(a, b), copy=False)
+    return where(cond, a, b)
+
+
+def _pick_dtype(a, b):
+    for x in (a, b):
+        if B.is_array(x):
+            return x.dtype
+    return xp.float64
+
+
+def _logical_and(a, b):
+    if isinstance(a, Tensor) or isinstance(b, Tensor):
+        return _as_t(a).logical_and(_as_t(b))
+    return xp.logical_and(a, b)
+
+
+def _logical_or(a, b):
+    if isinstance(a, Tensor) or isinstance(b, Tensor):
+        return _as_t(a).logical_or(_as_t(b))
+    return xp.logical_or(a, b)
+
+
+def _as_t(x):
+    if isinstance(x, Tensor):
+        return x
+    return Tensor._wrap(xp.asarray(x))
+
+
+# =========================================================================== public API
+def _other(x):
+    """Accept tensors and Python numbers as the second operand; arrays become tensors."""
+    if isinstance(x, (Tensor, int, float)):
+        return x
+    if B.is_array(x):
+        return Tensor._wrap(x)
+    if hasattr(x, "item") and hasattr(x, "dtype"):  # NumPy scalar
+        return x.item()
+    return NotImplemented
+
+
+def add(input, other, *, alpha=1, out=None):
+    """``input + alpha * other`` with broadcasting and type promotion."""
+    check_tensor(input, "add")
+    other = _other(other)
+    if other is NotImplemented:
+        raise TypeError(f"add(): argument 'other' must be Tensor or Number")
+    return Add.apply(input, other, alpha=alpha)
+
+
+def sub(input, other, *, alpha=1, out=None):
+    check_tensor(input, "sub")
+    other = _other(other)
+    if other is NotImplemented:
+        raise TypeError(f"sub(): argument 'other' must be Tensor or Number")
+    if input._data.dtype == xp.bool_ or (getattr(other, "dtype", None) is dtypes.bool_):
+        raise RuntimeError(
+            "Subtraction, the `-` operator, with two bool tensors is not supported. Use the `^` "
+            "or `logical_xor()` operator instead.")
+    return Sub.apply(input, other, alpha=alpha)
+
+
+subtract = sub
+
+
+def rsub(input, other, alpha=1):
+    return Rsub.apply(input, other) if alpha == 1 else sub(_as_t(other), input, alpha=alpha)
+
+
+def mul(input, other, *, out=None):
+    check_tensor(input, "mul")
+    other = _other(other)
+    if other is NotImplemented:
+        raise TypeError(f"mul(): argument 'other' must be Tensor or Number")
+    return Mul.apply(input, other)
+
+
+multiply = mul
+
+
+def div(input, other, *, rounding_mode=None, out=None):
+    """True division (integers become float32), or ``rounding_mode='trunc'|'floor'``."""
+    check_tensor(input, "div")
+    other = _other(other)
+    if other is NotImplemented:
+        raise TypeError(f"div(): argument 'other' must be Tensor or Number")
+    if rounding_mode is None:
+        return Div.apply(input, other)
+    if rounding_mode not in ("trunc", "floor"):
+        raise ValueError(
+            f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but found '{rounding_mode}'")
+    return _rounded_div(input, other, rounding_mode)
+
+
+divide = true_divide = div
+
+
+def _rounded_div(a, b, mode):
+    from .. import dtypes as D
+    res = D.result_type(a, b)
+    if res.is_floating_point:
+        q = Div.apply(a, b)
+        return (floor if mode == "floor" else trunc)(q)
+    x, y = a._data, b._data if isinstance(b, Tensor) else b
+    if mode == "floor":
+        r = xp.floor_divide(x, y)
+    else:
+        r = xp.trunc(xp.true_divide(x, y)).astype(res.np)
+    return Tensor._wrap(xp.asarray(r).astype(res.np, copy=False))
+
+
+def floor_divide(input, other):
+    return div(input, other, rounding_mode="floor")
+
+
+def remainder(input, other):
+    """Python-style modulus (sign of the divisor); gradient 1 w.r.t. input."""
+    other = _other(other)
+    return sub(input, mul(floor_divide(input, other), other).detach()) if input.requires_grad else \
+        _nograd(xp.remainder, input, other)
+
+
+def fmod(input, other):
+    other = _other(other)
+    return sub(input, mul(div(input, other, rounding_mode="trunc"), other).detach()) if input.requires_grad else \
+        _nograd(xp.fmod, input, other)
+
+
+def _nograd(fn, a, b):
+    from .. import dtypes as D
+    res = D.result_type(a, b)
+    bb = b._data if isinstance(b, Tensor) else b
+    return Tensor._wrap(xp.asarray(fn(a._data, bb)).astype(res.np, copy=False))
+
+
+def pow(input, exponent):
+    """``input ** exponent``; either may be a scalar (but not both)."""
+    if not isinstance(input, Tensor):
+        exponent = _other(exponent)
+        if not isinstance(exponent, Tensor):
+            raise TypeError("pow(): at least one argument must be a Tensor")
+        return Rpow.apply(exponent, input)
+    exponent = _other(exponent)
+    if isinstance(exponent, Tensor):
+        return PowTensor.apply(input, exponent)
+    if exponent is NotImplemented:
+        raise TypeError(f"pow(): argument 'exponent' must be Tensor or Number")
+    if input._data.dtype.kind in "iub" and isinstance(exponent, int) and exponent < 0:
+        raise RuntimeError("Integers to negative integer powers are not allowed.")
+    return Pow.apply(input, exponent)
+
+
+def float_power(input, exponent):
+    return pow(input.double(), exponent)
+
+
+def square(input):
+    return Square.apply(input)
+
+
+def neg(input):
+    check_tensor(input, "neg")
+    if input._data.dtype == xp.bool_:
+        raise RuntimeError(
+            "Negation, the `-` operator, on a bool tensor is not supported. If you are trying to "
+            "invert a mask, use the `~` or `logical_not()` operator instead.")
+    return Neg.apply(input)
+
+
+negative = neg
+
+
+def _unary(cls, name):
+    def f(input):
+        check_tensor(input, name)
+        return cls.apply(input)
+    f.__name__ = f.__qualname__ = name
+    f.__doc__ = f"Elementwise ``{name}``; differentiable (see ``{cls.__name__}.backward``)."
+    return f
+
+
+abs = _unary(Abs, "abs")
+absolute = abs
+sign = _unary(Sign, "sign")
+exp = _unary(Exp, "exp")
+exp2 = _unary(Exp2, "exp2")
+expm1 = _unary(Expm1, "expm1")
+log = _unary(Log, "log")
+log2 = _unary(Log2, "log2")
+log10 = _unary(Log10, "log10")
+log1p = _unary(Log1p, "log1p")
+sqrt = _unary(Sqrt, "sqrt")
+rsqrt = _unary(Rsqrt, "rsqrt")
+reciprocal = _unary(Reciprocal, "reciprocal")
+sin = _unary(Sin, "sin")
+cos = _unary(Cos, "cos")
+tan = _unary(Tan, "tan")
+asin = arcsin = _unary(Asin, "asin")
+acos = arccos = _unary(Acos, "acos")
+atan = arctan = _unary(Atan, "atan")
+sinh = _unary(Sinh, "sinh")
+cosh = _unary(Cosh, "cosh")
+tanh = _unary(Tanh, "tanh")
+sigmoid = _unary(Sigmoid, "sigmoid")
+erf = _unary(Erf, "erf")
+relu = _unary(Relu, "relu")
+silu = _unary(Silu, "silu")
+frac = _unary(Frac, "frac")
+
+
+def atan2(input, other):
+    return Atan2.apply(input, _other(other))
+
+
+arctan2 = atan2
+
+
+def _rounding(cls, fn, name):
+    def f(input, **kw):
+        check_tensor(input, name)
+        if input._data.dtype.kind in "iub":
+            return clone_(input)
+        if kw.get("decimals"):
+            s = 10.0 ** kw["decimals"]
+            return cls.apply(input * s, fn=fn) / s
+        return cls.apply(input, fn=fn)
+    f.__name__ = name
+    return f
+
+
+def clone_(t):
+    from .shape import clone
+    return clone(t)
+
+
+floor = _rounding(Floor, xp.floor, "floor")
+ceil = _rounding(Ceil, xp.ceil, "ceil")
+round = _rounding(Round, xp.round, "round")
+trunc = _rounding(Trunc, xp.trunc, "trunc")
+fix = trunc
+
+
+def leaky_relu(input, negative_slope=0.01, inplace=False):
+    return LeakyRelu.apply(input, negative_slope=negative_slope)
+
+
+def gelu(input, approximate="none"):
+    if approximate not in ("none", "tanh"):
+        raise RuntimeError(f"approximate argument must be either none or tanh.")
+    return Gelu.apply(input, approximate=approximate)
+
+
+def softplus(input, beta=1.0, threshold=20.0):
+    return Softplus.apply(input, beta=beta, threshold=threshold)
+
+
+def clamp(input, min=None, max=None):
+    """Clip to ``[min, max]`` (scalars or tensors); gradient flows where not clipped."""
+    check_tensor(input, "clamp")
+    if min is None and max is None:
+        raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
+    lo = _other(min) if min is not None else None
+    hi = _other(max) if max is not None else None
+    if isinstance(lo, Tensor) or isinstance(hi, Tensor):
+        lo_t = lo if lo is None or isinstance(lo, Tensor) else _full_like_scalar(input, lo)
+        hi_t = hi if hi is None or isinstance(hi, Tensor) else _full_like_scalar(input, hi)
+        if lo_t is None:
+            return Clamp.apply(input, None, hi_t)
+        if hi_t is None:
+            return Clamp.apply(input, lo_t)
+        return Clamp.apply(input, lo_t, hi_t)
+    # NOTE: scalar bounds are options, not inputs, so they keep the input's dtype.
+    return _ClampScalar.apply(input, lo=lo, hi=hi)
+
+
+class _ClampScalar(Node):
+    _bw_name = "ClampBackward1"
+
+    def forward(ctx, a, lo=None, hi=None):
+        ctx.saved = (a,)
+        ctx.lo, ctx.hi = lo, hi
+        out = xp.clip(a, lo, hi)
+        if out.dtype != a.dtype:
+            out = out.astype(a.dtype)
+        return out
+
+    def backward(ctx, g):
+        (a,) = ctx.saved
+        lo, hi = ctx.lo, ctx.hi
+        if lo is not None and hi is not None:
+            keep = _logical_and(a >= lo, a <= hi)
+        elif lo is not None:
+            keep = a >= lo
+        else:
+            keep = a <= hi
+        return where_(keep, g, 0.0)
+
+
+def _full_like_scalar(ref, v):
+    return Tensor._wrap(xp.asarray(v, dtype=ref._data.dtype))
+
+
+clip = clamp
+
+
+def clamp_min(input, min):
+    return clamp(input, min=min)
+
+
+def clamp_max(input, max):
+    return clamp(input, max=max)
+
+
+def maximum(input, other):
+    return Maximum.apply(input, other)
+
+
+def minimum(input, other):
+    return Minimum.apply(input, other)
+
+
+def fmax(input, other):
+    return maximum(input, other)
+
+
+def fmin(input, other):
+    return minimum(input, other)
+
+
+def where(condition, input=None, other=None):
+    """``input`` where ``condition`` else ``other`` (scalars allowed); one-argument form = nonzero."""
+    if input is None and other is None:
+        from .indexing import nonzero
+        return nonzero(condition, as_tuple=True)
+    cond = condition if isinstance(condition, Tensor) else _as_t(condition)
+    if cond._data.dtype != xp.bool_:
+        if cond._data.dtype == xp.uint8:
+            cond = Tensor._wrap(cond._data.astype(bool))
+        else:
+            raise RuntimeError(f"where expected condition to be a boolean tensor, but got a tensor with dtype {cond.dtype.name.capitalize()}")
+    a, b = _other(input), _other(other)
+    res = dtypes.result_type(*[x for x in (a, b)])
+    a = a.to(res) if isinstance(a, Tensor) else Tensor._wrap(xp.asarray(a, dtype=res.np))
+    b = b.to(res) if isinstance(b, Tensor) else Tensor._wrap(xp.asarray(b, dtype=res.np))
+    return Where.apply(cond, a, b)
+
+
+def to_dtype(input, dtype):
+    d = dtypes.as_dtype(dtype)
+    if input._requires_grad and not d.is_floating_point:
+        # Leaving floating point cuts the graph, as in PyTorch.
+        return Tensor._wrap(input._data.astype(d.np))
+    return ToDtype.apply(input, dtype=d.np)
+
+
+def lerp(input, end, weight):
+    return input + (end - input) * weight
+
+
+def addcmul(input, tensor1, tensor2, *, value=1):
+    return input + tensor1 * tensor2 * value
+
+
+def addcdiv(input, tensor1, tensor2, *, value=1):
+    return input + tensor1 / tensor2 * value
+
+
+# --------------------------------------------------------------------------- non-differentiable
+def _compare(fn, name):
+    def f(input, other):
+        o = _other(other)
+        if o is NotImplemented:
+            return NotImplemented
+        if isinstance(o, Tensor):
+            res = dtypes.result_type(input, o)
+            a, b = input._data, o._data
+            if a.dtype != res.np:
+                a = a.astype(res.np)
+            if b.dtype != res.np:
+                b = b.astype(res.np)
+        else:
+            a, b = input._data, o
+        return Tensor._wrap(fn(a, b))
+    f.__name__ = name
+    return f
+
+
+eq = _compare(xp.equal, "eq")
+ne = _compare(xp.not_equal, "ne")
+lt = less = _compare(xp.less, "lt")
+le = less_equal = _compare(xp.less_equal, "le")
+gt = greater = _compare(xp.greater, "gt")
+ge = greater_equal = _compare(xp.greater_equal, "ge")
+
+
+def _logical(fn, name):
+    def f(input, other=None):
+        if other is None:
+            return Tensor._wrap(fn(input._data))
+        o = _other(other)
+        return Tensor._wrap(fn(input._data, o._data if isinstance(o, Tensor) else o))
+    f.__name__ = name
+    return f
+
+
+logical_and = _logical(xp.logical_and, "logical_and")
+logical_or = _logical(xp.logical_or, "logical_or")
+logical_xor = _logical(xp.logical_xor, "logical_xor")
+logical_not = _logical(xp.logical_not, "logical_not")
+
+
+def _bitwise(fn, name):
+    def f(input, other=None):
+        if input._data.dtype.kind == "f":
+            raise RuntimeError(f"\"{name}_cpu\" not implemented for '{input.dtype.name.capitalize()}'")
+        if other is None:
+            return Tensor._wrap(fn(input._data))
+        o = _other(other)
+        if isinstance(o, Tensor):
+            res = dtypes.result_type(input, o)
+            return Tensor._wrap(fn(input._data.astype(res.np, copy=False), o._data.astype(res.np, copy=False)))
+        return Tensor._wrap(fn(input._data, o))
+    f.__name__ = name
+    return f
+
+
+bitwise_and = _bitwise(xp.bitwise_and, "bitwise_and")
+bitwise_or = _bitwise(xp.bitwise_or, "bitwise_or")
+bitwise_xor = _bitwise(xp.bitwise_xor, "bitwise_xor")
+bitwise_not = _bitwise(xp.invert, "bitwise_not")
+
+
+def _predicate(fn, name):
+    def f(input):
+        return Tensor._wrap(fn(input._data))
+    f.__name__ = name
+    return f
+
+
+isnan = _predicate(xp.isnan, "isnan")
+isinf = _predicate(xp.isinf, "isinf")
+isfinite = _predicate(xp.isfinite, "isfinite")
+isposinf = _predicate(xp.isposinf, "isposinf")
+isneginf = _predicate(xp.isneginf, "isneginf")
+signbit = _predicate(xp.signbit, "signbit")
+
+
+def equal(input, other):
+    """True when both tensors have the same shape and elements."""
+    return input.shape == other.shape and bool((input._data == other._data).all())
+
+
+def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+    return bool(xp.allclose(input._data, other._data, rtol=rtol, atol=atol, equal_nan=equal_nan))
+
+
+def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+    o = other._data if isinstance(other, Tensor) else other
+    return Tensor._wrap(xp.isclose(input._data, o, rtol=rtol, atol=atol, equal_nan=equal_nan))
+
+
+def nan_to_num(input, nan=0.0, posinf=None, neginf=None):
+    d = input._data
+    info = xp.finfo(d.dtype) if d.dtype.kind == "f" else None
+    res = xp.nan_to_num(d, nan=nan, posinf=posinf if posinf is not None else (info.max if info else None),
+                        neginf=neginf if neginf is not None else (info.min if info else None))
+    if input.requires_grad:
+        mask = Tensor._wrap(xp.isfinite(d))
+        return where(mask, input, Tensor._wrap(res))
+    return Tensor._wrap(res)

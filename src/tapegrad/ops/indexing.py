@@ -1,0 +1,396 @@
+"""Indexing ops: ``x[idx]``, ``x[idx] = v``, gather/scatter, index_select, masked_fill.
+
+Reading with an index is differentiated by scatter-adding the gradient back
+(repeated indices accumulate); writing is differentiated by zeroing the
+written region for the old value and reading it for the new one.
+"""
+from __future__ import annotations
+
+from .. import backend as B
+from .. import dtypes
+from ..autograd.graph import Node
+from ._util import check_tensor, wrap_dim
+from ..tensor import Tensor
+
+xp = B.xp
+
+
+# =========================================================================== index normalisation
+def _normalize_index(index):
+    """Turn a user index into a backend index: tensors/lists -> arrays, bool masks -> positions.
+
+    Returns ``(index_tuple, is_basic)``; basic indices (ints, slices, None, ...) give views.
+    """
+
+    if not isinstance(index, tuple):
+        index = (index,)
+    out = []
+    basic = True
+    for item in index:
+        if isinstance(item, Tensor):
+            a = item._data
+            if a.dtype.kind == "f":
+                raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
+            if a.ndim == 0 and a.dtype.kind in "iu":
+                out.append(int(a))
+                continue
+            item = a
+        elif isinstance(item, (list,)) :
+            item = xp.asarray(item)
+            if item.dtype.kind == "f":
+                raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
+        if B.is_array(item):
+            basic = False
+            if item.dtype == xp.uint8:
+                item = item.astype(bool)
+            if item.dtype == xp.bool_:
+                out.extend(item.nonzero()) if item.ndim else out.append(item)
+                continue
+            out.append(item.astype(xp.intp, copy=False))
+        elif item is None or item is Ellipsis or isinstance(item, slice):
+            if isinstance(item, slice) and item.step is not None and item.step <= 0:
+                raise ValueError("step must be greater than zero")
+            out.append(item)
+        else:
+            try:
+                out.append(int(item.__index__()))
+            except (AttributeError, TypeError):
+                raise IndexError(
+                    "only integers, slices (`:`), ellipsis (`...`), None and long or byte "
+                    f"Variables are valid indices (got {type(item).__name__})") from None
+    return tuple(out), basic
+
+
+def _torch_index_error(e, shape):
+    msg = str(e).replace("axis", "dimension")
+    return IndexError(msg)
+
+
+# =========================================================================== ops
+class Index(Node):
+    """Advanced (copying) indexing; derivative scatter-adds (repeated indices accumulate)."""
+
+    def forward(ctx, x, index):
+        ctx.in_shape, ctx.index = x.shape, index
+        return x[index]
+
+    def backward(ctx, g):
+        return IndexPutAccumulate.apply(g, shape=ctx.in_shape, index=ctx.index)
+
+
+class IndexPutAccumulate(Node):
+    """Zeros of ``shape`` with ``g`` added at ``index`` (the derivative of ``Index``)."""
+
+    _bw_name = "IndexPutBackward0"
+
+    def forward(ctx, g, shape, index):
+        ctx.index = index
+        out = xp.zeros(shape, dtype=g.dtype)
+        xp.add.at(out, index, g)
+        return out
+
+    def backward(ctx, gg):
+        return Index.apply(gg, index=ctx.index)
+
+
+class IndexPut(Node):
+    """``x[index] = v`` as a function of (x, v); the forward writes into x's storage."""
+
+    def forward(ctx, x, v, index):
+        ctx.index = index
+        # NOTE: written in place on purpose (the caller rebases x onto this node);
+        # the derivative needs neither the old nor the new values.
+        x[index] = v
+        return x
+
+    def backward(ctx, g):
+        n = ctx.needs_input_grad
+        gx = IndexFillZero.apply(g, index=ctx.index) if n[0] else None
+        gv = Index.apply(g, index=ctx.index) if n[1] else None
+        return gx, gv
+
+
+class IndexFillZero(Node):
+    _bw_name = "IndexPutBackward0"
+
+    def forward(ctx, g, index):
+        ctx.index = index
+        out = g.copy()
+        out[index] = 0
+        return out
+
+    def backward(ctx, gg):
+        return IndexFillZero.apply(gg, index=ctx.index)
+
+
+class GatherAlong(Node):
+    """``out[i][j] = x[i][index[i][j]]`` along ``dim`` (torch.gather)."""
+
+    _bw_name = "GatherBackward0"
+
+    def forward(ctx, x, index, dim):
+        ctx.in_shape, ctx.dim = x.shape, dim
+        ctx.saved = (index,)
+        return xp.take_along_axis(x, index, axis=dim)
+
+    def backward(ctx, g):
+        (index,) = ctx.saved
+        return ScatterAlong.apply(g, index=_raw(index), dim=ctx.dim, shape=ctx.in_shape), None
+
+
+class ScatterAlong(Node):
+    """Zeros of ``shape`` with ``g`` added at ``index`` along ``dim`` (derivative of gather)."""
+
+    _bw_name = "ScatterAddBackward0"
+
+    def forward(ctx, g, index, dim, shape):
+        ctx.index, ctx.dim = index, dim
+        out = xp.zeros(shape, dtype=g.dtype)
+        _scatter_add_(out, dim, index, g)
+        return out
+
+    def backward(ctx, gg):
+        return GatherAlong.apply(gg, ctx.index, dim=ctx.dim)
+
+
+def _scatter_add_(out, dim, index, src):
+    """``out[..., index[...], ...] += src`` along ``dim`` with repeated indices accumulating."""
+    idx = list(xp.indices(index.shape, sparse=True))
+    idx[dim] = index
+    xp.add.at(out, tuple(idx), src[tuple(slice(0, n) for n in index.shape)])
+
+
+class ScatterAdd(Node):
+    def forward(ctx, x, index, src, dim):
+        ctx.dim = dim
+        ctx.saved = (index,)
+        out = x.copy()
+        _scatter_add_(out, dim, index, src)
+        return out
+
+    def backward(ctx, g):
+        (index,) = ctx.saved
+        n = ctx.needs_input_grad
+        gsrc = GatherAlong.apply(g, _raw(index), dim=ctx.dim) if n[2] else None
+        return g, None, gsrc
+
+
+class Scatter(Node):
+    def forward(ctx, x, index, src, dim):
+        ctx.dim = dim
+        ctx.saved = (index,)
+        out = x.copy()
+        idx = list(xp.indices(index.shape, sparse=True))
+        idx[dim] = index
+        if B.is_array(src):
+            out[tuple(idx)] = src[tuple(slice(0, n) for n in index.shape)]
+        else:
+            out[tuple(idx)] = src
+        return out
+
+    def backward(ctx, g):
+        (index,) = ctx.saved
+        n = ctx.needs_input_grad
+        idx = list(xp.indices(_raw(index).shape, sparse=True))
+        idx[ctx.dim] = _raw(index)
+        gx = IndexFillZero.apply(g, index=tuple(idx)) if n[0] else None
+        gsrc = GatherAlong.apply(g, _raw(index), dim=ctx.dim) if len(n) > 2 and n[2] else None
+        return gx, None, gsrc
+
+
+class IndexSelect(Node):
+    def forward(ctx, x, index, dim):
+        ctx.in_shape, ctx.dim = x.shape, dim
+        ctx.saved = (index,)
+        return xp.take(x, index, axis=dim)
+
+    def backward(ctx, g):
+        (index,) = ctx.saved
+        idx = (slice(None),) * ctx.dim + (_raw(index),)
+        return IndexPutAccumulate.apply(g, shape=ctx.in_shape, index=idx), None
+
+
+class MaskedFill(Node):
+    def forward(ctx, x, mask, value):
+        ctx.saved = (mask,)
+        return xp.where(mask, xp.asarray(value, dtype=x.dtype), x)
+
+    def backward(ctx, g):
+        (mask,) = ctx.saved
+        from .elementwise import where_
+        n = ctx.needs_input_grad
+        gv = None
+        if len(n) > 2 and n[2]:
+            from .reduction import SumAll
+            gv = SumAll.apply(where_(mask, g, 0.0), dims=tuple(range(len(g.shape))), keepdim=False)
+        return where_(mask, 0.0, g), None, gv
+
+
+def _raw(a):
+    return a._data if isinstance(a, Tensor) else a
+
+
+# =========================================================================== public API
+def getitem(self, index):
+    """``self[index]``: basic indices give views, tensors/lists/bool masks give copies."""
+    from .shape import Slice
+    idx, basic = _normalize_index(index)
+    try:
+        if basic:
+            return Slice.apply(self, index=idx)
+        return Index.apply(self, index=idx)
+    except IndexError as e:
+        raise _torch_index_error(e, self.shape) from None
+
+
+def setitem(self, index, value):
+    """``self[index] = value`` in place; autograd-aware (the old values stop receiving gradient)."""
+    from . import inplace
+    from ..autograd.grad_mode import state
+    idx, _ = _normalize_index(index)
+    self._check_inplace()
+    if isinstance(value, Tensor):
+        v = value
+    else:
+        v = Tensor._wrap(xp.asarray(value, dtype=self._data.dtype))
+    if v._data.dtype != self._data.dtype:
+        v = v.to(self.dtype)
+    graph = state.enabled and (self._requires_grad or v._requires_grad)
+    try:
+        if not graph:
+            self._data[idx] = v._data
+            self._record_inplace("__setitem__")
+            return
+        if self._base is not None:
+            return inplace.on_view(self, lambda t: IndexPut.apply(t, v, index=idx), "__setitem__")
+        r = IndexPut.apply(self, v, index=idx)
+    except IndexError as e:
+        raise _torch_index_error(e, self.shape) from None
+    except ValueError as e:
+        if "read-only" in str(e):
+            raise inplace.overlap_error() from None
+        raise RuntimeError(f"__setitem__: {e}") from None
+    inplace.rebase(self, r, "__setitem__")
+
+
+def _check_index_tensor(index, name):
+    if not isinstance(index, Tensor) or index._data.dtype.kind not in "iu":
+        raise RuntimeError(f"{name}(): Expected dtype int64 for index")
+
+
+def gather(input, dim, index, *, sparse_grad=False):
+    """``out[i][j] = input[i][index[i][j]]`` for ``dim=1`` (and likewise for other dims)."""
+    check_tensor(input, "gather")
+    _check_index_tensor(index, "gather")
+    d = wrap_dim(dim, input._data.ndim)
+    ix = index._data.astype(xp.intp, copy=False)
+    if ix.ndim != input._data.ndim:
+        raise RuntimeError("Index tensor must have the same number of dimensions as input tensor")
+    n = input._data.shape[d]
+    if ix.size and (ix.min() < -n or ix.max() >= n):
+        bad = int(ix.max() if ix.max() >= n else ix.min())
+        raise RuntimeError(f"index {bad} is out of bounds for dimension {d} with size {n}")
+    return GatherAlong.apply(input, ix, dim=d)
+
+
+def scatter_add(input, dim, index, src):
+    check_tensor(input, "scatter_add")
+    _check_index_tensor(index, "scatter_add")
+    d = wrap_dim(dim, input._data.ndim)
+    return ScatterAdd.apply(input, index._data.astype(xp.intp, copy=False), src, dim=d)
+
+
+def scatter(input, dim, index, src=None, *, value=None, reduce=None):
+    check_tensor(input, "scatter")
+    _check_index_tensor(index, "scatter")
+    if reduce is not None:
+        if reduce == "add":
+            return scatter_add(input, dim, index, src)
+        raise NotImplementedError(f"scatter(reduce={reduce!r}) is not supported")
+    d = wrap_dim(dim, input._data.ndim)
+    if src is None:
+        src = value
+    if not isinstance(src, Tensor):
+        src = xp.asarray(src, dtype=input._data.dtype)
+        return Scatter.apply(input, index._data.astype(xp.intp, copy=False), Tensor._wrap(src), dim=d)
+    return Scatter.apply(input, index._data.astype(xp.intp, copy=False), src, dim=d)
+
+
+def index_select(input, dim, index):
+    check_tensor(input, "index_select")
+    if not isinstance(index, Tensor) or index._data.dtype.kind not in "iu":
+        raise RuntimeError("index_select(): Expected dtype int32/int64 for index")
+    if index._data.ndim > 1:
+        raise IndexError("index_select(): Index is supposed to be a vector")
+    d = wrap_dim(dim, input._data.ndim)
+    ix = index._data.reshape(-1).astype(xp.intp, copy=False)
+    n = input._data.shape[d] if input._data.ndim else 1
+    if ix.size and (ix.min() < 0 or ix.max() >= n):
+        raise IndexError(f"index out of range in self")
+    return IndexSelect.apply(input, ix, dim=d)
+
+
+def masked_fill(input, mask, value):
+    """``value`` where ``mask`` is True (mask broadcasts to input's shape)."""
+    check_tensor(input, "masked_fill")
+    if not isinstance(mask, Tensor) or mask._data.dtype != xp.bool_:
+        raise RuntimeError(
+            f"masked_fill_ only supports boolean masks, but got mask with dtype "
+            f"{mask.dtype if isinstance(mask, Tensor) else type(mask).__name__}")
+    try:
+        xp.broadcast_shapes(mask._data.shape, input._data.shape)
+    except ValueError:
+        raise RuntimeError(
+            f"The size of tensor a ({input.shape[-1] if input.ndim else 1}) must match the size of "
+            f"tensor b ({mask.shape[-1] if mask.ndim else 1}) at non-singleton dimension") from None
+    if isinstance(value, Tensor):
+        if value._data.ndim != 0:
+            raise RuntimeError(
+                "masked_fill_ only supports a 0-dimensional value tensor, but got tensor with "
+                f"{value._data.ndim} dimension(s).")
+        v = value.to(input.dtype) if value._data.dtype != input._data.dtype else value
+        return MaskedFill.apply(input, mask, v)
+    return MaskedFill.apply(input, mask, value)
+
+
+def masked_select(input, mask):
+    return getitem(input, mask.expand_as(input) if mask.shape != input.shape else mask)
+
+
+def take(input, index):
+    return getitem(input.reshape(-1), index)
+
+
+def nonzero(input, *, as_tuple=False):
+    nz = xp.nonzero(input._data) if input._data.ndim else xp.nonzero(input._data.reshape(1))
+    if as_tuple:
+        return tuple(Tensor._wrap(i.astype(xp.int64)) for i in nz)
+    return Tensor._wrap(xp.stack(nz, axis=1).astype(xp.int64) if nz else xp.zeros((0, 0), xp.int64))
+
+
+def argwhere(input):
+    return nonzero(input)
+
+
+def index_add(input, dim, index, source, *, alpha=1):
+    d = wrap_dim(dim, input._data.ndim)
+    idx = (slice(None),) * d + (index._data.astype(xp.intp),)
+    src = source * alpha if alpha != 1 else source
+    return input + IndexPutAccumulate.apply(src, shape=input._data.shape, index=idx)
+
+
+def one_hot(tensor, num_classes=-1):
+    a = tensor._data
+    if a.dtype.kind not in "iu":
+        raise RuntimeError("one_hot is only applicable to index tensor of type LongTensor.")
+    if num_classes == -1:
+        num_classes = int(a.max()) + 1 if a.size else 0
+    if a.size and (a.min() < 0 or a.max() >= num_classes):
+        raise RuntimeError("Class values must be smaller than num_classes.")
+    out = xp.zeros(a.shape + (num_classes,), dtype=xp.int64)
+    xp.put_along_axis(out, a[..., None].astype(xp.intp), 1, axis=-1)
+    return Tensor._wrap(out)
+
+
+def _dtype_ok(dt):
+    return dtypes.from_np(dt)

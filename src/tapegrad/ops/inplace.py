@@ -1,0 +1,189 @@
+"""In-place ops (``add_``, ``mul_``, ``x[i] = v``...): the write, the version bump,
+and re-pointing the tensor's ``grad_fn`` at the op that produced its new value.
+
+Every in-place method is its out-of-place op plus ``rebase``: the out-of-place
+node receives the old value's gradient edge, the storage is overwritten, the
+version counter moves (so any node that saved the old value refuses to run),
+and the tensor takes the new node as its ``grad_fn``. On a view, the root
+storage's graph is updated as well (``CopySlices``), like PyTorch.
+"""
+from __future__ import annotations
+
+from .. import backend as B
+from ..autograd import grad_mode
+from ..autograd.graph import Node, replay_view
+from ..tensor import Tensor
+
+xp = B.xp
+_state = grad_mode.state
+
+_CATEGORY = {"b": 0, "u": 1, "i": 1, "f": 2}
+
+
+def overlap_error():
+    return RuntimeError(
+        "unsupported operation: more than one element of the written-to tensor refers to a single "
+        "memory location. Please clone() the tensor before performing the operation.")
+
+
+def _write(self, arr, op_name):
+    """Copy ``arr`` into ``self``'s storage (casting as PyTorch allows)."""
+    dst = self._data
+    if arr is dst:
+        return
+    if _CATEGORY[arr.dtype.kind] > _CATEGORY[dst.dtype.kind]:
+        from ..dtypes import from_np
+        from .reduction import _cap
+        raise RuntimeError(
+            f"result type {_cap(from_np(arr.dtype))} can't be cast to the desired output type "
+            f"{_cap(from_np(dst.dtype))}")
+    if arr.shape != dst.shape:
+        try:
+            xp.broadcast_to(arr, dst.shape)
+        except ValueError:
+            raise RuntimeError(
+                f"output with shape {list(dst.shape)} doesn't match the broadcast shape "
+                f"{list(xp.broadcast_shapes(arr.shape, dst.shape)) if _broadcastable(arr.shape, dst.shape) else list(arr.shape)}"
+            ) from None
+    try:
+        xp.copyto(dst, arr, casting="unsafe")
+    except ValueError as e:
+        if "read-only" in str(e):
+            raise overlap_error() from None
+        raise
+
+
+def _broadcastable(a, b):
+    try:
+        xp.broadcast_shapes(a, b)
+        return True
+    except ValueError:
+        return False
+
+
+def rebase(self, result, op_name):
+    """Write ``result`` into ``self`` and make ``self`` the output of ``result``'s node."""
+    _write(self, result._data, op_name)
+    self._record_inplace(op_name)
+    if result.grad_fn is not None:
+        self.grad_fn = result.grad_fn
+        self._output_nr = result._output_nr
+        self._requires_grad = True
+
+
+class CopySlices(Node):
+    """The root of a view after an in-place op on the view: old root outside the view
+    region, the op's result inside it."""
+
+    def forward(ctx, root, result, chain):
+        ctx.chain = chain
+        return root  # the write already happened through the view
+
+    def backward(ctx, g):
+        n = ctx.needs_input_grad
+        g_root = MaskView.apply(g, chain=ctx.chain) if n[0] else None
+        g_res = replay_view(g, ctx.chain) if n[1] else None
+        return g_root, g_res
+
+
+class MaskView(Node):
+    """``g`` with the region seen by a view chain set to zero (self-adjoint)."""
+
+    _bw_name = "CopySlicesMaskBackward0"
+
+    def forward(ctx, g, chain):
+        ctx.chain = chain
+        out = g.copy()
+        replay_view(out, chain)[...] = 0
+        return out
+
+    def backward(ctx, gg):
+        return MaskView.apply(gg, chain=ctx.chain)
+
+
+def on_view(self, compute, op_name):
+    """In-place op on a view whose root is (or becomes) part of a graph."""
+    root = self._base
+    result = compute(self)
+    _write(self, result._data, op_name)
+    self._record_inplace(op_name)
+    if root._requires_grad or result._requires_grad:
+        new_root = CopySlices.apply(root, result, chain=self._view_chain)
+        root.grad_fn = new_root.grad_fn
+        root._output_nr = 0
+        root._requires_grad = True
+        fresh = replay_view(root, self._view_chain)
+        self.grad_fn = fresh.grad_fn
+        self._output_nr = fresh._output_nr
+        self._requires_grad = True
+    return self
+
+
+def _needs_graph(self, args):
+    if not _state.enabled:
+        return False
+    if self._requires_grad:
+        return True
+    base = self._base
+    if base is not None and base._requires_grad:
+        return True
+    for a in args:
+        if isinstance(a, Tensor) and a._requires_grad:
+            return True
+    return False
+
+
+def make_inplace(fn, name):
+    """Build ``tensor.<name>(...)`` from the out-of-place ``fn(tensor, ...)``."""
+
+    def method(self, *args, **kwargs):
+        self._check_inplace()
+        if not _needs_graph(self, args):
+            with grad_mode.no_grad():
+                r = fn(self, *args, **kwargs)
+            _write(self, r._data, name)
+            self._record_inplace(name)
+            return self
+        if self._base is not None:
+            return on_view(self, lambda t: fn(t, *args, **kwargs), name)
+        r = fn(self, *args, **kwargs)
+        rebase(self, r, name)
+        return self
+
+    method.__name__ = method.__qualname__ = name
+    method.__doc__ = f"In-place version of ``{fn.__name__}`` (bumps the version counter)."
+    return method
+
+
+def _fast_arith(ufunc, name, scale_other=False):
+    """``add_``/``sub_``/``mul_``/``div_`` with a no-graph fast path straight into storage
+    (optimizer updates live here)."""
+    from . import elementwise as E
+    slow = make_inplace({"add_": E.add, "sub_": E.sub, "mul_": E.mul, "div_": E.div}[name], name)
+
+    def method(self, other, *args, **kwargs):
+        if not args and (not kwargs or set(kwargs) == {"alpha"}) and self._data.dtype.kind == "f" \
+                and self._data.flags.writeable and not _needs_graph(self, (other,)):
+            o = other._data if isinstance(other, Tensor) else other
+            if isinstance(o, (int, float)) or (B.is_array(o) and o.dtype == self._data.dtype and
+                                               _fits(o.shape, self._data.shape)):
+                alpha = kwargs.get("alpha", 1)
+                if alpha != 1:
+                    o = o * alpha
+                ufunc(self._data, o, out=self._data)
+                self._record_inplace(name)
+                return self
+        return slow(self, other, *args, **kwargs)
+
+    method.__name__ = method.__qualname__ = name
+    return method
+
+
+def _fits(src, dst):
+    """True when ``src`` broadcasts to exactly ``dst`` (so an in-place write is legal)."""
+    if len(src) > len(dst):
+        return False
+    for a, b in zip(reversed(src), reversed(dst)):
+        if a != b and a != 1:
+            return False
+    return True

@@ -1,0 +1,280 @@
+"""Linear algebra: matmul (and its mm/mv/dot/bmm spellings), outer, einsum.
+
+``matmul`` follows PyTorch (and NumPy): 1-D operands gain and then lose a
+dimension, leading batch dimensions broadcast. Its derivative is two more
+matmuls; the engine sums batch-broadcast gradients back to each input.
+"""
+from __future__ import annotations
+
+from .. import backend as B
+from ..autograd.graph import Node
+from ._util import check_tensor
+from .shape import mT_, squeeze_, unsqueeze_
+from ..tensor import Tensor
+
+xp = B.xp
+
+
+class MatMul(Node):
+    _bw_name = "UnsafeViewBackward0"
+    promote = True
+
+    def forward(ctx, a, b):
+        n = ctx.needs_input_grad
+        if n:
+            ctx.saved = (a if n[1] else None, b if n[0] else None)
+            ctx.nd = (a.ndim, b.ndim)
+        return xp.matmul(a, b)
+
+    def backward(ctx, g):
+        a, b = ctx.saved
+        na, nb = ctx.nd
+        n = ctx.needs_input_grad
+        ga = gb = None
+        if na == 1 and nb == 1:
+            return (g * b if n[0] else None), (g * a if n[1] else None)
+        if na == 1:
+            # a: (k,), b: (..., k, m), g: (..., m)
+            if n[0]:
+                ga = squeeze_(_mm(unsqueeze_(g, -2), mT_(b)), -2)
+            if n[1]:
+                gb = _mm(unsqueeze_(a, -1), unsqueeze_(g, -2))
+            return ga, gb
+        if nb == 1:
+            # a: (..., n, k), b: (k,), g: (..., n)
+            if n[0]:
+                ga = _mm(unsqueeze_(g, -1), unsqueeze_(b, -2))
+            if n[1]:
+                gb = squeeze_(_mm(mT_(a), unsqueeze_(g, -1)), -1)
+            return ga, gb
+        if n[0]:
+            ga = _mm(g, mT_(b))
+        if n[1]:
+            gb = _mm(mT_(a), g)
+        return ga, gb
+
+
+class Mm(MatMul):
+    _bw_name = "MmBackward0"
+
+
+class Mv(MatMul):
+    _bw_name = "MvBackward0"
+
+
+class Dot(MatMul):
+    _bw_name = "DotBackward0"
+
+
+class Bmm(MatMul):
+    _bw_name = "BmmBackward0"
+
+
+def _mm(a, b):
+    return MatMul.apply(a, b)
+
+
+def _shape_error(a, b):
+    sa, sb = tuple(a.shape), tuple(b.shape)
+    if len(sa) == 2 and len(sb) == 2:
+        return RuntimeError(
+            f"mat1 and mat2 shapes cannot be multiplied ({sa[0]}x{sa[1]} and {sb[0]}x{sb[1]})")
+    if len(sa) == 1 and len(sb) == 1:
+        return RuntimeError(
+            f"inconsistent tensor size, expected tensor [{sa[0]}] and src [{sb[0]}] to have the "
+            "same number of elements, but got " f"{sa[0]} and {sb[0]} elements respectively")
+    return RuntimeError(
+        f"Expected size for first two dimensions of batch2 tensor to be: {list(sb)} but got: "
+        f"{list(sa)}." if False else
+        f"matmul: shapes {list(sa)} and {list(sb)} cannot be multiplied "
+        f"(contracted dims {sa[-1]} and {sb[-2] if len(sb) > 1 else sb[0]})")
+
+
+def matmul(input, other):
+    """Matrix product with PyTorch's rules for 1-D and batched (broadcast) operands.
+
+    >>> (tapegrad.ones(4, 2, 3) @ tapegrad.ones(3, 5)).shape
+    torch.Size([4, 2, 5])
+    """
+    check_tensor(input, "matmul")
+    check_tensor(other, "matmul", "other", 2)
+    a, b = input._data, other._data
+    if a.ndim == 0 or b.ndim == 0:
+        raise RuntimeError(
+            f"both arguments to matmul need to be at least 1D, but they are {a.ndim}D and {b.ndim}D")
+    ka = a.shape[-1]
+    kb = b.shape[-2] if b.ndim > 1 else b.shape[0]
+    if ka != kb:
+        raise _shape_error(a, b)
+    if a.ndim > 2 or b.ndim > 2:
+        try:
+            xp.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+        except ValueError:
+            raise RuntimeError(
+                f"The size of tensor a ({a.shape[-3] if a.ndim > 2 else 1}) must match the size of "
+                f"tensor b ({b.shape[-3] if b.ndim > 2 else 1}) at non-singleton dimension "
+                "0") from None
+    if a.ndim == 2 and b.ndim == 2:
+        return Mm.apply(input, other)
+    if a.ndim == 1 and b.ndim == 1:
+        return Dot.apply(input, other)
+    if a.ndim == 2 and b.ndim == 1:
+        return Mv.apply(input, other)
+    if a.ndim == 3 and b.ndim == 3 and a.shape[0] == b.shape[0]:
+        return Bmm.apply(input, other)
+    return MatMul.apply(input, other)
+
+
+def mm(input, mat2):
+    if input.ndim != 2:
+        raise RuntimeError(f"self must be a matrix")
+    if mat2.ndim != 2:
+        raise RuntimeError(f"mat2 must be a matrix")
+    return matmul(input, mat2)
+
+
+def bmm(input, mat2):
+    if input.ndim != 3:
+        raise RuntimeError(f"batch1 must be a 3D tensor")
+    if mat2.ndim != 3:
+        raise RuntimeError(f"batch2 must be a 3D tensor")
+    if input.shape[0] != mat2.shape[0] or input.shape[2] != mat2.shape[1]:
+        raise RuntimeError(
+            f"Expected size for first two dimensions of batch2 tensor to be: "
+            f"[{input.shape[0]}, {input.shape[2]}] but got: [{mat2.shape[0]}, {mat2.shape[1]}].")
+    return matmul(input, mat2)
+
+
+def mv(input, vec):
+    return matmul(input, vec)
+
+
+def dot(input, other):
+    if input.ndim != 1 or other.ndim != 1:
+        raise RuntimeError(
+            f"1D tensors expected, but got {input.ndim}D and {other.ndim}D tensors")
+    if input.dtype != other.dtype:
+        raise RuntimeError(
+            f"dot : expected both vectors to have same dtype, but found {input.dtype.name.capitalize()} "
+            f"and {other.dtype.name.capitalize()}")
+    return matmul(input, other)
+
+
+vdot = inner = dot
+
+
+def outer(input, vec2):
+    """``input[:, None] * vec2[None, :]``."""
+    return input.reshape(-1, 1) * vec2.reshape(1, -1)
+
+
+ger = outer
+
+
+def addmm(input, mat1, mat2, *, beta=1, alpha=1):
+    out = matmul(mat1, mat2)
+    if alpha != 1:
+        out = out * alpha
+    return out + (input if beta == 1 else input * beta)
+
+
+# =========================================================================== einsum
+_LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def _parse_einsum(eq, shapes):
+    """Expand '...' and make the output explicit: returns (input_subs, output_sub)."""
+    eq = eq.replace(" ", "")
+    if "->" in eq:
+        lhs, rhs = eq.split("->")
+    else:
+        lhs, rhs = eq, None
+    subs = lhs.split(",")
+    if len(subs) != len(shapes):
+        raise RuntimeError(
+            f"einsum(): more operands were provided than specified in the equation"
+            if len(shapes) > len(subs) else
+            "einsum(): fewer operands were provided than specified in the equation")
+    used = set(c for c in eq if c.isalpha())
+    free = [c for c in _LETTERS if c not in used]
+    max_ell = 0
+    for s, shp in zip(subs, shapes):
+        if "..." in s:
+            max_ell = max(max_ell, len(shp) - (len(s) - 3))
+    ell = "".join(free[:max_ell])
+    out_subs = []
+    for s, shp in zip(subs, shapes):
+        if "..." in s:
+            n = len(shp) - (len(s) - 3)
+            s = s.replace("...", ell[max_ell - n:] if n else "")
+        if len(s) != len(shp):
+            raise RuntimeError(
+                f"einsum(): the number of subscripts in the equation ({len(s)}) does not match the "
+                f"number of dimensions ({len(shp)}) for operand {len(out_subs)}"
+                + ("" if "..." in lhs else " and no ellipsis was given"))
+        out_subs.append(s)
+    if rhs is None:
+        counts = {}
+        for s in out_subs:
+            for c in s:
+                counts[c] = counts.get(c, 0) + 1
+        rhs = ell + "".join(sorted(c for c, k in counts.items() if k == 1 and c not in ell))
+    else:
+        rhs = rhs.replace("...", ell)
+    return out_subs, rhs
+
+
+class Einsum(Node):
+    def forward(ctx, *ops, subs, out):
+        ctx.subs, ctx.out = subs, out
+        ctx.shapes = [o.shape for o in ops]
+        ctx.saved = ops
+        return xp.asarray(xp.einsum(",".join(subs) + "->" + out, *ops, optimize=len(ops) > 2))
+
+    def backward(ctx, g):
+        ops = ctx.saved
+        grads = []
+        for i, (s, shp) in enumerate(zip(ctx.subs, ctx.shapes)):
+            if not ctx.needs_input_grad[i]:
+                grads.append(None)
+                continue
+            if len(set(s)) != len(s):
+                raise NotImplementedError(
+                    "einsum backward with a repeated index within one operand (a diagonal) is not supported")
+            others = [(ctx.subs[j], ops[j]) for j in range(len(ops)) if j != i]
+            present = set(ctx.out) | set(c for sj, _ in others for c in sj)
+            target = "".join(c for c in s if c in present)
+            eq_subs = [ctx.out] + [sj for sj, _ in others]
+            gi = Einsum.apply(g, *[o for _, o in others], subs=eq_subs, out=target)
+            if target != s:
+                # letters only in this operand were summed out: broadcast back over them
+                from .shape import expand_, reshape_
+                kshape = [shp[k] if c in present else 1 for k, c in enumerate(s)]
+                gi = expand_(reshape_(gi, kshape), shp)
+            grads.append(gi)
+        return tuple(grads)
+
+
+def einsum(equation, *operands):
+    """Einstein summation, e.g. ``einsum('bij,bjk->bik', a, b)``; differentiable in every operand."""
+    if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
+        operands = tuple(operands[0])
+    for i, o in enumerate(operands):
+        check_tensor(o, "einsum", f"operands[{i}]")
+    subs, out = _parse_einsum(equation, [o.shape for o in operands])
+    return Einsum.apply(*operands, subs=subs, out=out)
+
+
+def tensordot(a, b, dims=2):
+    if isinstance(dims, int):
+        da = list(range(a.ndim - dims, a.ndim))
+        db = list(range(dims))
+    else:
+        da, db = [list(d) if isinstance(d, (list, tuple)) else [d] for d in dims]
+    la = _LETTERS[:a.ndim]
+    lb = list(_LETTERS[a.ndim:a.ndim + b.ndim])
+    for x, y in zip(da, db):
+        lb[y] = la[x]
+    lb = "".join(lb)
+    out = "".join(c for i, c in enumerate(la) if i not in da) + "".join(c for i, c in enumerate(lb) if i not in db)
+    return einsum(f"{la},{lb}->{out}", a, b)

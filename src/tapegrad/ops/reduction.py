@@ -1,0 +1,635 @@
+"""Reductions and normalisers: sum, mean, prod, max/min, var/std, norm,
+logsumexp, softmax, log_softmax, cumsum.
+
+The derivative of a reduction broadcasts the incoming gradient back over the
+reduced axes (``_unreduce``); softmax-like ops subtract the maximum in the
+forward so large logits neither overflow nor lose precision.
+"""
+from __future__ import annotations
+
+import collections
+
+from .. import backend as B
+from .. import dtypes
+from ..autograd.graph import Node
+from ._util import check_tensor, keep_shape, reduce_dims, wrap_dim
+from ..tensor import Tensor
+
+xp = B.xp
+
+
+def _unreduce(g, in_shape, dims, keepdim):
+    """Broadcast a reduced gradient back to ``in_shape`` (dual-mode)."""
+    from .shape import expand_, reshape_
+    if not keepdim:
+        g = reshape_(g, keep_shape(in_shape, dims))
+    return expand_(g, in_shape)
+
+
+def _count(shape, dims):
+    n = 1
+    for d in dims:
+        n *= shape[d]
+    return n
+
+
+# =========================================================================== sum / mean / prod
+class Sum(Node):
+    def forward(ctx, x, dims, keepdim=False, dtype=None):
+        ctx.in_shape, ctx.dims, ctx.keepdim = x.shape, dims, keepdim
+        if dtype is None:
+            if x.dtype.kind in "biu":
+                dtype = xp.int64
+            elif x.dtype == xp.float16:
+                return x.sum(axis=dims, keepdims=keepdim, dtype=xp.float32).astype(xp.float16)
+        return xp.asarray(x.sum(axis=dims, keepdims=keepdim, dtype=dtype))
+
+    def backward(ctx, g):
+        return _unreduce(g, ctx.in_shape, ctx.dims, ctx.keepdim)
+
+
+class SumAll(Sum):
+    _bw_name = "SumBackward0"
+
+
+class SumDim(Sum):
+    _bw_name = "SumBackward1"
+
+
+class Mean(Node):
+    def forward(ctx, x, dims, keepdim=False):
+        ctx.in_shape, ctx.dims, ctx.keepdim = x.shape, dims, keepdim
+        if x.dtype == xp.float16:
+            return x.mean(axis=dims, keepdims=keepdim, dtype=xp.float32).astype(xp.float16)
+        return xp.asarray(x.mean(axis=dims, keepdims=keepdim))
+
+    def backward(ctx, g):
+        n = _count(ctx.in_shape, ctx.dims)
+        return _unreduce(g / n if n else g * float("nan"), ctx.in_shape, ctx.dims, ctx.keepdim)
+
+
+class MeanAll(Mean):
+    _bw_name = "MeanBackward0"
+
+
+class MeanDim(Mean):
+    _bw_name = "MeanBackward1"
+
+
+class Prod(Node):
+    """Product over one axis (or all). The derivative is the product of the *other*
+    elements, computed with exclusive cumulative products so zeros are exact."""
+
+    def forward(ctx, x, dim=None, keepdim=False):
+        ctx.dim, ctx.keepdim, ctx.in_shape = dim, keepdim, x.shape
+        ctx.saved = (x,)
+        dtype = xp.int64 if x.dtype.kind in "biu" else None
+        return xp.asarray(x.prod(axis=dim, keepdims=keepdim, dtype=dtype))
+
+    def backward(ctx, g):
+        (x,) = ctx.saved
+        dim = ctx.dim
+        if dim is None:
+            flat = x.reshape(-1) if B.is_array(x) else x.reshape(-1)
+            others = _prod_others(flat, 0)
+            return g * others.reshape(ctx.in_shape) if B.is_array(others) else g * others.reshape(ctx.in_shape)
+        others = _prod_others(x, dim)
+        return _unreduce(g, ctx.in_shape, (dim,), ctx.keepdim) * others
+
+
+def _prod_others(x, dim):
+    """For each element, the product of the other elements along ``dim``."""
+    if B.is_array(x):
+        ones_shape = list(x.shape)
+        ones_shape[dim] = 1
+        one = xp.ones(ones_shape, dtype=x.dtype)
+        left = xp.cumprod(xp.concatenate([one, x], axis=dim), axis=dim)
+        right = xp.flip(xp.cumprod(xp.flip(xp.concatenate([x, one], axis=dim), dim), axis=dim), dim)
+        n = x.shape[dim]
+        sl = [slice(None)] * x.ndim
+        sl[dim] = slice(0, n)
+        sr = [slice(None)] * x.ndim
+        sr[dim] = slice(1, n + 1)
+        return left[tuple(sl)] * right[tuple(sr)]
+    # Tensor (create_graph) path: product over an (n, n) layout with the diagonal set to 1.
+    from .shape import unsqueeze, expand, movedim
+    from ..creation import eye
+    from .elementwise import where
+    xm = movedim(x, dim, -1)
+    n = xm.shape[-1]
+    rows = expand(unsqueeze(xm, -2), tuple(xm.shape[:-1]) + (n, n))
+    mask = eye(n, dtype=dtypes.bool_)
+    prod = where(mask, 1.0, rows).prod(-1)
+    return movedim(prod, -1, dim)
+
+
+# =========================================================================== max / min
+_MaxMin = collections.namedtuple("max", ["values", "indices"])
+
+
+class return_types:
+    """``torch.return_types``-like named tuples: ``values, indices = x.max(dim)``."""
+
+    max = collections.namedtuple("max", ["values", "indices"])
+    min = collections.namedtuple("min", ["values", "indices"])
+    sort = collections.namedtuple("sort", ["values", "indices"])
+    topk = collections.namedtuple("topk", ["values", "indices"])
+    kthvalue = collections.namedtuple("kthvalue", ["values", "indices"])
+    median = collections.namedtuple("median", ["values", "indices"])
+    mode = collections.namedtuple("mode", ["values", "indices"])
+    aminmax = collections.namedtuple("aminmax", ["min", "max"])
+
+
+for _n in ("max", "min", "sort", "topk", "kthvalue", "median", "mode", "aminmax"):
+    getattr(return_types, _n).__qualname__ = "torch.return_types." + _n
+    getattr(return_types, _n).__module__ = "torch.return_types"
+
+
+class AmaxAmin(Node):
+    """max/min over dims without indices: ties share the gradient evenly (as in PyTorch)."""
+
+    def forward(ctx, x, dims, keepdim, is_max):
+        ctx.in_shape, ctx.dims, ctx.keepdim = x.shape, dims, keepdim
+        out = (x.max if is_max else x.min)(axis=dims, keepdims=keepdim)
+        out = xp.asarray(out)
+        ctx.saved = (x, out)
+        return out
+
+    def backward(ctx, g):
+        x, out = ctx.saved
+        full = _unreduce(out, ctx.in_shape, ctx.dims, ctx.keepdim)
+        mask = (x == full)
+        if B.is_array(mask):
+            count = mask.sum(axis=ctx.dims, keepdims=True).astype(x.dtype)
+            return _unreduce(g, ctx.in_shape, ctx.dims, ctx.keepdim) * mask / count
+        m = Tensor._wrap(mask._data.astype(x._data.dtype))
+        count = m.sum(dim=ctx.dims, keepdim=True)
+        return _unreduce(g, ctx.in_shape, ctx.dims, ctx.keepdim) * m / count
+
+
+class Amax(AmaxAmin):
+    pass
+
+
+class Amin(AmaxAmin):
+    pass
+
+
+class MaxAll(AmaxAmin):
+    _bw_name = "MaxBackward1"
+
+
+class MinAll(AmaxAmin):
+    _bw_name = "MinBackward1"
+
+
+class MaxMinDim(Node):
+    """max/min along one dim with indices: the gradient goes to the chosen index only."""
+
+    def forward(ctx, x, dim, keepdim, idx):
+        ctx.in_shape, ctx.dim, ctx.keepdim = x.shape, dim, keepdim
+        ctx.saved = (idx,)
+        out = xp.take_along_axis(x, idx, axis=dim)
+        return out if keepdim else out.squeeze(dim)
+
+    def backward(ctx, g):
+        (idx,) = ctx.saved
+        from .shape import unsqueeze_
+        from .indexing import ScatterAlong
+        if not ctx.keepdim:
+            g = unsqueeze_(g, ctx.dim)
+        return ScatterAlong.apply(g, index=_raw(idx), dim=ctx.dim, shape=ctx.in_shape), None
+
+
+class MaxDim(MaxMinDim):
+    _bw_name = "MaxBackward0"
+
+
+class MinDim(MaxMinDim):
+    _bw_name = "MinBackward0"
+
+
+def _raw(a):
+    return a._data if isinstance(a, Tensor) else a
+
+
+# =========================================================================== var / std / norm
+class Var(Node):
+    def forward(ctx, x, dims, correction, keepdim):
+        ctx.in_shape, ctx.dims, ctx.keepdim, ctx.correction = x.shape, dims, keepdim, correction
+        ctx.saved = (x,)
+        n = _count(x.shape, dims)
+        return xp.asarray(x.var(axis=dims, ddof=correction, keepdims=keepdim)) if n - correction > 0 else \
+            xp.full(xp.asarray(x.sum(axis=dims, keepdims=keepdim)).shape, xp.nan, dtype=x.dtype)
+
+    def backward(ctx, g):
+        (x,) = ctx.saved
+        n = _count(ctx.in_shape, ctx.dims)
+        centered = x - _mean_keep(x, ctx.dims)
+        return _unreduce(g, ctx.in_shape, ctx.dims, ctx.keepdim) * centered * (2.0 / (n - ctx.correction))
+
+
+class Std(Node):
+    def forward(ctx, x, dims, correction, keepdim):
+        ctx.in_shape, ctx.dims, ctx.keepdim, ctx.correction = x.shape, dims, keepdim, correction
+        out = xp.asarray(x.std(axis=dims, ddof=correction, keepdims=keepdim))
+        ctx.saved = (x, out)
+        return out
+
+    def backward(ctx, g):
+        x, out = ctx.saved
+        n = _count(ctx.in_shape, ctx.dims)
+        centered = x - _mean_keep(x, ctx.dims)
+        full = _unreduce(out, ctx.in_shape, ctx.dims, ctx.keepdim)
+        return _unreduce(g, ctx.in_shape, ctx.dims, ctx.keepdim) * centered / (full * (n - ctx.correction))
+
+
+def _mean_keep(x, dims):
+    if B.is_array(x):
+        return x.mean(axis=dims, keepdims=True)
+    return MeanDim.apply(x, dims=dims, keepdim=True)
+
+
+class Norm(Node):
+    _bw_name = "NormBackward1"
+
+    def forward(ctx, x, p, dims, keepdim):
+        ctx.in_shape, ctx.dims, ctx.keepdim, ctx.p = x.shape, dims, keepdim, p
+        a = xp.abs(x)
+        if p == float("inf"):
+            out = a.max(axis=dims, keepdims=keepdim)
+        elif p == -float("inf"):
+            out = a.min(axis=dims, keepdims=keepdim)
+        elif p == 0:
+            out = (a != 0).sum(axis=dims, keepdims=keepdim).astype(x.dtype)
+        elif p == 1:
+            out = a.sum(axis=dims, keepdims=keepdim)
+        elif p == 2:
+            out = xp.sqrt((x * x).sum(axis=dims, keepdims=keepdim))
+        else:
+            out = (a ** p).sum(axis=dims, keepdims=keepdim) ** (1.0 / p)
+        out = xp.asarray(out)
+        ctx.saved = (x, out)
+        return out
+
+    def backward(ctx, g):
+        x, out = ctx.saved
+        p = ctx.p
+        from .elementwise import Sign, where_
+        full = _unreduce(out, ctx.in_shape, ctx.dims, ctx.keepdim)
+        gf = _unreduce(g, ctx.in_shape, ctx.dims, ctx.keepdim)
+        if p == 0:
+            return gf * 0
+        if p == 1:
+            return gf * Sign.apply(x)
+        if p in (float("inf"), -float("inf")):
+            a = AbsOp(x)
+            mask = (a == full)
+            if B.is_array(mask):
+                count = mask.sum(axis=ctx.dims, keepdims=True)
+                return gf * Sign.apply(x) * mask / count
+            m = Tensor._wrap(mask._data.astype(x._data.dtype))
+            return gf * Sign.apply(x) * m / m.sum(dim=ctx.dims, keepdim=True)
+        if p == 2:
+            # NOTE: zero norm -> zero gradient (the subgradient PyTorch picks)
+            return where_(full == 0, 0.0, gf * x / full)
+        a = AbsOp(x)
+        return where_(full == 0, 0.0, gf * Sign.apply(x) * a ** (p - 1) / full ** (p - 1))
+
+
+def AbsOp(x):
+    from .elementwise import Abs
+    return Abs.apply(x)
+
+
+# =========================================================================== logsumexp / softmax
+class LogSumExp(Node):
+    def forward(ctx, x, dims, keepdim):
+        ctx.in_shape, ctx.dims, ctx.keepdim = x.shape, dims, keepdim
+        m = x.max(axis=dims, keepdims=True)
+        m = xp.where(xp.isfinite(m), m, 0)
+        out = xp.log(xp.exp(x - m).sum(axis=dims, keepdims=True)) + m
+        if not keepdim:
+            out = out.reshape(tuple(s for i, s in enumerate(x.shape) if i not in dims))
+        out = xp.asarray(out)
+        ctx.saved = (x, out)
+        return out
+
+    def backward(ctx, g):
+        x, out = ctx.saved
+        from .elementwise import Exp
+        full = _unreduce(out, ctx.in_shape, ctx.dims, ctx.keepdim)
+        return _unreduce(g, ctx.in_shape, ctx.dims, ctx.keepdim) * Exp.apply(x - full)
+
+
+class Softmax(Node):
+    def forward(ctx, x, dim):
+        ctx.dim = dim
+        e = xp.exp(x - x.max(axis=dim, keepdims=True))
+        e /= e.sum(axis=dim, keepdims=True)
+        ctx.saved = (e,)
+        return e
+
+    def backward(ctx, g):
+        (out,) = ctx.saved
+        go = g * out
+        return go - out * _sum_keep(go, ctx.dim)
+
+
+class LogSoftmax(Node):
+    def forward(ctx, x, dim):
+        ctx.dim = dim
+        shifted = x - x.max(axis=dim, keepdims=True)
+        out = shifted - xp.log(xp.exp(shifted).sum(axis=dim, keepdims=True))
+        ctx.saved = (out,)
+        return out
+
+    def backward(ctx, g):
+        (out,) = ctx.saved
+        from .elementwise import Exp
+        return g - Exp.apply(out) * _sum_keep(g, ctx.dim)
+
+
+def _sum_keep(x, dim):
+    if B.is_array(x):
+        return x.sum(axis=dim, keepdims=True)
+    return SumDim.apply(x, dims=(dim,), keepdim=True)
+
+
+class Cumsum(Node):
+    def forward(ctx, x, dim, dtype=None):
+        ctx.dim = dim
+        if dtype is None and x.dtype.kind in "biu":
+            dtype = xp.int64
+        return xp.cumsum(x, axis=dim, dtype=dtype)
+
+    def backward(ctx, g):
+        from .shape import Flip
+        d = ctx.dim
+        return Flip.apply(Cumsum.apply(Flip.apply(g, dims=(d,)), dim=d), dims=(d,))
+
+
+class Cumprod(Node):
+    def forward(ctx, x, dim):
+        ctx.dim = dim
+        out = xp.cumprod(x, axis=dim)
+        ctx.saved = (x, out)
+        return out
+
+    def backward(ctx, g):
+        # Valid away from zeros: d out_j / d x_i = out_j / x_i for j >= i.
+        x, out = ctx.saved
+        from .shape import Flip
+        d = ctx.dim
+        rev = Flip.apply(Cumsum.apply(Flip.apply(g * out, dims=(d,)), dim=d), dims=(d,))
+        return rev / x
+
+
+# =========================================================================== public API
+def sum(input, dim=None, keepdim=False, *, dtype=None):
+    """Sum over ``dim`` (int, tuple, or None for all elements).
+
+    >>> tapegrad.ones(2, 3).sum(1)
+    tensor([3., 3.])
+    """
+    check_tensor(input, "sum")
+    nd = input._data.ndim
+    d = None if dtype is None else dtypes.as_dtype(dtype).np
+    if dim is None:
+        return SumAll.apply(input, dims=tuple(range(nd)), keepdim=False, dtype=d)
+    return SumDim.apply(input, dims=reduce_dims(dim, nd), keepdim=keepdim, dtype=d)
+
+
+def nansum(input, dim=None, keepdim=False):
+    from .elementwise import where, isnan
+    return sum(where(isnan(input), 0.0, input), dim, keepdim)
+
+
+def mean(input, dim=None, keepdim=False, *, dtype=None):
+    check_tensor(input, "mean")
+    if dtype is not None:
+        input = input.to(dtype)
+    if input._data.dtype.kind not in "fc":
+        raise RuntimeError(
+            "mean(): could not infer output dtype. Input dtype must be either a floating point "
+            f"or complex dtype. Got: {_cap(input.dtype)}")
+    nd = input._data.ndim
+    if dim is None:
+        return MeanAll.apply(input, dims=tuple(range(nd)), keepdim=False)
+    return MeanDim.apply(input, dims=reduce_dims(dim, nd), keepdim=keepdim)
+
+
+def _cap(d):
+    return {"int64": "Long", "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte",
+            "bool": "Bool", "float32": "Float", "float64": "Double", "float16": "Half"}[d.name]
+
+
+def nanmean(input, dim=None, keepdim=False):
+    from .elementwise import isnan, logical_not
+    valid = logical_not(isnan(input))
+    return nansum(input, dim, keepdim) / sum(valid, dim, keepdim)
+
+
+def prod(input, dim=None, keepdim=False, *, dtype=None):
+    check_tensor(input, "prod")
+    if dtype is not None:
+        input = input.to(dtype)
+    if dim is None:
+        return Prod.apply(input, dim=None, keepdim=False)
+    return Prod.apply(input, dim=wrap_dim(dim, input._data.ndim), keepdim=keepdim)
+
+
+def _maxmin(input, dim, keepdim, is_max, name):
+    check_tensor(input, name)
+    if dim is None:
+        if input._data.size == 0:
+            raise RuntimeError(
+                f"{name}(): Expected reduction dim to be specified for input.numel() == 0. "
+                "Specify the reduction dim with the 'dim' argument.")
+        cls = MaxAll if is_max else MinAll
+        return cls.apply(input, dims=tuple(range(input._data.ndim)), keepdim=False, is_max=is_max)
+    if isinstance(dim, Tensor):
+        return (maximum if is_max else minimum)(input, dim)
+    nd = input._data.ndim
+    d = wrap_dim(dim, nd)
+    if input._data.ndim and input._data.shape[d] == 0:
+        raise IndexError(
+            f"{name}(): Expected reduction dim {d} to have non-zero size.")
+    a = input._data
+    if a.ndim == 0:
+        idx = xp.zeros((), dtype=xp.int64)
+        vals = Tensor._wrap(a.copy()) if not input.requires_grad else input * 1
+        return getattr(return_types, name)(vals, Tensor._wrap(idx))
+    # NOTE: NaN propagates (argmax of a NaN slice is the NaN), like PyTorch.
+    idx = _nan_aware_arg(a, d, is_max)
+    idx_k = xp.expand_dims(idx, d)
+    cls = MaxDim if is_max else MinDim
+    vals = cls.apply(input, dim=d, keepdim=keepdim, idx=idx_k)
+    return getattr(return_types, name)(vals, Tensor._wrap(idx_k if keepdim else idx))
+
+
+def _nan_aware_arg(a, d, is_max):
+    idx = (xp.argmax if is_max else xp.argmin)(a, axis=d)
+    if a.dtype.kind == "f":
+        nan = xp.isnan(a)
+        if nan.any():
+            has = nan.any(axis=d)
+            idx = xp.where(has, xp.argmax(nan, axis=d), idx)
+    return idx.astype(xp.int64)
+
+
+def max(input, dim=None, keepdim=False):
+    """Max of all elements, or ``(values, indices)`` along ``dim``; ``max(a, b)`` = maximum."""
+    return _maxmin(input, dim, keepdim, True, "max")
+
+
+def min(input, dim=None, keepdim=False):
+    return _maxmin(input, dim, keepdim, False, "min")
+
+
+def maximum(a, b):
+    from .elementwise import maximum as m
+    return m(a, b)
+
+
+def minimum(a, b):
+    from .elementwise import minimum as m
+    return m(a, b)
+
+
+def amax(input, dim=(), keepdim=False):
+    check_tensor(input, "amax")
+    return Amax.apply(input, dims=reduce_dims(dim, input._data.ndim), keepdim=keepdim, is_max=True)
+
+
+def amin(input, dim=(), keepdim=False):
+    check_tensor(input, "amin")
+    return Amin.apply(input, dims=reduce_dims(dim, input._data.ndim), keepdim=keepdim, is_max=False)
+
+
+def aminmax(input, *, dim=None, keepdim=False):
+    return return_types.aminmax(amin(input, dim if dim is not None else (), keepdim),
+                                amax(input, dim if dim is not None else (), keepdim))
+
+
+def argmax(input, dim=None, keepdim=False):
+    a = input._data
+    if dim is None:
+        return Tensor._wrap(xp.asarray(_nan_aware_arg(a.reshape(-1), 0, True)))
+    d = wrap_dim(dim, a.ndim)
+    idx = _nan_aware_arg(a, d, True)
+    return Tensor._wrap(xp.expand_dims(idx, d) if keepdim else idx)
+
+
+def argmin(input, dim=None, keepdim=False):
+    a = input._data
+    if dim is None:
+        return Tensor._wrap(xp.asarray(_nan_aware_arg(a.reshape(-1), 0, False)))
+    d = wrap_dim(dim, a.ndim)
+    idx = _nan_aware_arg(a, d, False)
+    return Tensor._wrap(xp.expand_dims(idx, d) if keepdim else idx)
+
+
+def _correction(unbiased, correction):
+    if correction is not None:
+        return correction
+    if unbiased is None:
+        return 1
+    return 1 if unbiased else 0
+
+
+def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    """Variance with Bessel's correction by default (``correction=1``)."""
+    check_tensor(input, "var")
+    if isinstance(dim, bool):
+        unbiased, dim = dim, None
+    c = _correction(unbiased, correction)
+    return Var.apply(input, dims=reduce_dims(dim, input._data.ndim), correction=c, keepdim=keepdim)
+
+
+def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    check_tensor(input, "std")
+    if isinstance(dim, bool):
+        unbiased, dim = dim, None
+    c = _correction(unbiased, correction)
+    return Std.apply(input, dims=reduce_dims(dim, input._data.ndim), correction=c, keepdim=keepdim)
+
+
+def var_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    return var(input, dim, unbiased, keepdim, correction=correction), mean(input, dim, keepdim)
+
+
+def std_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    return std(input, dim, unbiased, keepdim, correction=correction), mean(input, dim, keepdim)
+
+
+def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
+    """Vector p-norm over ``dim`` (all elements by default); ``'fro'`` is the 2-norm."""
+    check_tensor(input, "norm")
+    if p == "fro" or p is None:
+        p = 2
+    if p == "nuc":
+        raise NotImplementedError("norm(p='nuc') is not supported")
+    if input._data.dtype.kind != "f":
+        raise RuntimeError(
+            f"linalg.vector_norm: Expected a floating point or complex tensor as input. Got {_cap(input.dtype)}")
+    return Norm.apply(input, p=float(p), dims=reduce_dims(dim, input._data.ndim), keepdim=keepdim)
+
+
+def logsumexp(input, dim, keepdim=False):
+    """``log(sum(exp(input), dim))`` computed stably (subtracting the max)."""
+    check_tensor(input, "logsumexp")
+    if input._data.dtype.kind != "f":
+        input = input.to(dtypes.get_default_dtype())
+    return LogSumExp.apply(input, dims=reduce_dims(dim, input._data.ndim), keepdim=keepdim)
+
+
+def softmax(input, dim=None, dtype=None):
+    """``exp(x) / sum(exp(x), dim)``, stable for large inputs."""
+    check_tensor(input, "softmax")
+    if dtype is not None:
+        input = input.to(dtype)
+    if dim is None:
+        dim = 0 if input._data.ndim in (0, 1, 3) else 1
+    return Softmax.apply(input, dim=wrap_dim(dim, input._data.ndim))
+
+
+def log_softmax(input, dim=None, dtype=None):
+    check_tensor(input, "log_softmax")
+    if dtype is not None:
+        input = input.to(dtype)
+    if dim is None:
+        dim = 0 if input._data.ndim in (0, 1, 3) else 1
+    return LogSoftmax.apply(input, dim=wrap_dim(dim, input._data.ndim))
+
+
+def cumsum(input, dim, *, dtype=None):
+    check_tensor(input, "cumsum")
+    d = None if dtype is None else dtypes.as_dtype(dtype).np
+    return Cumsum.apply(input, dim=wrap_dim(dim, input._data.ndim), dtype=d)
+
+
+def cumprod(input, dim, *, dtype=None):
+    if dtype is not None:
+        input = input.to(dtype)
+    return Cumprod.apply(input, dim=wrap_dim(dim, input._data.ndim))
+
+
+def all(input, dim=None, keepdim=False):
+    a = input._data
+    if dim is None:
+        return Tensor._wrap(xp.asarray(a.all()))
+    return Tensor._wrap(xp.asarray(a.all(axis=reduce_dims(dim, a.ndim), keepdims=keepdim)))
+
+
+def any(input, dim=None, keepdim=False):
+    a = input._data
+    if dim is None:
+        return Tensor._wrap(xp.asarray(a.any()))
+    return Tensor._wrap(xp.asarray(a.any(axis=reduce_dims(dim, a.ndim), keepdims=keepdim)))
+
+
+def count_nonzero(input, dim=None):
+    a = input._data
+    axes = None if dim is None else reduce_dims(dim, a.ndim)
+    return Tensor._wrap(xp.asarray(xp.count_nonzero(a, axis=axes), dtype=xp.int64))

@@ -1,0 +1,680 @@
+"""Shape ops: views, broadcasting, joining and splitting.
+
+Each op's forward and its derivative sit side by side. The derivative of a
+broadcast (``expand``) is a sum back to the input shape (``sum_to``).
+"""
+from __future__ import annotations
+
+from .. import backend as B
+from ..autograd.graph import Node
+from ._util import as_shape, check_tensor, wrap_dim, wrap_dims
+from ..tensor import Tensor
+
+xp = B.xp
+
+
+# ----------------------------------------------------------------- dual-mode helpers
+# Used inside backward formulas: on arrays they compute, on tensors they record.
+def reshape_(x, shape):
+    return View.apply(x, shape=tuple(shape))
+
+
+def expand_(x, shape):
+    return Expand.apply(x, shape=tuple(shape))
+
+
+def sum_to(x, shape):
+    """Sum ``x`` down to ``shape`` (undoing broadcasting); records a node on tensors."""
+    shape = tuple(shape)
+    if tuple(x.shape) == shape:
+        return x
+    return SumTo.apply(x, shape=shape)
+
+
+# ----------------------------------------------------------------- views
+class View(Node):
+    is_view = True
+
+    def forward(ctx, x, shape):
+        ctx.in_shape = x.shape
+        return x.reshape(shape)
+
+    def backward(ctx, g):
+        return reshape_(g, ctx.in_shape)
+
+
+class Reshape(View):
+    # NOTE: torch names it ViewBackward0 when the result is a view, _UnsafeViewBackward0
+    # when it had to copy; both differentiate the same way.
+    _bw_name = "ViewBackward0"
+
+
+class UnsafeView(View):
+    _bw_name = "UnsafeViewBackward0"
+    is_view = False
+
+
+class Expand(Node):
+    is_view = True
+
+    def forward(ctx, x, shape):
+        ctx.in_shape = x.shape
+        return xp.broadcast_to(x, shape)
+
+    def backward(ctx, g):
+        return sum_to(g, ctx.in_shape)
+
+
+class SumTo(Node):
+    _bw_name = "SumBackward1"
+
+    def forward(ctx, x, shape):
+        ctx.in_shape = x.shape
+        return B.sum_to(x, shape)
+
+    def backward(ctx, g):
+        return expand_(g, ctx.in_shape)
+
+
+class Permute(Node):
+    is_view = True
+
+    def forward(ctx, x, dims):
+        ctx.dims = dims
+        return x.transpose(dims)
+
+    def backward(ctx, g):
+        inv = [0] * len(ctx.dims)
+        for i, d in enumerate(ctx.dims):
+            inv[d] = i
+        return Permute.apply(g, dims=tuple(inv))
+
+
+class Transpose(Permute):
+    pass
+
+
+class T(Permute):
+    pass
+
+
+class Squeeze(View):
+    _bw_name = "SqueezeBackward0"
+
+
+class SqueezeDim(View):
+    _bw_name = "SqueezeBackward1"
+
+
+class SqueezeDims(View):
+    _bw_name = "SqueezeBackward2"
+
+
+class Unsqueeze(View):
+    _bw_name = "UnsqueezeBackward0"
+
+
+class Slice(Node):
+    """Basic (view) indexing: ints, slices, None, Ellipsis; also ``narrow``."""
+
+    _bw_name = "SliceBackward0"
+    is_view = True
+
+    def forward(ctx, x, index):
+        ctx.in_shape = x.shape
+        ctx.index = index
+        return x[index]
+
+    def backward(ctx, g):
+        return SliceScatter.apply(g, shape=ctx.in_shape, index=ctx.index)
+
+
+class Select(Slice):
+    _bw_name = "SelectBackward0"
+
+
+class SliceScatter(Node):
+    """Zeros of ``shape`` with ``g`` written at ``index`` (the derivative of a slice)."""
+
+    _bw_name = "SliceScatterBackward0"
+
+    def forward(ctx, g, shape, index):
+        ctx.index = index
+        out = xp.zeros(shape, dtype=g.dtype)
+        out[index] = g
+        return out
+
+    def backward(ctx, gg):
+        return Slice.apply(gg, index=ctx.index)
+
+
+class Flip(Node):
+    def forward(ctx, x, dims):
+        ctx.dims = dims
+        return xp.flip(x, dims).copy()
+
+    def backward(ctx, g):
+        return Flip.apply(g, dims=ctx.dims)
+
+
+class Roll(Node):
+    def forward(ctx, x, shifts, dims):
+        ctx.shifts, ctx.dims = shifts, dims
+        return xp.roll(x, shifts, dims)
+
+    def backward(ctx, g):
+        neg = tuple(-s for s in ctx.shifts) if isinstance(ctx.shifts, tuple) else -ctx.shifts
+        return Roll.apply(g, shifts=neg, dims=ctx.dims)
+
+
+class Repeat(Node):
+    def forward(ctx, x, repeats):
+        ctx.in_shape = x.shape
+        ctx.repeats = repeats
+        lead = len(repeats) - x.ndim
+        return xp.tile(x.reshape((1,) * lead + x.shape), repeats)
+
+    def backward(ctx, g):
+        # Each output axis of size r*s is viewed as (r, s) and the r copies are summed.
+        shape = ctx.in_shape
+        lead = len(ctx.repeats) - len(shape)
+        full = (1,) * lead + tuple(shape)
+        split = []
+        for r, s in zip(ctx.repeats, full):
+            split += [r, s]
+        g = reshape_(g, split)
+        g = Sum.apply(g, dims=tuple(range(0, 2 * len(full), 2)), keepdim=False)
+        return reshape_(g, shape)
+
+
+class Cat(Node):
+    promote = True
+
+    def forward(ctx, *xs, dim):
+        ctx.dim = dim
+        ctx.sizes = [x.shape[dim] for x in xs]
+        return xp.concatenate(xs, axis=dim)
+
+    def backward(ctx, g):
+        out = []
+        start = 0
+        for n in ctx.sizes:
+            idx = (slice(None),) * ctx.dim + (slice(start, start + n),)
+            out.append(Slice.apply(g, index=idx))
+            start += n
+        return tuple(out)
+
+
+class Stack(Node):
+    promote = True
+
+    def forward(ctx, *xs, dim):
+        ctx.dim = dim
+        return xp.stack(xs, axis=dim)
+
+    def backward(ctx, g):
+        return tuple(Select.apply(g, index=(slice(None),) * ctx.dim + (i,))
+                     for i in range(g.shape[ctx.dim]))
+
+
+class Split(Node):
+    multi_output = True
+    is_view = True
+
+    def forward(ctx, x, sizes, dim):
+        ctx.dim, ctx.sizes, ctx.in_shape = dim, sizes, x.shape
+        out, start = [], 0
+        for n in sizes:
+            out.append(x[(slice(None),) * dim + (slice(start, start + n),)])
+            start += n
+        return tuple(out)
+
+    def backward(ctx, *grads):
+        parts = []
+        for g, n in zip(grads, ctx.sizes):
+            if g is None:
+                shape = list(ctx.in_shape)
+                shape[ctx.dim] = n
+                g = _zeros_like_grad(grads, shape)
+            parts.append(g)
+        return Cat.apply(*parts, dim=ctx.dim)
+
+
+class Unbind(Node):
+    multi_output = True
+    is_view = True
+
+    def forward(ctx, x, dim):
+        ctx.dim, ctx.in_shape = dim, x.shape
+        return tuple(x[(slice(None),) * dim + (i,)] for i in range(x.shape[dim]))
+
+    def backward(ctx, *grads):
+        shape = list(ctx.in_shape)
+        del shape[ctx.dim]
+        parts = [g if g is not None else _zeros_like_grad(grads, shape) for g in grads]
+        return Stack.apply(*parts, dim=ctx.dim)
+
+
+def _zeros_like_grad(grads, shape):
+    ref = next(g for g in grads if g is not None)
+    if isinstance(ref, Tensor):
+        return Tensor._wrap(xp.zeros(shape, dtype=ref._data.dtype))
+    return xp.zeros(shape, dtype=ref.dtype)
+
+
+class Clone(Node):
+    def forward(ctx, x):
+        return x.copy()
+
+    def backward(ctx, g):
+        return g
+
+
+from .reduction import Sum  # noqa: E402  (Repeat's derivative sums; reduction imports us)
+
+
+# ----------------------------------------------------------------- public functions
+def _infer_shape(shape, numel, what="view"):
+    shape = list(shape)
+    neg = [i for i, s in enumerate(shape) if s == -1]
+    if len(neg) > 1:
+        raise RuntimeError("only one dimension can be inferred")
+    for s in shape:
+        if s < -1:
+            raise RuntimeError(f"invalid shape dimension {s}")
+    known = 1
+    for s in shape:
+        if s != -1:
+            known *= s
+    if neg:
+        if known == 0 or numel % known:
+            raise RuntimeError(f"shape '{shape}' is invalid for input of size {numel}")
+        shape[neg[0]] = numel // known
+    elif known != numel:
+        raise RuntimeError(f"shape '{shape}' is invalid for input of size {numel}")
+    return tuple(shape)
+
+
+def reshape(input, *shape):
+    """Same data with a new shape; a view when the strides allow it, else a copy.
+
+    >>> tapegrad.arange(6).reshape(2, -1).shape
+    torch.Size([2, 3])
+    """
+    check_tensor(input, "reshape")
+    shape = _infer_shape(as_shape(shape), input._data.size)
+    if shape == input._data.shape:
+        return View.apply(input, shape=shape) if input._requires_grad else _alias(input)
+    cls = Reshape if _viewable(input._data, shape) else UnsafeView
+    return cls.apply(input, shape=shape)
+
+
+def _alias(t):
+    return View.apply(t, shape=t._data.shape)
+
+
+def _viewable(a, shape):
+    try:
+        v = a.view()
+        v.shape = shape
+        return True
+    except AttributeError:
+        return False
+
+
+def view(input, *shape):
+    """A view with a new shape; raises if the strides do not allow one (use ``reshape``)."""
+    from .. import dtypes
+    if len(shape) == 1 and isinstance(shape[0], (dtypes.dtype, str)) and not isinstance(shape[0], (list, tuple)):
+        return _view_dtype(input, dtypes.as_dtype(shape[0]))
+    shape = _infer_shape(as_shape(shape), input._data.size)
+    if not _viewable(input._data, shape):
+        raise RuntimeError(
+            "view size is not compatible with input tensor's size and stride (at least one "
+            "dimension spans across two contiguous subspaces). Use .reshape(...) instead.")
+    return View.apply(input, shape=shape)
+
+
+def _view_dtype(input, d):
+    if input._requires_grad:
+        raise RuntimeError("view(dtype) is not differentiable")
+    return Tensor._wrap(input._data.view(d.np))
+
+
+def view_as(input, other):
+    return view(input, other.shape)
+
+
+def reshape_as(input, other):
+    return reshape(input, other.shape)
+
+
+def flatten(input, start_dim=0, end_dim=-1):
+    nd = input._data.ndim
+    if nd == 0:
+        return reshape(input, 1)
+    s, e = wrap_dim(start_dim, nd), wrap_dim(end_dim, nd)
+    if s > e:
+        raise RuntimeError("flatten() has invalid args: start_dim cannot come after end_dim")
+    if s == e:
+        return input
+    shp = input._data.shape
+    n = 1
+    for d in shp[s:e + 1]:
+        n *= d
+    return reshape(input, shp[:s] + (n,) + shp[e + 1:])
+
+
+def unflatten(input, dim, sizes):
+    nd = input._data.ndim
+    d = wrap_dim(dim, nd)
+    shp = input._data.shape
+    sizes = tuple(sizes)
+    inner = _infer_shape(sizes, shp[d])
+    return View.apply(input, shape=shp[:d] + inner + shp[d + 1:])
+
+
+def squeeze(input, dim=None):
+    shp = input._data.shape
+    if dim is None:
+        return Squeeze.apply(input, shape=tuple(s for s in shp if s != 1))
+    multi = isinstance(dim, (tuple, list))
+    dims = wrap_dims(dim, input._data.ndim) if multi else (wrap_dim(dim, input._data.ndim),)
+    new = tuple(s for i, s in enumerate(shp) if not (i in dims and s == 1))
+    return (SqueezeDims if multi else SqueezeDim).apply(input, shape=new)
+
+
+def unsqueeze(input, dim):
+    nd = input._data.ndim
+    d = wrap_dim(dim, nd + 1)
+    shp = input._data.shape
+    return Unsqueeze.apply(input, shape=shp[:d] + (1,) + shp[d:])
+
+
+def permute(input, *dims):
+    dims = as_shape(dims)
+    nd = input._data.ndim
+    if len(dims) != nd:
+        raise RuntimeError(
+            f"permute(sparse_coo): number of dimensions in the tensor input does not match the "
+            f"length of the desired ordering of dimensions i.e. input.dim() = {nd} is not equal "
+            f"to len(dims) = {len(dims)}".replace("(sparse_coo)", ""))
+    w = tuple(wrap_dim(d, nd) for d in dims)
+    if len(set(w)) != nd:
+        raise RuntimeError("permute(): duplicate dims are not allowed.")
+    return Permute.apply(input, dims=w)
+
+
+def transpose(input, dim0, dim1):
+    nd = input._data.ndim
+    if nd == 0:
+        return _alias(input)
+    a, b = wrap_dim(dim0, nd), wrap_dim(dim1, nd)
+    dims = list(range(nd))
+    dims[a], dims[b] = dims[b], dims[a]
+    return Transpose.apply(input, dims=tuple(dims))
+
+
+swapaxes = swapdims = transpose
+
+
+def t(input):
+    nd = input._data.ndim
+    if nd > 2:
+        raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {nd}D")
+    return T.apply(input, dims=tuple(range(nd - 1, -1, -1)))
+
+
+def movedim(input, source, destination):
+    nd = input._data.ndim
+    src = wrap_dims(source if isinstance(source, (tuple, list)) else (source,), nd)
+    dst = wrap_dims(destination if isinstance(destination, (tuple, list)) else (destination,), nd)
+    order = [d for d in range(nd) if d not in src]
+    for s, d in sorted(zip(dst, src)):
+        order.insert(s, d)
+    return Permute.apply(input, dims=tuple(order))
+
+
+def expand(input, *sizes):
+    sizes = as_shape(sizes)
+    shp = input._data.shape
+    nd = len(shp)
+    if len(sizes) < nd:
+        raise RuntimeError(
+            f"expand(torch.FloatTensor{{{list(shp)}}}, size={list(sizes)}): the number of sizes "
+            f"provided ({len(sizes)}) must be greater or equal to the number of dimensions in the "
+            f"tensor ({nd})")
+    lead = len(sizes) - nd
+    target = []
+    for i, s in enumerate(sizes):
+        if i < lead:
+            if s < 0:
+                raise RuntimeError(
+                    f"The expanded size of the tensor ({s}) isn't allowed in a leading, "
+                    "non-existing dimension 0")
+            target.append(s)
+            continue
+        cur = shp[i - lead]
+        if s == -1:
+            s = cur
+        elif cur != s and cur != 1:
+            raise RuntimeError(
+                f"The expanded size of the tensor ({s}) must match the existing size ({cur}) at "
+                f"non-singleton dimension {i}.  Target sizes: {list(sizes)}.  Tensor sizes: {list(shp)}")
+        target.append(s)
+    target = tuple(target)
+    return Expand.apply(input, shape=target)
+
+
+def expand_as(input, other):
+    return expand(input, other.shape)
+
+
+def broadcast_to(input, size):
+    return expand(input, tuple(size))
+
+
+def broadcast_shapes(*shapes):
+    try:
+        return __import__("tapegrad").Size(xp.broadcast_shapes(*[tuple(s) for s in shapes]))
+    except ValueError:
+        raise RuntimeError(f"Shape mismatch: objects cannot be broadcast to a single shape: {shapes}") from None
+
+
+def broadcast_tensors(*tensors):
+    shape = broadcast_shapes(*[t.shape for t in tensors])
+    return tuple(expand(t, shape) for t in tensors)
+
+
+def repeat(input, *sizes):
+    sizes = as_shape(sizes)
+    if len(sizes) < input._data.ndim:
+        raise RuntimeError(
+            "Number of dimensions of repeat dims can not be smaller than number of dimensions of tensor")
+    return Repeat.apply(input, repeats=tuple(sizes))
+
+
+def contiguous(input, memory_format=None):
+    if input._data.flags.c_contiguous:
+        return input
+    return Clone.apply(input)
+
+
+def clone(input, *, memory_format=None):
+    return Clone.apply(input)
+
+
+def _check_cat(tensors, name):
+    if isinstance(tensors, Tensor) or not isinstance(tensors, (list, tuple)):
+        raise TypeError(f"{name}(): argument 'tensors' (position 1) must be tuple of Tensors, "
+                        f"not {type(tensors).__name__}")
+    if len(tensors) == 0:
+        raise RuntimeError(f"{name}(): expected a non-empty list of Tensors")
+    for t in tensors:
+        check_tensor(t, name)
+
+
+def cat(tensors, dim=0, *, out=None):
+    """Join tensors along an existing dimension (1-D empty tensors are skipped, like torch)."""
+    _check_cat(tensors, "cat")
+    ts = [t for t in tensors if not (t._data.ndim == 1 and t._data.shape[0] == 0)] or list(tensors[:1])
+    ref = ts[0]
+    nd = ref._data.ndim
+    if nd == 0:
+        raise RuntimeError("zero-dimensional tensor (at position 0) cannot be concatenated")
+    d = wrap_dim(dim, nd)
+    for i, t in enumerate(ts):
+        if t._data.ndim != nd:
+            raise RuntimeError(
+                f"Tensors must have same number of dimensions: got {nd} and {t._data.ndim}")
+        for k in range(nd):
+            if k != d and t._data.shape[k] != ref._data.shape[k]:
+                raise RuntimeError(
+                    f"Sizes of tensors must match except in dimension {d}. Expected size "
+                    f"{ref._data.shape[k]} but got size {t._data.shape[k]} for tensor number {i} in the list.")
+    return Cat.apply(*ts, dim=d)
+
+
+concat = concatenate = cat
+
+
+def stack(tensors, dim=0, *, out=None):
+    """Join tensors along a new dimension."""
+    _check_cat(tensors, "stack")
+    ref = tensors[0]
+    for i, t in enumerate(tensors):
+        if t._data.shape != ref._data.shape:
+            raise RuntimeError(
+                f"stack expects each tensor to be equal size, but got {list(ref._data.shape)} at "
+                f"entry 0 and {list(t._data.shape)} at entry {i}")
+    d = wrap_dim(dim, ref._data.ndim + 1)
+    return Stack.apply(*tensors, dim=d)
+
+
+def hstack(tensors):
+    return cat(tensors, 0 if tensors[0].ndim == 1 else 1)
+
+
+def vstack(tensors):
+    return cat([t.reshape(1, -1) if t.ndim < 2 else t for t in tensors], 0)
+
+
+def split(tensor, split_size_or_sections, dim=0):
+    """Split into chunks of ``split_size`` (last may be smaller) or of the listed sizes."""
+    nd = tensor._data.ndim
+    d = wrap_dim(dim, nd)
+    n = tensor._data.shape[d]
+    if isinstance(split_size_or_sections, int):
+        s = split_size_or_sections
+        if s <= 0 and not (s == 0 and n == 0):
+            raise RuntimeError(f"split_size can only be 0 if dimension size is 0, but got dimension size of {n}")
+        sizes = [s] * (n // s) + ([n % s] if n % s else []) if s else [0]
+    else:
+        sizes = [int(x) for x in split_size_or_sections]
+        if sum(sizes) != n:
+            raise RuntimeError(
+                f"split_with_sizes expects split_sizes to sum exactly to {n} (input tensor's size "
+                f"at dimension {d}), but got split_sizes={sizes}")
+    return Split.apply(tensor, sizes=tuple(sizes), dim=d)
+
+
+def chunk(input, chunks, dim=0):
+    if chunks <= 0:
+        raise RuntimeError("chunk expects `chunks` to be greater than 0, got: " + str(chunks))
+    n = input._data.shape[wrap_dim(dim, input._data.ndim)]
+    size = -(-n // chunks) if n else 0
+    if size == 0:
+        return split(input, [0] * 1 if n == 0 else [], dim) if n == 0 else ()
+    return split(input, size, dim)
+
+
+def tensor_split(input, indices_or_sections, dim=0):
+    d = wrap_dim(dim, input._data.ndim)
+    n = input._data.shape[d]
+    if isinstance(indices_or_sections, int):
+        k = indices_or_sections
+        sizes = [n // k + (1 if i < n % k else 0) for i in range(k)]
+    else:
+        idx = [0] + [min(max(int(i), 0), n) for i in indices_or_sections] + [n]
+        sizes = [max(b - a, 0) for a, b in zip(idx, idx[1:])]
+    return Split.apply(input, sizes=tuple(sizes), dim=d)
+
+
+def unbind(input, dim=0):
+    d = wrap_dim(dim, input._data.ndim)
+    return Unbind.apply(input, dim=d)
+
+
+def narrow(input, dim, start, length):
+    nd = input._data.ndim
+    d = wrap_dim(dim, nd)
+    n = input._data.shape[d]
+    start = int(start)
+    if start < 0:
+        start += n
+    if not 0 <= start <= n or length < 0 or start + length > n:
+        raise RuntimeError(f"start ({start}) + length ({length}) exceeds dimension size ({n}).")
+    return Slice.apply(input, index=(slice(None),) * d + (slice(start, start + length),))
+
+
+def select(input, dim, index):
+    nd = input._data.ndim
+    d = wrap_dim(dim, nd)
+    n = input._data.shape[d]
+    if not -n <= index < n:
+        raise IndexError(f"select(): index {index} out of range for tensor of size "
+                         f"{list(input._data.shape)} at dimension {d}")
+    return Select.apply(input, index=(slice(None),) * d + (index % n,))
+
+
+def flip(input, dims):
+    dims = wrap_dims(dims if isinstance(dims, (tuple, list)) else (dims,), input._data.ndim)
+    return Flip.apply(input, dims=dims)
+
+
+def fliplr(input):
+    return flip(input, (1,))
+
+
+def flipud(input):
+    return flip(input, (0,))
+
+
+def roll(input, shifts, dims=None):
+    if dims is None:
+        flat = flatten(input)
+        return Roll.apply(flat, shifts=shifts if isinstance(shifts, int) else tuple(shifts),
+                          dims=0).view(input.shape)
+    if isinstance(shifts, int):
+        shifts = (shifts,)
+    if isinstance(dims, int):
+        dims = (dims,)
+    if len(shifts) != len(dims):
+        raise RuntimeError(f"shifts and dimensions must align. shifts: {len(shifts)}, dims:{len(dims)}")
+    return Roll.apply(input, shifts=tuple(shifts), dims=wrap_dims(dims, input._data.ndim, allow_dup=True))
+
+
+def atleast_1d(t):
+    return reshape(t, 1) if t.ndim == 0 else t
+
+
+def unsqueeze_(x, dim):
+    """Dual-mode unsqueeze for backward formulas (arrays or tensors)."""
+    shape = list(x.shape)
+    d = dim if dim >= 0 else dim + len(shape) + 1
+    shape.insert(d, 1)
+    return reshape_(x, shape)
+
+
+def squeeze_(x, dim):
+    """Dual-mode squeeze of one size-1 dim for backward formulas."""
+    shape = list(x.shape)
+    del shape[dim]
+    return reshape_(x, shape)
+
+
+def mT_(x):
+    """Dual-mode transpose of the last two dims."""
+    if B.is_array(x):
+        return x.swapaxes(-1, -2)
+    return transpose(x, -1, -2)

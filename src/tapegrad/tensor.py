@@ -1,0 +1,580 @@
+"""The Tensor: an array, autograd metadata, and operators that call ops.
+
+Everything numeric lives in ``tapegrad.ops``; this class holds storage
+(``_data``, a backend array), graph metadata (``grad_fn``, ``requires_grad``,
+``grad``), the version counter shared with views, and forwards methods and
+operators to the ops. Most methods are attached at the bottom of this file
+from ``ops`` by name, so a method and its top-level function are one object.
+"""
+from __future__ import annotations
+
+import warnings
+import weakref
+
+from . import backend as B
+from . import dtypes
+from .autograd import grad_mode
+from .autograd._version import VersionCounter, user_frame_summary
+
+_state = grad_mode.state
+_ndarray = B.ndarray
+_asarray = B.xp.asarray
+_new = object.__new__
+
+_TYPE_NAMES = {
+    "float32": "torch.FloatTensor", "float64": "torch.DoubleTensor", "float16": "torch.HalfTensor",
+    "int64": "torch.LongTensor", "int32": "torch.IntTensor", "int16": "torch.ShortTensor",
+    "int8": "torch.CharTensor", "uint8": "torch.ByteTensor", "bool": "torch.BoolTensor",
+}
+
+
+def _type_str(np_dtype) -> str:
+    return _TYPE_NAMES.get(str(np_dtype), f"Tensor[{np_dtype}]")
+
+
+_NONLEAF_GRAD_WARNING = (
+    "The .grad attribute of a Tensor that is not a leaf Tensor is being accessed. Its .grad "
+    "attribute won't be populated during autograd.backward(). If you indeed want the .grad "
+    "field to be populated for a non-leaf Tensor, use .retain_grad() on the non-leaf Tensor. "
+    "If you access the non-leaf Tensor by mistake, make sure you access the leaf Tensor "
+    "instead."
+)
+
+
+class Tensor:
+    """An n-dimensional array that can record the operations applied to it.
+
+    >>> a = tapegrad.tensor([2., 3.], requires_grad=True)
+    >>> (a * a).sum().backward()
+    >>> a.grad
+    tensor([4., 6.])
+    """
+
+    # Class-level defaults: a new tensor only sets what differs (cheap construction).
+    grad_fn = None
+    _requires_grad = False
+    _grad = None
+    _vc = None          # VersionCounter, created on first need, shared with views
+    _base = None        # the tensor whose storage this view shares
+    _view_chain = ()    # view ops from _base to this tensor
+    _output_nr = 0
+    _hooks = None
+    _post_acc_hooks = None
+    _acc_ref = None
+    _retains_grad = False
+    _is_param = False
+
+    # NumPy must hand `ndarray * tensor` back to Tensor.__rmul__ instead of looping.
+    __array_ufunc__ = None
+    __hash__ = object.__hash__
+
+    def __new__(cls, *args, **kwargs):
+        if cls is Tensor and args:
+            # Legacy constructor: tapegrad.Tensor([1, 2]) / Tensor(2, 3) like torch.Tensor
+            from .creation import _legacy_tensor
+            return _legacy_tensor(*args, **kwargs)
+        return _new(cls)
+
+    @staticmethod
+    def _wrap(data, grad_fn=None, output_nr=0):
+        """Make a tensor around a backend array (no copy). Internal and hot: keep it lean."""
+        t = _new(Tensor)
+        if type(data) is not _ndarray:
+            data = _asarray(data)
+        t._data = data
+        if grad_fn is not None:
+            t.grad_fn = grad_fn
+            t._requires_grad = True
+            if output_nr:
+                t._output_nr = output_nr
+        return t
+
+    # ------------------------------------------------------------------ metadata
+    @property
+    def shape(self):
+        return Size(self._data.shape)
+
+    def size(self, dim=None):
+        if dim is None:
+            return Size(self._data.shape)
+        return self._data.shape[_wrap_dim(dim, self._data.ndim)]
+
+    @property
+    def dtype(self):
+        return dtypes.from_np(self._data.dtype)
+
+    @property
+    def device(self):
+        return device("cpu")
+
+    @property
+    def is_cuda(self):
+        return False
+
+    @property
+    def ndim(self):
+        return self._data.ndim
+
+    def dim(self):
+        return self._data.ndim
+
+    ndimension = dim
+
+    def numel(self):
+        return self._data.size
+
+    nelement = numel
+
+    def element_size(self):
+        return self._data.itemsize
+
+    def stride(self, dim=None):
+        st = tuple(s // self._data.itemsize for s in self._data.strides)
+        return st if dim is None else st[_wrap_dim(dim, self._data.ndim)]
+
+    def is_contiguous(self, memory_format=None):
+        return self._data.flags.c_contiguous
+
+    def is_floating_point(self):
+        return self._data.dtype.kind == "f"
+
+    def data_ptr(self):
+        return self._data.__array_interface__["data"][0]
+
+    @property
+    def is_leaf(self):
+        return self.grad_fn is None
+
+    @property
+    def requires_grad(self):
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, value):
+        value = bool(value)
+        if self.grad_fn is not None:
+            if value:
+                return
+            raise RuntimeError(
+                "you can only change requires_grad flags of leaf variables. If you want to use "
+                "a computed variable in a subgraph that doesn't require differentiation use "
+                "var_no_grad = var.detach().")
+        if value and self._data.dtype.kind != "f":
+            raise RuntimeError("only Tensors of floating point and complex dtype can require gradients")
+        self._requires_grad = value
+
+    def requires_grad_(self, requires_grad=True):
+        self.requires_grad = requires_grad
+        return self
+
+    @property
+    def grad(self):
+        if self.grad_fn is not None and not self._retains_grad and self._grad is None:
+            warnings.warn(_NONLEAF_GRAD_WARNING, UserWarning, stacklevel=2)
+        return self._grad
+
+    @grad.setter
+    def grad(self, value):
+        if value is not None:
+            if not isinstance(value, Tensor):
+                raise TypeError(f"assigned grad expected to be a Tensor or None but got grad of type {type(value).__name__}")
+            if value._data.shape != self._data.shape:
+                raise RuntimeError("assigned grad has data of a different size")
+            if value._data.dtype != self._data.dtype:
+                raise RuntimeError("assigned grad has data of a different type")
+        self._grad = value
+
+    @grad.deleter
+    def grad(self):
+        self._grad = None
+
+    @property
+    def data(self):
+        """The same storage as a tensor outside the graph (with its own version counter)."""
+        return Tensor._wrap(self._data)
+
+    @data.setter
+    def data(self, value):
+        if not isinstance(value, Tensor):
+            raise TypeError(f"data must be a Tensor, got {type(value).__name__}")
+        self._data = value._data
+
+    @property
+    def _version(self):
+        return 0 if self._vc is None else self._vc.value
+
+    @property
+    def retains_grad(self):
+        return self._retains_grad
+
+    @property
+    def output_nr(self):
+        return self._output_nr
+
+    @property
+    def T(self):
+        from .ops import shape
+        return shape.permute(self, tuple(range(self._data.ndim - 1, -1, -1)))
+
+    @property
+    def mT(self):
+        return self.transpose(-2, -1)
+
+    # ---------------------------------------------------------------- conversion
+    def numpy(self, *, force=False):
+        """The backend array itself (shares memory). Like torch, refuses tensors that require grad."""
+        if self._requires_grad and not force:
+            raise RuntimeError(
+                "Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead.")
+        return self._data
+
+    def __array__(self, dtype=None, copy=None):
+        if self._requires_grad:
+            raise RuntimeError(
+                "Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead.")
+        a = self._data
+        if dtype is not None and a.dtype != dtype:
+            return a.astype(dtype)
+        return a.copy() if copy else a
+
+    def item(self):
+        if self._data.size != 1:
+            raise RuntimeError(
+                f"a Tensor with {self._data.size} elements cannot be converted to Scalar")
+        return self._data.reshape(()).item()
+
+    def tolist(self):
+        return self._data.tolist()
+
+    def __float__(self):
+        return float(self.item())
+
+    def __int__(self):
+        return int(self.item())
+
+    def __index__(self):
+        if self._data.dtype.kind not in "iub" or self._data.size != 1:
+            raise TypeError("only integer tensors of a single element can be converted to an index")
+        return int(self.item())
+
+    def __bool__(self):
+        if self._data.size != 1:
+            raise RuntimeError(
+                f"Boolean value of Tensor with {'no values' if self._data.size == 0 else 'more than one value'} is ambiguous")
+        return bool(self._data.reshape(()).item())
+
+    def __complex__(self):
+        return complex(self.item())
+
+    def __len__(self):
+        if self._data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self._data.shape[0]
+
+    def __iter__(self):
+        if self._data.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return iter(self.unbind(0))
+
+    def __contains__(self, element):
+        if isinstance(element, (Tensor, int, float, bool)):
+            return bool((self == element).any())
+        raise RuntimeError(
+            f"Tensor.__contains__ only supports Tensor or scalar, but you passed in a {type(element)}.")
+
+    def __repr__(self, *, tensor_contents=None):
+        from . import _printing
+        suffixes = []
+        if self.grad_fn is not None:
+            suffixes.append(f"grad_fn=<{self.grad_fn.name()}>")
+        elif self._requires_grad:
+            suffixes.append("requires_grad=True")
+        return _printing.tensor_repr(self._data, self.dtype.name, None, suffixes)
+
+    __str__ = __repr__
+
+    def __format__(self, spec):
+        if self._data.ndim == 0:
+            return self.item().__format__(spec)
+        return object.__format__(self, spec)
+
+    def __reduce_ex__(self, protocol):
+        return (_rebuild, (self._data, self._requires_grad, type(self)))
+
+    def __deepcopy__(self, memo):
+        if self.grad_fn is not None:
+            raise RuntimeError(
+                "Only Tensors created explicitly by the user (graph leaves) support the deepcopy "
+                "protocol at the moment.  If you were attempting to deepcopy a module, this may be "
+                "because of a torch.nn.utils.weight_norm usage, see "
+                "https://github.com/pytorch/pytorch/pull/103001")
+        if id(self) in memo:
+            return memo[id(self)]
+        new = _rebuild(self._data.copy(), self._requires_grad, type(self))
+        if self._grad is not None:
+            new._grad = self._grad.__deepcopy__(memo)
+        memo[id(self)] = new
+        return new
+
+    # ------------------------------------------------------------------ autograd
+    def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
+        """Accumulate d(self)/d(leaf) into every leaf's ``.grad`` (a VJP with ``gradient``).
+
+        >>> x = tapegrad.tensor([1., 2.], requires_grad=True)
+        >>> (x ** 2).backward(gradient=tapegrad.ones(2))
+        >>> x.grad
+        tensor([2., 4.])
+        """
+        from .autograd import backward
+        backward(self, gradient, retain_graph, create_graph, inputs=inputs)
+
+    def detach(self):
+        """A tensor sharing storage (and version counter) that is outside the graph."""
+        t = Tensor._wrap(self._data)
+        vc = self._vc
+        if vc is None:
+            vc = self._vc = VersionCounter()
+        t._vc = vc
+        return t
+
+    def detach_(self):
+        if self._base is not None and self._base._requires_grad:
+            raise RuntimeError(
+                "Can't detach views in-place. Use detach() instead.")
+        self.grad_fn = None
+        self._requires_grad = False
+        return self
+
+    def retain_grad(self):
+        """Keep the gradient of this non-leaf in ``.grad`` after backward."""
+        if not self._requires_grad:
+            raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
+        if self.grad_fn is None or self._retains_grad:
+            return
+        fn = self.grad_fn
+        if fn._retained is None:
+            fn._retained = {}
+        fn._retained[self._output_nr] = weakref.ref(self)
+        self._retains_grad = True
+
+    def register_hook(self, hook):
+        """``hook(grad) -> Tensor or None`` runs when this tensor's gradient is computed.
+
+        Returns a handle with ``.remove()``. On a leaf the hook runs before ``.grad`` is updated.
+        """
+        if not self._requires_grad:
+            raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+        if self.grad_fn is not None:
+            return self.grad_fn._register_tensor_hook(self._output_nr, hook)
+        if self._hooks is None:
+            self._hooks = []
+        from .autograd.graph import _RemovableHandle
+        self._hooks.append(hook)
+        return _RemovableHandle(self._hooks, hook)
+
+    def register_post_accumulate_grad_hook(self, hook):
+        """``hook(tensor)`` runs after a leaf's ``.grad`` has been updated by backward."""
+        if self.grad_fn is not None:
+            raise RuntimeError("post accumulate grad hooks cannot be registered on non-leaf tensors")
+        if self._post_acc_hooks is None:
+            self._post_acc_hooks = []
+        from .autograd.graph import _RemovableHandle
+        self._post_acc_hooks.append(hook)
+        return _RemovableHandle(self._post_acc_hooks, hook)
+
+    # ------------------------------------------------------------------ in place
+    def _check_inplace(self):
+        if not _state.enabled:
+            return
+        if self.grad_fn is None and self._requires_grad:
+            raise RuntimeError(
+                "a leaf Variable that requires grad is being used in an in-place operation.")
+        base = self._base
+        if base is not None and base.grad_fn is None and base._requires_grad:
+            raise RuntimeError(
+                "a view of a leaf Variable that requires grad is being used in an in-place operation.")
+
+    def _bump_version(self, op_name):
+        """Count an in-place write that needs no source location (e.g. grad accumulation)."""
+        vc = self._vc
+        if vc is None:
+            vc = self._vc = VersionCounter()
+        vc.value += 1
+        vc.last_op = op_name
+        vc.where = None
+
+    def _record_inplace(self, op_name):
+        """Bump the version and remember which in-place op ran where (for error messages)."""
+        vc = self._vc
+        if vc is None:
+            vc = self._vc = VersionCounter()
+        vc.value += 1
+        vc.last_op = op_name
+        vc.where = user_frame_summary()
+
+    def _set_from(self, result, op_name):
+        """Finish an in-place op: write ``result`` into this storage and take over its graph."""
+        from .ops import inplace
+        inplace.commit(self, result, op_name)
+        return self
+
+    # ------------------------------------------------------------------ device / dtype
+    def to(self, *args, **kwargs):
+        """``to(dtype)``, ``to(device)``, ``to(other)``; only the CPU device exists in this build."""
+        from .ops.elementwise import to_dtype
+        dtype = kwargs.pop("dtype", None)
+        dev = kwargs.pop("device", None)
+        copy = kwargs.pop("copy", False)
+        kwargs.pop("non_blocking", None)
+        kwargs.pop("memory_format", None)
+        if kwargs:
+            raise TypeError(f"to() got unexpected keyword arguments {sorted(kwargs)}")
+        for a in args:
+            if isinstance(a, Tensor):
+                dtype = a.dtype
+            elif isinstance(a, dtypes.dtype) or (isinstance(a, type) and a in (float, int, bool)):
+                dtype = a
+            elif isinstance(a, (str, device)):
+                dev = a
+            elif a is None:
+                continue
+            else:
+                try:
+                    dtype = dtypes.as_dtype(a)
+                except TypeError:
+                    raise TypeError(f"to() received an invalid combination of arguments: {a!r}") from None
+        B.check_device(dev)
+        if dtype is None or dtypes.as_dtype(dtype).np == self._data.dtype:
+            return self.clone() if copy else self
+        return to_dtype(self, dtypes.as_dtype(dtype))
+
+    def cpu(self):
+        return self
+
+    def cuda(self, *args, **kwargs):
+        B.check_device("cuda")
+
+    def type(self, dtype=None):
+        if dtype is None:
+            return _type_str(self._data.dtype)
+        if isinstance(dtype, str) and dtype in _TYPE_NAMES.values():
+            dtype = {v: k for k, v in _TYPE_NAMES.items()}[dtype]
+        return self.to(dtypes.as_dtype(dtype))
+
+    def float(self):
+        return self.to(dtypes.float32)
+
+    def double(self):
+        return self.to(dtypes.float64)
+
+    def half(self):
+        return self.to(dtypes.float16)
+
+    def long(self):
+        return self.to(dtypes.int64)
+
+    def int(self):
+        return self.to(dtypes.int32)
+
+    def short(self):
+        return self.to(dtypes.int16)
+
+    def bool(self):
+        return self.to(dtypes.bool_)
+
+    def byte(self):
+        return self.to(dtypes.uint8)
+
+    def char(self):
+        return self.to(dtypes.int8)
+
+    def type_as(self, other):
+        return self.to(other.dtype)
+
+    def new_tensor(self, data, dtype=None, requires_grad=False):
+        from .creation import tensor
+        return tensor(data, dtype=dtype or self.dtype, requires_grad=requires_grad)
+
+    def new_zeros(self, *size, dtype=None, requires_grad=False):
+        from .creation import zeros
+        return zeros(*size, dtype=dtype or self.dtype, requires_grad=requires_grad)
+
+    def new_ones(self, *size, dtype=None, requires_grad=False):
+        from .creation import ones
+        return ones(*size, dtype=dtype or self.dtype, requires_grad=requires_grad)
+
+    def new_full(self, size, fill_value, dtype=None, requires_grad=False):
+        from .creation import full
+        return full(size, fill_value, dtype=dtype or self.dtype, requires_grad=requires_grad)
+
+    def new_empty(self, *size, dtype=None, requires_grad=False):
+        from .creation import empty
+        return empty(*size, dtype=dtype or self.dtype, requires_grad=requires_grad)
+
+
+def _rebuild(data, requires_grad, cls=Tensor):
+    t = Tensor._wrap(data)
+    if cls is not Tensor:
+        t.__class__ = cls
+    t._requires_grad = requires_grad
+    return t
+
+
+def _wrap_dim(dim, ndim):
+    n = max(ndim, 1)
+    if not -n <= dim < n:
+        raise IndexError(
+            f"Dimension out of range (expected to be in range of [{-n}, {n - 1}], but got {dim})")
+    return dim % n
+
+
+class Size(tuple):
+    """``tensor.shape``: a tuple that prints as ``torch.Size([2, 3])``."""
+
+    def __repr__(self):
+        return f"torch.Size({list(self)})"
+
+    __str__ = __repr__
+
+    def numel(self):
+        n = 1
+        for s in self:
+            n *= s
+        return n
+
+    def __getitem__(self, item):
+        r = tuple.__getitem__(self, item)
+        return Size(r) if isinstance(item, slice) else r
+
+    def __add__(self, other):
+        return Size(tuple.__add__(self, tuple(other)))
+
+    def __radd__(self, other):
+        return Size(tuple(other) + tuple(self))
+
+
+class device:
+    """A device descriptor; only ``device('cpu')`` exists in this build."""
+
+    __slots__ = ("type", "index")
+
+    def __init__(self, type="cpu", index=None):
+        if isinstance(type, device):
+            type, index = type.type, type.index
+        B.check_device(type if index is None else f"{type}:{index}")
+        self.type = "cpu"
+        self.index = None
+
+    def __repr__(self):
+        return "device(type='cpu')"
+
+    def __str__(self):
+        return "cpu"
+
+    def __eq__(self, other):
+        if isinstance(other, str):
+            return other in ("cpu", "cpu:0")
+        return isinstance(other, device) and other.type == self.type
+
+    def __hash__(self):
+        return hash("cpu")
