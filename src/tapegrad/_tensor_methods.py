@@ -142,6 +142,8 @@ def _truediv(self, other):
 
 
 def _pow(self, other):
+    if isinstance(other, (int, float)) and self._data.dtype.kind == "f":
+        return E.Pow.apply(self, other)
     o = E._other(other)
     return NotImplemented if o is NotImplemented else E.pow(self, o)
 
@@ -162,11 +164,33 @@ def _cmp(fn):
 
 
 Tensor.__add__ = _add
-Tensor.__radd__ = _binary(None, _radd)[1]
+Tensor.__radd__ = _radd
 Tensor.__sub__ = _sub
 Tensor.__rsub__ = _binary(None, _rsub)[1]
+if True:  # the common scalar cases skip the coercion step
+    _rsub_slow = Tensor.__rsub__
+    _rmul_slow = _binary(None, _rmul)[1]
+    _radd_slow = _binary(None, _radd)[1]
+
+    def __rsub__(self, other):
+        if isinstance(other, (int, float)) and self._data.dtype.kind != "b":
+            return E.Rsub.apply(self, other)
+        return _rsub_slow(self, other)
+
+    def __rmul__(self, other):
+        if isinstance(other, (int, float)):
+            return E.Mul.apply(self, other)
+        return _rmul_slow(self, other)
+
+    def __radd__(self, other):
+        if isinstance(other, (int, float)):
+            return E.Add.apply(self, other)
+        return _radd_slow(self, other)
+
+    Tensor.__rsub__ = __rsub__
+    Tensor.__radd__ = __radd__
 Tensor.__mul__ = _mul
-Tensor.__rmul__ = _binary(None, _rmul)[1]
+Tensor.__rmul__ = __rmul__
 Tensor.__truediv__ = _truediv
 Tensor.__rtruediv__ = _binary(None, _rdiv)[1]
 Tensor.__pow__ = _pow

@@ -325,8 +325,11 @@ class Tensor:
         >>> x.grad
         tensor([2., 4.])
         """
-        from .autograd import backward
-        backward(self, gradient, retain_graph, create_graph, inputs=inputs)
+        if inputs is not None:
+            from .autograd import backward
+            return backward(self, gradient, retain_graph, create_graph, inputs=inputs)
+        from .autograd.engine import run_backward
+        run_backward((self,), (gradient,), retain_graph, create_graph)
 
     def detach(self):
         """A tensor sharing storage (and version counter) that is outside the graph."""

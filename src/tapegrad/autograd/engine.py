@@ -3,14 +3,12 @@
 1. Walk the graph from the roots once, counting for every node (and leaf) how
    many edges point at it.
 2. Run a node only when every consumer has delivered its gradient; gradients
-   that meet at a node are summed first. Among ready nodes the most recently
-   created runs first (as in PyTorch), which frees memory early.
+   that meet at a node are summed first. Ready nodes run last-in first-out
+   (depth first), so a chain's saved values are freed as soon as it is done.
 3. Every delivered gradient is reduced to the receiver's shape and dtype here,
    in ``_deliver``: the one place where broadcasting is undone.
 """
 from __future__ import annotations
-
-import heapq
 
 from ..tensor import Tensor
 from .. import backend as B
@@ -18,6 +16,9 @@ from . import grad_mode
 from .graph import Node, check_saved, saved_as_tensors
 
 _state = grad_mode.state
+_new = object.__new__
+_ndarray = B.ndarray
+_asarray = B.xp.asarray
 
 
 def _type_error_not_requires(i):
@@ -25,13 +26,12 @@ def _type_error_not_requires(i):
 
 
 def _make_grads(tensors, grad_tensors, create_graph):
-
     out = []
     for i, (t, g) in enumerate(zip(tensors, grad_tensors)):
         if g is None:
-            if t.requires_grad and t._data.size != 1:
+            if t._data.size != 1:
                 raise RuntimeError("grad can be implicitly created only for scalar outputs")
-            if not t.dtype.is_floating_point:
+            if t._data.dtype.kind != "f":
                 raise RuntimeError(
                     f"grad can be implicitly created only for real scalar outputs but got {t.dtype}")
             g = B.xp.ones_like(t._data)
@@ -40,16 +40,17 @@ def _make_grads(tensors, grad_tensors, create_graph):
         else:
             if not isinstance(g, Tensor):
                 raise TypeError(f"gradient must be a Tensor or None, got {type(g).__name__}")
-            if g.shape != t.shape:
+            if g._data.shape != t._data.shape:
                 raise RuntimeError(
                     f"Mismatch in shape: grad_output[{i}] has a shape of {g.shape} and output[{i}] "
                     f"has a shape of {t.shape}.")
-            if g.dtype.is_floating_point != t.dtype.is_floating_point:
+            if (g._data.dtype.kind == "f") != (t._data.dtype.kind == "f"):
                 raise RuntimeError(
                     f"For complex Tensors, both grad_output and output are required to have the "
                     f"same dtype. Mismatch in dtype: grad_output[{i}] has a dtype of {g.dtype} "
                     f"and output[{i}] has a dtype of {t.dtype}.")
-            g = g if create_graph else g._data
+            if not create_graph:
+                g = g._data
         out.append(g)
     return out
 
@@ -66,7 +67,7 @@ def run_backward(tensors, grad_tensors, retain_graph=None, create_graph=False, i
     if retain_graph is None:
         retain_graph = create_graph
     for i, t in enumerate(tensors):
-        if not t.requires_grad:
+        if not t._requires_grad:
             raise _type_error_not_requires(i)
     seeds = _make_grads(tensors, grad_tensors, create_graph)
 
@@ -116,72 +117,71 @@ def run_backward(tensors, grad_tensors, retain_graph=None, create_graph=False, i
 
     captured = {} if capture else None
     buffers = {}
-    heap = []
-
-    def arrive(tgt, nr, g):
-        if g is not None:
-            if isinstance(tgt, Node):
-                shape, dt = tgt._meta[nr]
-                single = tgt.n_out == 1
-            else:
-                shape, dt = tgt._data.shape, tgt._data.dtype
-                single = True
-            if g.shape != shape:
-                g = _sum_to(g, shape)
-            if g.dtype != dt:
-                g = g.to(_dt(dt)) if isinstance(g, Tensor) else g.astype(dt)
-            if single:
-                prev = buffers.get(tgt)
-                buffers[tgt] = g if prev is None else prev + g
-            else:
-                lst = buffers.get(tgt)
-                if lst is None:
-                    lst = buffers[tgt] = [None] * tgt.n_out
-                lst[nr] = g if lst[nr] is None else lst[nr] + g
-        d = deps[tgt] - 1
-        deps[tgt] = d
-        if d == 0:
-            if isinstance(tgt, Node):
-                heapq.heappush(heap, (-tgt._seq, id(tgt), tgt))
-            else:
-                g = buffers.pop(tgt, None)
-                if g is not None:
-                    _finish_leaf(tgt, g, create_graph, captured, cap_keys)
-
-    def relevant(tgt):
-        if needed is None:
-            return True
-        if isinstance(tgt, Node):
-            return tgt in needed
-        return tgt in cap_targets
+    ready = []  # nodes whose consumers have all delivered (LIFO: depth first)
+    edges, grad_in = root_edges, seeds  # the roots act as the first node's output
 
     prev_mode = _state.enabled
     _state.enabled = bool(create_graph)
     try:
-        for (tgt, nr), g in zip(root_edges, seeds):
-            if relevant(tgt):
-                arrive(tgt, nr, g)
-
-        while heap:
-            node = heapq.heappop(heap)[2]
+        while True:
+            # -- deliver grad_in along edges: reduce, sum where gradients meet, count down
+            for e, g in zip(edges, grad_in):
+                if e is None:
+                    continue
+                tgt = e[0]
+                is_node = isinstance(tgt, Node)
+                if needed is not None and not (tgt in needed if is_node else tgt in cap_targets):
+                    continue
+                if g is not None:
+                    if is_node:
+                        shape, dt = tgt._meta[e[1]]
+                    else:
+                        data = tgt._data
+                        shape, dt = data.shape, data.dtype
+                    if g.shape != shape:
+                        g = _sum_to(g, shape)
+                    if g.dtype != dt:
+                        g = g.to(_dt(dt)) if isinstance(g, Tensor) else g.astype(dt)
+                    if not is_node or tgt.n_out == 1:
+                        prev = buffers.get(tgt)
+                        buffers[tgt] = g if prev is None else prev + g
+                    else:
+                        lst = buffers.get(tgt)
+                        if lst is None:
+                            lst = buffers[tgt] = [None] * tgt.n_out
+                        nr = e[1]
+                        lst[nr] = g if lst[nr] is None else lst[nr] + g
+                d = deps[tgt] - 1
+                deps[tgt] = d
+                if d == 0:
+                    if is_node:
+                        ready.append(tgt)
+                    else:
+                        g = buffers.pop(tgt, None)
+                        if g is not None:
+                            _finish_leaf(tgt, g, create_graph, captured, cap_keys)
+            if not ready:
+                break
+            # -- run the next ready node
+            node = ready.pop()
+            edges = node._next
             grads = buffers.pop(node, None)
-            if grads is not None:
-                if node.n_out == 1:
-                    grads = [grads]
-                grads = _run_tensor_hooks(node, grads, create_graph)
-                if cap_keys is not None:
-                    for nr, g in enumerate(grads):
-                        if (node, nr) in cap_keys and g is not None:
-                            _capture(node, nr, g, captured, cap_keys, inputs, create_graph)
-                    if node not in must_run:
-                        continue
-                grad_in = _call_backward(node, grads, retain_graph, create_graph)
-            else:
+            if grads is None:
                 # Nothing reached this node: pass "nothing" on so its inputs' counts still drop.
-                grad_in = (None,) * len(node._next)
-            for e, g in zip(node._next, grad_in):
-                if e is not None and relevant(e[0]):
-                    arrive(e[0], e[1], g)
+                grad_in = (None,) * len(edges)
+                continue
+            if node.n_out == 1:
+                grads = [grads]
+            if node._tensor_hooks or node._retained:
+                grads = _run_tensor_hooks(node, grads, create_graph)
+            if cap_keys is not None:
+                for nr, g in enumerate(grads):
+                    if (node, nr) in cap_keys and g is not None:
+                        _capture(node, nr, g, captured, cap_keys, inputs, create_graph)
+                if node not in must_run:
+                    grad_in = (None,) * len(edges)
+                    continue
+            grad_in = _call_backward(node, grads, retain_graph, create_graph)
     finally:
         _state.enabled = prev_mode
 
@@ -250,26 +250,27 @@ def _run_tensor_hooks(node, grads, create_graph):
 
 
 def _call_backward(node, grads, retain_graph, create_graph):
-
     if node._pre_hooks:
         for fn in list(node._pre_hooks):
             r = fn(tuple(_wrap_for_user(g) for g in grads))
             if r is not None:
                 grads = [_unwrap(g, create_graph) for g in r]
-    check_saved(node)
-    saved = node.saved
+    if node._released or node._saved_vcs:
+        check_saved(node)
     if node.tensor_api:
         res = node._backward_tensors(grads, create_graph)
-    else:
-        if create_graph:
-            grads = [g if isinstance(g, Tensor) or g is None else Tensor._wrap(g) for g in grads]
-            if saved is not None:
-                node.saved = saved_as_tensors(node)
+    elif create_graph:
+        saved = node.saved
+        grads = [g if isinstance(g, Tensor) or g is None else Tensor._wrap(g) for g in grads]
+        if saved is not None:
+            node.saved = saved_as_tensors(node)
         try:
             res = node.backward(*grads)
         finally:
             node.saved = saved
-    if not isinstance(res, tuple):
+    else:
+        res = node.backward(*grads)
+    if type(res) is not tuple:
         res = (res,)
     if len(res) != len(node._next):
         raise RuntimeError(
@@ -284,7 +285,7 @@ def _call_backward(node, grads, retain_graph, create_graph):
                 r = fn(tuple(_wrap_for_user(g) for g in res), tuple(_wrap_for_user(g) for g in grads))
                 if r is not None:
                     res = tuple(_unwrap(g, create_graph) for g in r)
-    if not retain_graph:
+    if not retain_graph and (node.saved is not None or node.tensor_api):
         node._release()
     return res
 
@@ -309,19 +310,20 @@ def _finish_leaf(t, g, create_graph, captured, cap_keys):
 
 def _accumulate(t, g, create_graph):
     """Add ``g`` into ``t.grad`` the way PyTorch's AccumulateGrad does."""
-
     old = t._grad
     if create_graph:
         g = g if isinstance(g, Tensor) else Tensor._wrap(g)
         t._grad = g if old is None else old + g
         return
-    if isinstance(g, Tensor):
-        g = g._data
+    if type(g) is not _ndarray:
+        g = g._data if isinstance(g, Tensor) else _asarray(g)
     if old is None:
         # NOTE: always copy: the incoming array may be shared (Add returns one array for
         # both inputs; a user's `gradient=`), and .grad is later changed in place.
-        t._grad = Tensor._wrap(B.xp.array(g, dtype=t._data.dtype, copy=True))
-    elif old.requires_grad:
+        new = _new(Tensor)
+        new._data = g.astype(t._data.dtype, copy=True)
+        t._grad = new
+    elif old._requires_grad:
         t._grad = old + Tensor._wrap(g)
     else:
         data = old._data

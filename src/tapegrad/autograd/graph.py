@@ -20,9 +20,13 @@ from .. import backend as B
 from . import grad_mode
 from ._version import VersionCounter, user_frame_summary  # noqa: F401 (re-exported)
 from ..tensor import Tensor
+from .. import dtypes
 
 _seq = itertools.count()
 _state = grad_mode.state
+_new = object.__new__
+_ndarray = B.ndarray
+_asarray = B.xp.asarray
 
 
 class _NoCtx:
@@ -72,6 +76,7 @@ class Node:
 
     saved = None
     _saved_src = None
+    _saved_vcs = None
     _released = False
     _pre_hooks = None
     _post_hooks = None
@@ -87,65 +92,82 @@ class Node:
     @classmethod
     def apply(cls, *args, **options):
         """Run the op on tensors (recording a node when needed) or on raw arrays."""
-
-        n_tensor = 0
+        # NOTE: this is the hottest function of the library: one pass over the
+        # arguments, no generators, and the common single-output case inline.
+        arrays = []
         requires = False
+        first = None
+        mixed = False
         for a in args:
             if isinstance(a, Tensor):
-                n_tensor += 1
+                d = a._data
+                arrays.append(d)
                 if a._requires_grad:
                     requires = True
-        if not n_tensor:
+                if first is None:
+                    first = d.dtype
+                elif d.dtype is not first and d.dtype != first:
+                    mixed = True
+            else:
+                arrays.append(a)
+        if first is None:
             return cls.forward(_NO_CTX, *args, **options)
-
-        if cls.promote or cls.to_float:
+        if (mixed or first.kind != "f") and (cls.promote or cls.to_float):
             args = _promote(cls, args)
-        arrays = [a._data if isinstance(a, Tensor) else a for a in args]
+            arrays = [a._data if isinstance(a, Tensor) else a for a in args]
 
-        if not (requires and _state.enabled):
+        if not requires or not _state.enabled:
             out = cls.forward(_NO_CTX, *arrays, **options)
-            if not cls.multi_output:
-                res = Tensor._wrap(out)
-                if cls.is_view and B.may_share_memory(out, arrays[0]):
-                    _make_view(res, args[0], (cls, options, -1))
-                if _state.anomaly:
-                    from .anomaly import check_forward
-                    check_forward(cls, args, (res,))
+            if cls.multi_output:
+                res = tuple([Tensor._wrap(o) for o in out])
+                if cls.is_view:
+                    for i, r in enumerate(res):
+                        _make_view(r, args[0], (cls, options, i))
                 return res
-            res = tuple(Tensor._wrap(o) for o in out)
-            if cls.is_view:
-                for i, r in enumerate(res):
-                    _make_view(r, args[0], (cls, options, i))
+            res = _new(Tensor)
+            res._data = out if type(out) is _ndarray else _asarray(out)
+            if cls.is_view and B.may_share_memory(out, arrays[0]):
+                _make_view(res, args[0], (cls, options, -1))
+            if _state.anomaly:
+                from .anomaly import check_forward
+                check_forward(cls, args, (res,))
             return res
 
-        node = cls.__new__(cls)
+        node = _new(cls)
         edges = []
         needs = []
         for a in args:
             if isinstance(a, Tensor) and a._requires_grad:
                 fn = a.grad_fn
-                edges.append((fn, a._output_nr) if fn is not None else (a, 0))
+                edges.append((a, 0) if fn is None else (fn, a._output_nr))
                 needs.append(True)
             else:
                 edges.append(None)
                 needs.append(False)
         node._next = edges
-        node.needs_input_grad = tuple(needs)
+        node.needs_input_grad = needs
         node._seq = next(_seq)
         out = cls.forward(node, *arrays, **options)
         if cls.multi_output:
             outs = out
             node.n_out = len(outs)
+            results = tuple([Tensor._wrap(o, node, i) for i, o in enumerate(outs)])
+            node._meta = tuple([(r._data.shape, r._data.dtype) for r in results])
         else:
             outs = (out,)
-        results = tuple(Tensor._wrap(o, node, i) for i, o in enumerate(outs))
-        node._meta = tuple((r._data.shape, r._data.dtype) for r in results)
+            r = _new(Tensor)
+            data = out if type(out) is _ndarray else _asarray(out)
+            r._data = data
+            r.grad_fn = node
+            r._requires_grad = True
+            results = (r,)
+            node._meta = ((data.shape, data.dtype),)
         if node.saved is not None:
             _link_saved(node, args, arrays, outs, results)
         if cls.is_view:
-            for i, (o, r) in enumerate(zip(outs, results)):
+            for i, o in enumerate(outs):
                 if B.may_share_memory(o, arrays[0]):
-                    _make_view(r, args[0], (cls, options, i if cls.multi_output else -1))
+                    _make_view(results[i], args[0], (cls, options, i if cls.multi_output else -1))
         if _state.anomaly:
             from .anomaly import check_forward, record_trace
             record_trace(node)
@@ -273,8 +295,6 @@ class _RemovableHandle:
 
 def _promote(cls, args):
     """Cast tensor inputs to PyTorch's result dtype (a recorded cast when they require grad)."""
-    from .. import dtypes
-
     first = None
     same = True
     for a in args:
@@ -315,7 +335,7 @@ def _link_saved(node, args, arrays, outs, results):
     vcs = []
     for s in node.saved:
         found = None
-        if s is not None and B.is_array(s):
+        if s is not None:
             for i, o in enumerate(outs):
                 if s is o:
                     found, t = i, results[i]
@@ -374,7 +394,7 @@ def check_saved(node):
     """Raise PyTorch's errors if saved values were freed or modified in place since saving."""
     if node._released:
         raise RuntimeError(_FREED_MSG)
-    vcs = node.__dict__.get("_saved_vcs")
+    vcs = node._saved_vcs
     if not vcs:
         return
     for vc, version, src in vcs:

@@ -265,6 +265,14 @@ def _safe_bytearray(*args):
     raise CheckpointError("bytearray is only allowed with bytes or (str, encoding) arguments")
 
 
+def _safe_bytes(*args):
+    # torch.save writes b"" as builtins.bytes() (which torch's own weights-only
+    # loader then refuses); accept it, but never bytes(<huge int>).
+    if not args:
+        return b""
+    return bytes(_safe_bytearray(*args))
+
+
 _UNSUPPORTED_TORCH = {
     "torch._utils._rebuild_sparse_tensor": "sparse tensors are not supported",
     "torch._utils._rebuild_qtensor": "quantized tensors are not supported",
@@ -438,6 +446,7 @@ class _Loader:
             ("_codecs", "encode"): _codecs_encode,
             ("builtins", "set"): set,
             ("builtins", "bytearray"): _safe_bytearray,
+            ("builtins", "bytes"): _safe_bytes,
             ("builtins", "complex"): complex,
             ("torch", "UntypedStorage"): _StorageType(_UINT8, True),
             ("torch.storage", "UntypedStorage"): _StorageType(_UINT8, True),
