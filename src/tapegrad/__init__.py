@@ -64,6 +64,7 @@ from .ops.linalg import (  # noqa: E402
     matmul, mm, bmm, mv, dot, vdot, inner, outer, ger, addmm, einsum, tensordot,
 )
 from ._printing import set_printoptions, get_printoptions  # noqa: E402
+from .io import save, load  # noqa: E402
 
 # NumPy reports overflow/invalid/divide-by-zero as RuntimeWarnings; PyTorch returns
 # inf/nan silently. Silence them only where tapegrad's own modules compute.
@@ -114,3 +115,14 @@ def set_num_threads(n):
 def get_num_threads():
     import os
     return os.cpu_count() or 1
+
+
+_SUBMODULES = ("nn", "optim", "vision", "utils", "io", "autograd", "func", "profiler", "viz")
+
+
+def __getattr__(name):
+    # Heavier subpackages load on first use (``tapegrad.nn``), like attributes of torch.
+    if name in _SUBMODULES:
+        import importlib
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module 'tapegrad' has no attribute '{name}'")

@@ -1,0 +1,823 @@
+"""Stateless neural-network functions (``tapegrad.nn.functional``, imported as ``F``).
+
+Each function has one implementation here; the modules in ``nn.modules`` hold
+parameters and call these. Layers whose derivative matters for speed are
+fused ops in ``tapegrad.ops`` (linear, convolution, pooling, batch norm);
+losses are built from numerically stable primitives (log-softmax, softplus).
+"""
+from __future__ import annotations
+
+import math
+import numbers
+import warnings
+
+from .. import backend as B
+from .. import dtypes
+from ..autograd.graph import Node
+from ..ops import conv as C
+from ..ops import elementwise as E
+from ..ops import normalization as N
+from ..ops import reduction as R
+from ..ops import shape as S
+from ..ops.linalg import _mm, einsum
+from ..ops.shape import mT_, reshape_
+from ..tensor import Tensor
+
+xp = B.xp
+
+
+def _pair(v, n=2):
+    if isinstance(v, (tuple, list)):
+        if len(v) == 1:
+            return tuple(v) * n
+        return tuple(int(i) for i in v)
+    return (int(v),) * n
+
+
+# =========================================================================== linear
+class _Linear(Node):
+    """``x @ W.T + b`` for any leading dims of x; one node instead of three."""
+
+    _bw_name = "AddmmBackward0"
+
+    def forward(ctx, x, w, b=None):
+        n = ctx.needs_input_grad
+        if n:
+            ctx.saved = (x if n[1] else None, w if n[0] else None)
+        out = xp.matmul(x, w.T)
+        if b is not None:
+            out += b
+        return out
+
+    def backward(ctx, g):
+        x, w = ctx.saved
+        n = ctx.needs_input_grad
+        gx = _mm(g, w) if n[0] else None
+        gw = gb = None
+        if n[1] or (len(n) > 2 and n[2]):
+            out_f = g.shape[-1]
+            g2 = reshape_(g, (-1, out_f)) if len(g.shape) != 2 else g
+            if n[1]:
+                x2 = reshape_(x, (-1, x.shape[-1])) if len(x.shape) != 2 else x
+                gw = _mm(mT_(g2), x2)
+            if len(n) > 2 and n[2]:
+                gb = R.SumDim.apply(g2, dims=(0,), keepdim=False)
+        return (gx, gw, gb) if len(n) > 2 else (gx, gw)
+
+
+class _LinearNoBias(_Linear):
+    _bw_name = "MmBackward0"
+
+
+def linear(input, weight, bias=None):
+    """``input @ weight.T + bias``; input (*, in_features), weight (out_features, in_features)."""
+    if input.shape[-1] != weight.shape[-1]:
+        raise RuntimeError(
+            f"mat1 and mat2 shapes cannot be multiplied ({math.prod(input.shape[:-1]) if input.ndim > 1 else 1}"
+            f"x{input.shape[-1]} and {weight.shape[-1]}x{weight.shape[0]})")
+    if input.dtype != weight.dtype:
+        raise RuntimeError(
+            f"mat1 and mat2 must have the same dtype, but got {R._cap(input.dtype)} and {R._cap(weight.dtype)}")
+    if bias is None:
+        return _LinearNoBias.apply(input, weight)
+    return _Linear.apply(input, weight, bias)
+
+
+def bilinear(input1, input2, weight, bias=None):
+    """``x1^T A x2 + b`` for each output feature; weight (out, in1, in2)."""
+    out = einsum("...i,oij,...j->...o", input1, weight, input2)
+    return out + bias if bias is not None else out
+
+
+# =========================================================================== convolution
+def _check_conv_input(input, weight, groups, ndim, name):
+    if input.ndim not in (ndim + 1, ndim + 2):
+        raise RuntimeError(
+            f"Expected {ndim + 1}D (unbatched) or {ndim + 2}D (batched) input to {name}, but got input of "
+            f"size: {list(input.shape)}")
+    batched = input.ndim == ndim + 2
+    c = input.shape[1] if batched else input.shape[0]
+    if c != weight.shape[1] * groups:
+        raise RuntimeError(
+            f"Given groups={groups}, weight of size {list(weight.shape)}, expected input"
+            f"{list(input.shape)} to have {weight.shape[1] * groups} channels, but got {c} channels instead")
+    return batched
+
+
+def _same_pads(k, dil):
+    tot = [d * (kk - 1) for kk, d in zip(k, dil)]
+    return (tot[0] // 2, tot[0] - tot[0] // 2, tot[1] // 2, tot[1] - tot[1] // 2)
+
+
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """2-D convolution. input (N, C, H, W), weight (O, C/groups, kh, kw) -> (N, O, H', W').
+
+    ``padding`` may be an int, a pair, ``'valid'`` or ``'same'`` (stride 1 only).
+    """
+    batched = _check_conv_input(input, weight, groups, 2, "conv2d")
+    if not batched:
+        input = input.unsqueeze(0)
+    stride, dil = _pair(stride), _pair(dilation)
+    k = weight.shape[2:]
+    if isinstance(padding, str):
+        if padding == "valid":
+            pads = (0, 0, 0, 0)
+        elif padding == "same":
+            if stride != (1, 1):
+                raise ValueError("padding='same' is not supported for strided convolutions")
+            pads = _same_pads(k, dil)
+        else:
+            raise ValueError(f"Invalid padding string '{padding}', should be one of ['valid', 'same']")
+    else:
+        p = _pair(padding)
+        pads = (p[0], p[0], p[1], p[1])
+    if input.dtype != weight.dtype:
+        raise RuntimeError(
+            f"Input type ({_tname(input)}) and weight type ({_tname(weight)}) should be the same")
+    for i, (n, kk) in enumerate(zip(input.shape[2:], k)):
+        if n + pads[2 * i] + pads[2 * i + 1] < dil[i] * (kk - 1) + 1:
+            raise RuntimeError(
+                f"Calculated padded input size per channel: ({input.shape[2] + pads[0] + pads[1]} x "
+                f"{input.shape[3] + pads[2] + pads[3]}). Kernel size: ({k[0]} x {k[1]}). Kernel size "
+                "can't be greater than actual input size")
+    out = C.Conv2d.apply(input, weight, bias, stride=stride, pads=pads, dil=dil, groups=groups)
+    return out if batched else out.squeeze(0)
+
+
+def _tname(t):
+    return {"float32": "torch.FloatTensor", "float64": "torch.DoubleTensor",
+            "float16": "torch.HalfTensor"}.get(t.dtype.name, t.dtype.name)
+
+
+def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """1-D convolution through conv2d on a height-1 image. input (N, C, L), weight (O, C/g, k)."""
+    batched = _check_conv_input(input, weight, groups, 1, "conv1d")
+    if not batched:
+        input = input.unsqueeze(0)
+    pad = padding if isinstance(padding, str) else (0, _pair(padding, 1)[0])
+    out = conv2d(input.unsqueeze(2), weight.unsqueeze(2), bias, (1, _pair(stride, 1)[0]), pad,
+                 (1, _pair(dilation, 1)[0]), groups)
+    out = out.squeeze(2)
+    return out if batched else out.squeeze(0)
+
+
+def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """Transposed 2-D convolution; weight (C_in, C_out/groups, kh, kw)."""
+    batched = input.ndim == 4
+    if not batched:
+        input = input.unsqueeze(0)
+    stride, pad, opad, dil = _pair(stride), _pair(padding), _pair(output_padding), _pair(dilation)
+    for o, s, d in zip(opad, stride, dil):
+        if o >= s and o >= d:
+            raise RuntimeError("output padding must be smaller than either stride or dilation")
+    if input.shape[1] != weight.shape[0]:
+        raise RuntimeError(
+            f"Given transposed=1, weight of size {list(weight.shape)}, expected input {list(input.shape)} "
+            f"to have {weight.shape[0]} channels, but got {input.shape[1]} channels instead")
+    kh, kw = weight.shape[2:]
+    h = (input.shape[2] - 1) * stride[0] - 2 * pad[0] + dil[0] * (kh - 1) + opad[0] + 1
+    w = (input.shape[3] - 1) * stride[1] - 2 * pad[1] + dil[1] * (kw - 1) + opad[1] + 1
+    # output_padding only adds rows/cols that no input position reaches (zero gradient)
+    pads = (pad[0], pad[0], pad[1], pad[1])
+    out = C.ConvTranspose2d.apply(input, weight, bias, out_hw=(h, w), cfg=(stride, pads, dil, groups))
+    return out if batched else out.squeeze(0)
+
+
+# =========================================================================== pooling
+def _pool_args(input, kernel_size, stride, padding, name):
+    k = _pair(kernel_size)
+    s = _pair(stride) if stride is not None and stride != [] and stride != () else k
+    p = _pair(padding)
+    if p[0] > k[0] // 2 or p[1] > k[1] // 2:
+        raise RuntimeError(f"pad should be at most half of effective kernel size, but got pad={p[0]}, "
+                           f"kernel_size={k[0]} and dilation=1")
+    if input.ndim not in (3, 4):
+        raise RuntimeError(f"non-empty 3D or 4D (batch mode) tensor expected for input")
+    return k, s, p
+
+
+def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+               return_indices=False):
+    """Max over windows; gradient goes to the (first) max of each window."""
+    k, s, p = _pool_args(input, kernel_size, stride, padding, "max_pool2d")
+    dil = _pair(dilation)
+    batched = input.ndim == 4
+    x = input if batched else input.unsqueeze(0)
+    n, c, h, w = x.shape
+    pads = (p[0], p[0], p[1], p[1])
+    idx = C.max_pool2d_indices(x._data, k, s, pads, dil, ceil_mode)
+    oh, ow = idx.shape[2], idx.shape[3]
+    if oh <= 0 or ow <= 0:
+        raise RuntimeError(f"Given input size: ({c}x{h}x{w}). Calculated output size: ({c}x{oh}x{ow}). "
+                           "Output size is too small")
+    from ..ops.indexing import GatherAlong
+    flat = x.reshape(n, c, h * w)
+    out = GatherAlong.apply(flat, idx.reshape(n, c, oh * ow), dim=2).reshape(n, c, oh, ow)
+    if not batched:
+        out = out.squeeze(0)
+        idx = idx[0]
+    if return_indices:
+        return out, Tensor._wrap(idx)
+    return out
+
+
+def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+    r = max_pool2d(input.unsqueeze(-2), (1, _pair(kernel_size, 1)[0]),
+                   (1, _pair(stride, 1)[0]) if stride is not None else None,
+                   (0, _pair(padding, 1)[0]), (1, _pair(dilation, 1)[0]), ceil_mode, return_indices)
+    if return_indices:
+        return r[0].squeeze(-2), r[1].squeeze(-2)
+    return r.squeeze(-2)
+
+
+def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+               divisor_override=None):
+    """Mean over windows (PyTorch's divisor rules for padding and ceil_mode)."""
+    k, s, p = _pool_args(input, kernel_size, stride, padding, "avg_pool2d")
+    batched = input.ndim == 4
+    x = input if batched else input.unsqueeze(0)
+    h, w = x.shape[2:]
+    pads = (p[0], p[0], p[1], p[1])
+    oh = C.out_size(h, k[0], s[0], p[0], p[0], 1, ceil_mode)
+    ow = C.out_size(w, k[1], s[1], p[1], p[1], 1, ceil_mode)
+    div = C._pool_divisor(h, w, k, s, pads, ceil_mode, count_include_pad, divisor_override, oh, ow)
+    div = div.astype(x._data.dtype)
+    # ceil mode: the last windows may run past the padded input; pad with zeros on the right
+    extra_b = max(0, (oh - 1) * s[0] + k[0] - (h + 2 * p[0]))
+    extra_r = max(0, (ow - 1) * s[1] + k[1] - (w + 2 * p[1]))
+    out = C.AvgPool2d.apply(x, k=k, stride=s, pads=(p[0], p[0] + extra_b, p[1], p[1] + extra_r),
+                            divisor=div, ceil_mode=ceil_mode)
+    return out if batched else out.squeeze(0)
+
+
+def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+    return avg_pool2d(input.unsqueeze(-2), (1, _pair(kernel_size, 1)[0]),
+                      (1, _pair(stride, 1)[0]) if stride is not None else None,
+                      (0, _pair(padding, 1)[0]), ceil_mode, count_include_pad).squeeze(-2)
+
+
+def _adaptive_matrix(n, o, dtype):
+    """(o, n) averaging matrix: row i averages [floor(i*n/o), ceil((i+1)*n/o))."""
+    m = xp.zeros((o, n), dtype=dtype)
+    for i in range(o):
+        a = (i * n) // o
+        b = -((-(i + 1) * n) // o)
+        m[i, a:b] = 1.0 / (b - a)
+    return m
+
+
+def adaptive_avg_pool2d(input, output_size):
+    """Average pooling to a fixed output size (PyTorch's window boundaries)."""
+    oh, ow = tuple(output_size) if isinstance(output_size, (tuple, list)) else (output_size, output_size)
+    h, w = input.shape[-2:]
+    oh = h if oh is None else oh
+    ow = w if ow is None else ow
+    if (oh, ow) == (1, 1):
+        return input.mean(dim=(-2, -1), keepdim=True)
+    if h % oh == 0 and w % ow == 0:
+        return avg_pool2d(input, (h // oh, w // ow), (h // oh, w // ow))
+    mh = Tensor._wrap(_adaptive_matrix(h, oh, input._data.dtype))
+    mw = Tensor._wrap(_adaptive_matrix(w, ow, input._data.dtype))
+    return einsum("ih,...hw,jw->...ij", mh, input, mw)
+
+
+def adaptive_avg_pool1d(input, output_size):
+    return adaptive_avg_pool2d(input.unsqueeze(-2), (1, output_size)).squeeze(-2)
+
+
+def adaptive_max_pool2d(input, output_size, return_indices=False):
+    oh, ow = _pair(output_size)
+    h, w = input.shape[-2:]
+    if h % oh or w % ow:
+        raise NotImplementedError("adaptive_max_pool2d needs the input size to be a multiple of the output size")
+    return max_pool2d(input, (h // oh, w // ow), (h // oh, w // ow), return_indices=return_indices)
+
+
+# =========================================================================== normalisation
+def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1,
+               eps=1e-5):
+    """Batch normalisation over every dim but 1; updates running stats in training mode."""
+    if input.ndim < 2:
+        raise ValueError(f"expected 2D or more input (got {input.ndim}D input)")
+    c = input.shape[1]
+    axes = (0,) + tuple(range(2, input.ndim))
+    bshape = (1, c) + (1,) * (input.ndim - 2)
+    if training:
+        m = math.prod(input.shape[i] for i in axes)
+        if m <= 1:
+            raise ValueError(f"Expected more than 1 value per channel when training, got input size {input.shape}")
+        w = weight.reshape(bshape) if weight is not None else None
+        b = bias.reshape(bshape) if bias is not None else None
+        out = N.BatchNorm.apply(input, w, b, axes=axes, eps=eps)
+        if running_mean is not None or running_var is not None:
+            mean_arr, var_arr = out.grad_fn.stats if out.grad_fn is not None else _batch_stats(input._data, axes)
+            _update_running(running_mean, running_var, mean_arr, var_arr, m, momentum)
+        return out
+    if running_mean is None or running_var is None:
+        raise RuntimeError("running_mean and running_var must be defined in evaluation mode")
+    inv = (running_var.reshape(bshape) + eps).rsqrt()
+    out = (input - running_mean.reshape(bshape)) * inv
+    if weight is not None:
+        out = out * weight.reshape(bshape)
+    if bias is not None:
+        out = out + bias.reshape(bshape)
+    return out
+
+
+def _batch_stats(x, axes):
+    mean = x.mean(axis=axes, keepdims=True)
+    return mean, ((x - mean) ** 2).mean(axis=axes, keepdims=True)
+
+
+def _update_running(rm, rv, mean, var, m, momentum):
+    from ..autograd.grad_mode import no_grad
+    with no_grad():
+        if rm is not None:
+            rm._data *= 1 - momentum
+            rm._data += momentum * mean.reshape(-1).astype(rm._data.dtype)
+            rm._record_inplace("batch_norm")
+        if rv is not None:
+            # running variance uses the unbiased estimate, as in PyTorch
+            rv._data *= 1 - momentum
+            rv._data += momentum * (var.reshape(-1) * (m / (m - 1))).astype(rv._data.dtype)
+            rv._record_inplace("batch_norm")
+
+
+def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
+    """Normalise over the trailing ``normalized_shape`` dims."""
+    if isinstance(normalized_shape, numbers.Integral):
+        normalized_shape = (normalized_shape,)
+    normalized_shape = tuple(normalized_shape)
+    k = len(normalized_shape)
+    if tuple(input.shape[input.ndim - k:]) != normalized_shape:
+        raise RuntimeError(
+            f"Given normalized_shape={list(normalized_shape)}, expected input with shape "
+            f"[*, {', '.join(str(s) for s in normalized_shape)}], but got input of size{input.shape}")
+    axes = tuple(range(input.ndim - k, input.ndim))
+    return N.LayerNorm.apply(input, weight, bias, axes=axes, eps=eps)
+
+
+def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
+    """Normalise over groups of channels (and all spatial positions)."""
+    n, c = input.shape[:2]
+    if c % num_groups:
+        raise RuntimeError(
+            f"Expected number of channels in input to be divisible by num_groups, but got input of shape "
+            f"{input.shape} and num_groups={num_groups}")
+    x = input.reshape(n, num_groups, -1)
+    x = N.LayerNorm.apply(x, None, None, axes=(2,), eps=eps).reshape(input.shape)
+    bshape = (1, c) + (1,) * (input.ndim - 2)
+    if weight is not None:
+        x = x * weight.reshape(bshape)
+    if bias is not None:
+        x = x + bias.reshape(bshape)
+    return x
+
+
+def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=None,
+                  use_input_stats=True, momentum=0.1, eps=1e-5):
+    n, c = input.shape[:2]
+    x = N.LayerNorm.apply(input.reshape(n, c, -1), None, None, axes=(2,), eps=eps).reshape(input.shape)
+    bshape = (1, c) + (1,) * (input.ndim - 2)
+    if weight is not None:
+        x = x * weight.reshape(bshape)
+    if bias is not None:
+        x = x + bias.reshape(bshape)
+    return x
+
+
+def normalize(input, p=2.0, dim=1, eps=1e-12, out=None):
+    """``input / max(||input||_p, eps)`` along ``dim``."""
+    n = R.norm(input, p, dim, keepdim=True)
+    return input / E.clamp(n, min=eps).expand_as(input)
+
+
+# =========================================================================== dropout, embedding
+def dropout(input, p=0.5, training=True, inplace=False):
+    """Zero each element with probability ``p`` and scale the rest by ``1/(1-p)``."""
+    if p < 0 or p > 1:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    if not training or p == 0:
+        return input
+    if p == 1:
+        return input * 0
+    from ..creation import _rng
+    keep = _rng(None).random(input.shape) >= p
+    mask = Tensor._wrap((keep / (1 - p)).astype(input._data.dtype))
+    if inplace:
+        return input.mul_(mask)
+    return input * mask
+
+
+def dropout1d(input, p=0.5, training=True, inplace=False):
+    return dropout(input, p, training, inplace)
+
+
+def dropout2d(input, p=0.5, training=True, inplace=False):
+    """Zero whole channels of (N, C, H, W) input."""
+    if not training or p == 0:
+        return input
+    from ..creation import _rng
+    shape = input.shape[:2] + (1,) * (input.ndim - 2)
+    keep = _rng(None).random(shape) >= p
+    mask = Tensor._wrap((keep / (1 - p)).astype(input._data.dtype))
+    return input * mask
+
+
+class _Embedding(Node):
+    _bw_name = "EmbeddingBackward0"
+
+    def forward(ctx, idx, w, padding_idx):
+        ctx.idx, ctx.w_shape, ctx.padding_idx = idx, w.shape, padding_idx
+        return w[idx]
+
+    def backward(ctx, g):
+        from ..ops.indexing import IndexPutAccumulate
+        gw = IndexPutAccumulate.apply(g, shape=ctx.w_shape, index=(ctx.idx,))
+        if ctx.padding_idx is not None:
+            from ..ops.indexing import IndexFillZero
+            gw = IndexFillZero.apply(gw, index=(ctx.padding_idx,))
+        return None, gw
+
+
+def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, scale_grad_by_freq=False,
+              sparse=False):
+    """Rows of ``weight`` picked by the integer tensor ``input``."""
+    if not isinstance(input, Tensor) or input._data.dtype.kind not in "iu":
+        raise RuntimeError("Expected tensor for argument #1 'indices' to have one of the following scalar "
+                           "types: Long, Int; but got torch.FloatTensor instead (while checking arguments "
+                           "for embedding)")
+    idx = input._data.astype(xp.intp)
+    if idx.size and (idx.min() < 0 or idx.max() >= weight.shape[0]):
+        raise IndexError("index out of range in self")
+    if padding_idx is not None and padding_idx < 0:
+        padding_idx += weight.shape[0]
+    return _Embedding.apply(Tensor._wrap(idx), weight, padding_idx=padding_idx)
+
+
+def one_hot(tensor, num_classes=-1):
+    from ..ops.indexing import one_hot as oh
+    return oh(tensor, num_classes)
+
+
+def pad(input, pad, mode="constant", value=None):
+    """Pad the last ``len(pad)//2`` dims: ``pad = (left, right, top, bottom, ...)``."""
+    if len(pad) % 2:
+        raise RuntimeError("Padding length must be divisible by 2")
+    if len(pad) // 2 > input.ndim:
+        raise RuntimeError("Padding length too large")
+    value = 0.0 if value is None else value
+    if mode == "constant":
+        return _ConstantPad.apply(input, pads=tuple(pad), value=value)
+    # reflect / replicate / circular: an index per padded dim (differentiable gather)
+    out = input
+    for i in range(len(pad) // 2):
+        d = input.ndim - 1 - i
+        lo, hi = pad[2 * i], pad[2 * i + 1]
+        n = input.shape[d]
+        pos = xp.arange(-lo, n + hi)
+        if mode == "reflect":
+            if lo >= n or hi >= n:
+                raise RuntimeError("Padding size should be less than the corresponding input dimension")
+            period = 2 * (n - 1)
+            pos = xp.abs(((pos % period) + period) % period)
+            pos = xp.where(pos >= n, period - pos, pos)
+        elif mode == "replicate":
+            pos = xp.clip(pos, 0, n - 1)
+        elif mode == "circular":
+            pos = pos % n
+        else:
+            raise NotImplementedError(f"padding mode {mode!r} is not supported")
+        out = out.index_select(d, Tensor._wrap(pos.astype(xp.int64)))
+    return out
+
+
+class _ConstantPad(Node):
+    _bw_name = "ConstantPadNdBackward0"
+
+    def forward(ctx, x, pads, value):
+        widths = [(0, 0)] * x.ndim
+        for i in range(len(pads) // 2):
+            widths[x.ndim - 1 - i] = (pads[2 * i], pads[2 * i + 1])
+        ctx.widths = widths
+        if any(a < 0 or b < 0 for a, b in widths):
+            # negative padding crops
+            sl = tuple(slice(max(-a, 0), x.shape[k] - max(-b, 0)) for k, (a, b) in enumerate(widths))
+            x = x[sl]
+            widths = [(max(a, 0), max(b, 0)) for a, b in widths]
+        return xp.pad(x, widths, constant_values=value)
+
+    def backward(ctx, g):
+        sl = tuple(slice(a, g.shape[k] - b) for k, (a, b) in enumerate(ctx.widths))
+        if any(a < 0 or b < 0 for a, b in ctx.widths):
+            raise NotImplementedError("backward of negative padding")
+        return S.Slice.apply(g, index=sl)
+
+
+# =========================================================================== activations
+sigmoid = E.sigmoid
+tanh = E.tanh
+softplus = E.softplus
+gelu = E.gelu
+
+
+def _inplace(fn, name):
+    from ..ops.inplace import make_inplace
+    return make_inplace(fn, name)
+
+
+def relu(input, inplace=False):
+    return input.relu_() if inplace else E.relu(input)
+
+
+def silu(input, inplace=False):
+    return _inplace(E.silu, "silu_")(input) if inplace else E.silu(input)
+
+
+def leaky_relu(input, negative_slope=0.01, inplace=False):
+    if inplace:
+        return _inplace(E.leaky_relu, "leaky_relu_")(input, negative_slope)
+    return E.leaky_relu(input, negative_slope)
+
+
+def relu_(input):
+    return input.relu_()
+
+
+def relu6(input, inplace=False):
+    return hardtanh(input, 0.0, 6.0)
+
+
+def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
+    return E.clamp(input, min_val, max_val)
+
+
+def elu(input, alpha=1.0, inplace=False):
+    return E.where(input > 0, input, (E.expm1(E.clamp(input, max=0.0))) * alpha)
+
+
+def selu(input, inplace=False):
+    alpha, scale = 1.6732632423543772, 1.0507009873554805
+    return elu(input, alpha) * scale
+
+
+def celu(input, alpha=1.0, inplace=False):
+    return E.where(input > 0, input, E.expm1(E.clamp(input, max=0.0) / alpha) * alpha)
+
+
+def mish(input, inplace=False):
+    return input * E.tanh(E.softplus(input))
+
+
+def hardsigmoid(input, inplace=False):
+    return E.clamp(input / 6 + 0.5, 0.0, 1.0)
+
+
+def hardswish(input, inplace=False):
+    return input * hardsigmoid(input)
+
+
+def logsigmoid(input):
+    return -E.softplus(-input)
+
+
+def softmax(input, dim=None, _stacklevel=3, dtype=None):
+    if dim is None:
+        warnings.warn("Implicit dimension choice for softmax has been deprecated. Change the call to "
+                      "include dim=X as an argument.", UserWarning, stacklevel=2)
+    return R.softmax(input, dim, dtype)
+
+
+def log_softmax(input, dim=None, _stacklevel=3, dtype=None):
+    if dim is None:
+        warnings.warn("Implicit dimension choice for log_softmax has been deprecated. Change the call to "
+                      "include dim=X as an argument.", UserWarning, stacklevel=2)
+    return R.log_softmax(input, dim, dtype)
+
+
+def softmin(input, dim=None, dtype=None):
+    return R.softmax(-input, dim, dtype)
+
+
+def cosine_similarity(x1, x2, dim=1, eps=1e-8):
+    dot = (x1 * x2).sum(dim)
+    n1 = R.norm(x1, 2, dim)
+    n2 = R.norm(x2, 2, dim)
+    return dot / E.clamp(n1 * n2, min=eps)
+
+
+def pairwise_distance(x1, x2, p=2.0, eps=1e-6, keepdim=False):
+    return R.norm(x1 - x2 + eps, p, -1, keepdim)
+
+
+# =========================================================================== losses
+def _reduce(loss, reduction):
+    if reduction == "none":
+        return loss
+    if reduction == "mean":
+        return loss.mean()
+    if reduction == "sum":
+        return loss.sum()
+    raise ValueError(f"{reduction} is not a valid value for reduction")
+
+
+def _legacy_reduction(size_average, reduce, reduction):
+    if size_average is None and reduce is None:
+        return reduction
+    size_average = True if size_average is None else size_average
+    reduce = True if reduce is None else reduce
+    if not reduce:
+        return "none"
+    return "mean" if size_average else "sum"
+
+
+def _check_same_size(input, target, name):
+    if tuple(input.shape) != tuple(target.shape):
+        warnings.warn(
+            f"Using a target size ({target.shape}) that is different to the input size ({input.shape}). "
+            "This will likely lead to incorrect results due to broadcasting. Please ensure they have "
+            "the same size.", UserWarning, stacklevel=3)
+
+
+def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
+    """Mean squared error."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    _check_same_size(input, target, "mse_loss")
+    d = input - target
+    loss = d * d
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction)
+
+
+def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    _check_same_size(input, target, "l1_loss")
+    loss = E.abs(input - target)
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction)
+
+
+def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mean", beta=1.0):
+    """Quadratic below ``beta``, linear above (Huber divided by beta)."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    _check_same_size(input, target, "smooth_l1_loss")
+    if beta < 0:
+        raise RuntimeError("smooth_l1_loss does not support negative values for beta.")
+    d = E.abs(input - target)
+    if beta == 0:
+        return _reduce(d, reduction)
+    loss = E.where(d < beta, d * d * (0.5 / beta), d - 0.5 * beta)
+    return _reduce(loss, reduction)
+
+
+def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
+    d = E.abs(input - target)
+    loss = E.where(d < delta, d * d * 0.5, (d - 0.5 * delta) * delta)
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction)
+
+
+def _flatten_classes(input, target):
+    """(N, C, d1, ...) -> (N*d1*..., C) and target (N, d1, ...) -> (N*d1*...)."""
+    if input.ndim > 2:
+        c = input.shape[1]
+        perm = (0,) + tuple(range(2, input.ndim)) + (1,)
+        input = input.permute(*perm).reshape(-1, c)
+        target = target.reshape(-1) if target.ndim == len(perm) - 1 else target.permute(*perm).reshape(-1, c)
+    return input, target
+
+
+def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
+             reduction="mean"):
+    """Negative log-likelihood of class indices: input (N, C) or (N, C, d...) of log-probabilities."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    if input.ndim < 1:
+        raise ValueError("input tensor should be 1D or 2D")
+    unbatched = input.ndim == 1
+    if unbatched:
+        input, target = input.unsqueeze(0), target.unsqueeze(0)
+    if target._data.dtype.kind not in "iu":
+        raise RuntimeError(f"expected scalar type Long but found {R._cap(target.dtype)}")
+    if input.shape[0] != target.shape[0]:
+        raise ValueError(f"Expected input batch_size ({input.shape[0]}) to match target batch_size "
+                         f"({target.shape[0]}).")
+    out_shape = tuple(target.shape)
+    x, t = _flatten_classes(input, target)
+    c = x.shape[1]
+    tgt = t._data.astype(xp.int64)
+    valid = tgt != ignore_index
+    if ((tgt[valid] < 0) | (tgt[valid] >= c)).any():
+        bad = int(tgt[valid][((tgt[valid] < 0) | (tgt[valid] >= c))][0])
+        raise IndexError(f"Target {bad} is out of bounds.")
+    safe = xp.where(valid, tgt, 0)
+    from ..ops.indexing import GatherAlong
+    picked = GatherAlong.apply(x, safe.reshape(-1, 1), dim=1).reshape(-1)
+    w = xp.ones(c, dtype=x._data.dtype) if weight is None else weight._data.astype(x._data.dtype)
+    wi = xp.where(valid, w[safe], 0).astype(x._data.dtype)
+    loss = -picked * Tensor._wrap(wi)
+    if reduction == "none":
+        return loss.reshape(out_shape) if not unbatched else loss.reshape(())
+    if reduction == "sum":
+        return loss.sum()
+    if reduction == "mean":
+        return loss.sum() / Tensor._wrap(xp.asarray(wi.sum(), dtype=x._data.dtype))
+    raise ValueError(f"{reduction} is not a valid value for reduction")
+
+
+def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
+                  reduction="mean", label_smoothing=0.0):
+    """Cross-entropy from logits, stable for large logits (log-softmax subtracts the max).
+
+    ``target`` holds class indices (N,) / (N, d...) or class probabilities shaped like input.
+    """
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")
+    cdim = 0 if input.ndim == 1 else 1
+    logp = R.log_softmax(input, cdim)
+    c = input.shape[cdim]
+    if target._data.dtype.kind == "f":
+        # class probabilities
+        if tuple(target.shape) != tuple(input.shape):
+            raise RuntimeError(
+                f"Expected target size {list(input.shape)}, got {list(target.shape)}")
+        y = target
+        if label_smoothing > 0:
+            y = y * (1 - label_smoothing) + label_smoothing / c
+        lp = logp
+        if weight is not None:
+            wshape = [1] * input.ndim
+            wshape[cdim] = c
+            lp = lp * weight.reshape(wshape)
+        loss = -(lp * y).sum(cdim)
+        if reduction == "mean":
+            n = input.shape[0] if input.ndim > 1 else 1
+            return loss.sum() / (input.numel() // c if input.ndim > 2 else n)
+        return _reduce(loss, reduction)
+    nll = nll_loss(logp, target, weight, None, ignore_index, None, reduction)
+    if label_smoothing == 0:
+        return nll
+    # smoothing term: -sum_c w_c log p_c / C per sample, ignored samples zeroed
+    x, t = _flatten_classes(logp if input.ndim > 1 else logp.unsqueeze(0),
+                            target if input.ndim > 1 else target.unsqueeze(0))
+    tgt = t._data
+    valid = tgt != ignore_index
+    lp = x if weight is None else x * weight.reshape(1, c)
+    smooth = -(lp.sum(1)) * Tensor._wrap(valid.astype(x._data.dtype))
+    if reduction == "none":
+        smooth = smooth.reshape(tuple(target.shape))
+    elif reduction == "sum":
+        smooth = smooth.sum()
+    else:
+        if weight is not None:
+            denom = weight._data[xp.where(valid, tgt, 0)][valid].sum()
+        else:
+            denom = valid.sum()
+        smooth = smooth.sum() / Tensor._wrap(xp.asarray(denom, dtype=x._data.dtype))
+    return nll * (1 - label_smoothing) + smooth * (label_smoothing / c)
+
+
+def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None, reduction="mean"):
+    """``-(y log x + (1-y) log(1-x))`` with logs clamped at -100, as in PyTorch."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    if tuple(target.shape) != tuple(input.shape):
+        raise ValueError(
+            f"Using a target size ({target.shape}) that is different to the input size ({input.shape}) "
+            "is deprecated. Please ensure they have the same size.")
+    d = input._data
+    if d.size and (d.min() < 0 or d.max() > 1):
+        raise RuntimeError("all elements of input should be between 0 and 1")
+    loss = -(target * E.clamp(E.log(input), min=-100.0) + (1 - target) * E.clamp(E.log(1 - input), min=-100.0))
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction)
+
+
+def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None, reduce=None,
+                                     reduction="mean", pos_weight=None):
+    """BCE on logits without overflow: ``(1-y) x + (1 + (pw-1) y) softplus(-x)``."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    if tuple(target.shape) != tuple(input.shape):
+        raise ValueError(f"Target size ({target.shape}) must be the same as input size ({input.shape})")
+    sp = E.softplus(-input)
+    if pos_weight is not None:
+        loss = (1 - target) * input + (1 + (pos_weight - 1) * target) * sp
+    else:
+        loss = (1 - target) * input + sp
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction)
+
+
+def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_target=False):
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    if log_target:
+        loss = E.exp(target) * (target - input)
+    else:
+        loss = E.where(target > 0, target * (E.log(E.clamp(target, min=1e-45)) - input), target * 0)
+    if reduction == "batchmean":
+        return loss.sum() / input.shape[0]
+    return _reduce(loss, reduction)

@@ -1,0 +1,297 @@
+"""Convolution and pooling, through BLAS matrix products on strided views.
+
+A 2-D convolution gathers every receptive field with one strided view of the
+padded input (no Python loop over pixels), copies it into a matrix (im2col)
+and multiplies by the weight matrix. Three ops close under differentiation:
+
+    y  = conv(x, W)             d/dx -> conv_input_grad(gy, W)     d/dW -> conv_weight_grad(x, gy)
+    gx = conv_input_grad(gy, W) d/dgy -> conv(ggx, W)              d/dW -> conv_weight_grad(ggx, gy)
+    gW = conv_weight_grad(x, gy) d/dx -> conv_input_grad(gy, ggW)  d/dgy -> conv(x, ggW)
+
+so ``create_graph=True`` works through convolutions. Pooling reuses the same
+strided windows.
+"""
+from __future__ import annotations
+
+from .. import backend as B
+from ..autograd.graph import Node
+from ..tensor import Tensor
+
+xp = B.xp
+as_strided = xp.lib.stride_tricks.as_strided
+
+
+# =========================================================================== array kernels
+def _pad(x, pads, value=0.0):
+    """Pad the last two dims by (top, bottom, left, right)."""
+    t, b, l, r = pads
+    if not (t or b or l or r):
+        return x
+    out = xp.full(x.shape[:-2] + (x.shape[-2] + t + b, x.shape[-1] + l + r), value, dtype=x.dtype)
+    out[..., t:t + x.shape[-2], l:l + x.shape[-1]] = x
+    return out
+
+
+def out_size(n, k, stride, pad_lo, pad_hi, dil, ceil_mode=False):
+    eff = dil * (k - 1) + 1
+    span = n + pad_lo + pad_hi - eff
+    if ceil_mode:
+        o = -(-span // stride) + 1
+        # PyTorch: the last window must start inside the input or the left padding
+        if (o - 1) * stride >= n + pad_lo:
+            o -= 1
+        return o
+    return span // stride + 1
+
+
+def _windows(xp_, kh, kw, sh, sw, dh, dw, oh, ow):
+    """View (N, C, oh, ow, kh, kw) of every receptive field of a padded input."""
+    n, c = xp_.shape[:2]
+    s = xp_.strides
+    return as_strided(xp_, (n, c, oh, ow, kh, kw),
+                      (s[0], s[1], s[2] * sh, s[3] * sw, s[2] * dh, s[3] * dw), writeable=False)
+
+
+def _cols(x, wshape, stride, pads, dil, groups, oh, ow):
+    """im2col: (groups, N*oh*ow, Cg*kh*kw) matrix of receptive fields."""
+    n, c = x.shape[:2]
+    kh, kw = wshape[2], wshape[3]
+    win = _windows(_pad(x, pads), kh, kw, stride[0], stride[1], dil[0], dil[1], oh, ow)
+    cg = c // groups
+    # (N, g, Cg, oh, ow, kh, kw) -> (g, N, oh, ow, Cg, kh, kw): one copy, contiguous rows
+    win = win.reshape(n, groups, cg, oh, ow, kh, kw).transpose(1, 0, 3, 4, 2, 5, 6)
+    return xp.ascontiguousarray(win).reshape(groups, n * oh * ow, cg * kh * kw)
+
+
+def conv2d_array(x, w, stride, pads, dil, groups):
+    n = x.shape[0]
+    o, cg, kh, kw = w.shape
+    oh = out_size(x.shape[2], kh, stride[0], pads[0], pads[1], dil[0])
+    ow = out_size(x.shape[3], kw, stride[1], pads[2], pads[3], dil[1])
+    cols = _cols(x, w.shape, stride, pads, dil, groups, oh, ow)
+    wm = w.reshape(groups, o // groups, cg * kh * kw)
+    out = xp.matmul(cols, wm.transpose(0, 2, 1))  # (g, N*oh*ow, Og)
+    # -> (N, g*Og, oh, ow); NHWC memory with NCHW strides (no extra copy)
+    out = out.reshape(groups, n, oh, ow, o // groups).transpose(1, 0, 4, 2, 3).reshape(n, o, oh, ow) \
+        if groups > 1 else out[0].reshape(n, oh, ow, o).transpose(0, 3, 1, 2)
+    return out
+
+
+def conv2d_input_grad_array(gy, w, x_shape, stride, pads, dil, groups):
+    """Gradient of conv2d w.r.t. its input (= a transposed convolution of gy)."""
+    n, c, h, wd = x_shape
+    o, cg, kh, kw = w.shape
+    og = o // groups
+    oh, ow = gy.shape[2], gy.shape[3]
+    # (N, g, Og, oh, ow) -> (g, N*oh*ow, Og)
+    g2 = gy.reshape(n, groups, og, oh, ow).transpose(1, 0, 3, 4, 2).reshape(groups, n * oh * ow, og)
+    wm = w.reshape(groups, og, cg * kh * kw)
+    dcols = xp.matmul(g2, wm)  # (g, N*oh*ow, Cg*kh*kw)
+    dcols = dcols.reshape(groups, n, oh, ow, cg, kh, kw)
+    hp, wp = h + pads[0] + pads[1], wd + pads[2] + pads[3]
+    dxp = xp.zeros((n, groups, cg, hp, wp), dtype=dcols.dtype)
+    sh, sw = stride
+    dh, dw = dil
+    # col2im: one strided add per kernel offset (kh*kw adds, each over the whole batch)
+    for i in range(kh):
+        for j in range(kw):
+            h0, w0 = i * dh, j * dw
+            dxp[:, :, :, h0:h0 + sh * (oh - 1) + 1:sh, w0:w0 + sw * (ow - 1) + 1:sw] += \
+                dcols[:, :, :, :, :, i, j].transpose(1, 0, 4, 2, 3)
+    dxp = dxp.reshape(n, c, hp, wp)
+    return dxp[:, :, pads[0]:pads[0] + h, pads[2]:pads[2] + wd]
+
+
+def conv2d_weight_grad_array(x, gy, w_shape, stride, pads, dil, groups):
+    """Gradient of conv2d w.r.t. its weight."""
+    n = x.shape[0]
+    o, cg, kh, kw = w_shape
+    og = o // groups
+    oh, ow = gy.shape[2], gy.shape[3]
+    cols = _cols(x, w_shape, stride, pads, dil, groups, oh, ow)          # (g, P, K)
+    g2 = gy.reshape(n, groups, og, oh, ow).transpose(1, 2, 0, 3, 4).reshape(groups, og, n * oh * ow)
+    return xp.matmul(g2, cols).reshape(o, cg, kh, kw)
+
+
+# =========================================================================== conv ops
+class Conv2d(Node):
+    _bw_name = "ConvolutionBackward0"
+
+    def forward(ctx, x, w, b=None, stride=(1, 1), pads=(0, 0, 0, 0), dil=(1, 1), groups=1):
+        ctx.cfg = (stride, pads, dil, groups)
+        n = ctx.needs_input_grad
+        if n:
+            # NOTE: the input is saved only if the weight needs a gradient and vice versa
+            # (a frozen backbone keeps no activations for weight gradients).
+            ctx.saved = (x if n[1] else None, w if n[0] else None)
+            ctx.x_shape, ctx.w_shape = x.shape, w.shape
+        out = conv2d_array(x, w, stride, pads, dil, groups)
+        if b is not None:
+            out = out + b.reshape(1, -1, 1, 1)
+        return out
+
+    def backward(ctx, gy):
+        x, w = ctx.saved
+        n = ctx.needs_input_grad
+        stride, pads, dil, groups = ctx.cfg
+        gx = Conv2dInputGrad.apply(gy, w, x_shape=ctx.x_shape, cfg=ctx.cfg) if n[0] else None
+        gw = Conv2dWeightGrad.apply(x, gy, w_shape=ctx.w_shape, cfg=ctx.cfg) if n[1] else None
+        gb = None
+        if len(n) > 2 and n[2]:
+            from .reduction import SumDim
+            gb = SumDim.apply(gy, dims=(0, 2, 3), keepdim=False)
+        return gx, gw, gb
+
+
+class Conv2dInputGrad(Node):
+    _bw_name = "ConvolutionBackwardBackward0"
+
+    def forward(ctx, gy, w, x_shape, cfg):
+        ctx.cfg, ctx.x_shape = cfg, x_shape
+        n = ctx.needs_input_grad
+        if n:
+            ctx.saved = (gy if n[1] else None, w if n[0] else None)
+            ctx.w_shape = w.shape
+        return conv2d_input_grad_array(gy, w, x_shape, *cfg)
+
+    def backward(ctx, ggx):
+        gy, w = ctx.saved
+        n = ctx.needs_input_grad
+        stride, pads, dil, groups = ctx.cfg
+        d_gy = Conv2d.apply(ggx, w, None, stride=stride, pads=pads, dil=dil, groups=groups) if n[0] else None
+        d_w = Conv2dWeightGrad.apply(ggx, gy, w_shape=ctx.w_shape, cfg=ctx.cfg) if n[1] else None
+        return d_gy, d_w
+
+
+class Conv2dWeightGrad(Node):
+    _bw_name = "ConvolutionBackwardBackward1"
+
+    def forward(ctx, x, gy, w_shape, cfg):
+        ctx.cfg, ctx.w_shape = cfg, w_shape
+        n = ctx.needs_input_grad
+        if n:
+            ctx.saved = (x if n[1] else None, gy if n[0] else None)
+            ctx.x_shape = x.shape
+        return conv2d_weight_grad_array(x, gy, w_shape, *cfg)
+
+    def backward(ctx, ggw):
+        x, gy = ctx.saved
+        n = ctx.needs_input_grad
+        stride, pads, dil, groups = ctx.cfg
+        d_x = Conv2dInputGrad.apply(gy, ggw, x_shape=ctx.x_shape, cfg=ctx.cfg) if n[0] else None
+        d_gy = Conv2d.apply(x, ggw, None, stride=stride, pads=pads, dil=dil, groups=groups) if n[1] else None
+        return d_x, d_gy
+
+
+class ConvTranspose2d(Node):
+    """``conv_transpose2d(x, W)`` = the input-gradient of a conv whose weight is W."""
+
+    _bw_name = "ConvolutionBackward0"
+
+    def forward(ctx, x, w, b=None, out_hw=None, cfg=None):
+        ctx.cfg, ctx.out_hw = cfg, out_hw
+        n = ctx.needs_input_grad
+        if n:
+            ctx.saved = (x if n[1] else None, w if n[0] else None)
+            ctx.w_shape = w.shape
+        shape = (x.shape[0], w.shape[1] * cfg[3]) + tuple(out_hw)
+        out = conv2d_input_grad_array(x, w, shape, *cfg)
+        if b is not None:
+            out = out + b.reshape(1, -1, 1, 1)
+        return out
+
+    def backward(ctx, gy):
+        x, w = ctx.saved
+        n = ctx.needs_input_grad
+        stride, pads, dil, groups = ctx.cfg
+        gx = Conv2d.apply(gy, w, None, stride=stride, pads=pads, dil=dil, groups=groups) if n[0] else None
+        # the "input" of the underlying conv is gy here and its output-gradient is x
+        gw = Conv2dWeightGrad.apply(gy, x, w_shape=ctx.w_shape, cfg=ctx.cfg) if n[1] else None
+        gb = None
+        if len(n) > 2 and n[2]:
+            from .reduction import SumDim
+            gb = SumDim.apply(gy, dims=(0, 2, 3), keepdim=False)
+        return gx, gw, gb
+
+
+# =========================================================================== pooling
+class AvgPool2d(Node):
+    def forward(ctx, x, k, stride, pads, divisor, ceil_mode):
+        ctx.args = (k, stride, pads, divisor, ceil_mode)
+        ctx.x_shape = x.shape
+        oh, ow = divisor.shape
+        win = _windows(_pad(x, pads), k[0], k[1], stride[0], stride[1], 1, 1, oh, ow)
+        return win.sum(axis=(4, 5)) / divisor
+
+    def backward(ctx, g):
+        return AvgPool2dBackward.apply(g, x_shape=ctx.x_shape, args=ctx.args)
+
+
+class AvgPool2dBackward(Node):
+    """Adjoint of average pooling: spread each output gradient over its window."""
+
+    def forward(ctx, g, x_shape, args):
+        ctx.args, ctx.x_shape = args, x_shape
+        k, stride, pads, divisor, _ = args
+        n, c, h, w = x_shape
+        oh, ow = g.shape[2], g.shape[3]
+        gd = g / divisor
+        dxp = xp.zeros((n, c, h + pads[0] + pads[1], w + pads[2] + pads[3]), dtype=g.dtype)
+        # windows may reach past the padded input in ceil mode: grow, then crop
+        hp_need = (oh - 1) * stride[0] + k[0]
+        wp_need = (ow - 1) * stride[1] + k[1]
+        if hp_need > dxp.shape[2] or wp_need > dxp.shape[3]:
+            big = xp.zeros((n, c, max(hp_need, dxp.shape[2]), max(wp_need, dxp.shape[3])), dtype=g.dtype)
+        else:
+            big = dxp
+        for i in range(k[0]):
+            for j in range(k[1]):
+                big[:, :, i:i + stride[0] * (oh - 1) + 1:stride[0], j:j + stride[1] * (ow - 1) + 1:stride[1]] += gd
+        return big[:, :, pads[0]:pads[0] + h, pads[2]:pads[2] + w].copy()
+
+    def backward(ctx, gg):
+        k, stride, pads, divisor, ceil_mode = ctx.args
+        return AvgPool2d.apply(gg, k=k, stride=stride, pads=pads, divisor=divisor, ceil_mode=ceil_mode)
+
+
+def _pool_divisor(h, w, k, stride, pads, ceil_mode, count_include_pad, divisor_override, oh, ow):
+    if divisor_override:
+        return xp.full((oh, ow), float(divisor_override))
+    # Count, per window, the cells that PyTorch divides by: real cells, plus padding
+    # cells when count_include_pad (but never cells past the padded edge in ceil mode).
+    mask = xp.zeros((h + pads[0] + pads[1], w + pads[2] + pads[3]))
+    if count_include_pad:
+        mask[:] = 1
+    else:
+        mask[pads[0]:pads[0] + h, pads[2]:pads[2] + w] = 1
+    hp_need = (oh - 1) * stride[0] + k[0]
+    wp_need = (ow - 1) * stride[1] + k[1]
+    big = xp.zeros((max(hp_need, mask.shape[0]), max(wp_need, mask.shape[1])))
+    big[:mask.shape[0], :mask.shape[1]] = mask
+    win = _windows(big[None, None], k[0], k[1], stride[0], stride[1], 1, 1, oh, ow)
+    return win.sum(axis=(4, 5))[0, 0]
+
+
+def max_pool2d_indices(x, k, stride, pads, dil, ceil_mode):
+    """Flat (h*W + w) indices of the max of every window, shape (N, C, oh, ow)."""
+    n, c, h, w = x.shape
+    oh = out_size(h, k[0], stride[0], pads[0], pads[1], dil[0], ceil_mode)
+    ow = out_size(w, k[1], stride[1], pads[2], pads[3], dil[1], ceil_mode)
+    need_h = (oh - 1) * stride[0] + dil[0] * (k[0] - 1) + 1
+    need_w = (ow - 1) * stride[1] + dil[1] * (k[1] - 1) + 1
+    extra_b = max(0, need_h - (h + pads[0] + pads[1]))
+    extra_r = max(0, need_w - (w + pads[2] + pads[3]))
+    fill = -xp.inf if x.dtype.kind == "f" else xp.iinfo(x.dtype).min
+    xpad = _pad(x, (pads[0], pads[1] + extra_b, pads[2], pads[3] + extra_r), fill)
+    win = _windows(xpad, k[0], k[1], stride[0], stride[1], dil[0], dil[1], oh, ow)
+    flat = win.reshape(n, c, oh, ow, k[0] * k[1])
+    arg = flat.argmax(axis=4)
+    if x.dtype.kind == "f":
+        # NaN wins, as in PyTorch
+        nan = xp.isnan(flat)
+        if nan.any():
+            arg = xp.where(nan.any(axis=4), nan.argmax(axis=4), arg)
+    ki, kj = xp.divmod(arg, k[1])
+    rows = xp.arange(oh).reshape(oh, 1) * stride[0] + ki * dil[0] - pads[0]
+    cols = xp.arange(ow).reshape(1, ow) * stride[1] + kj * dil[1] - pads[2]
+    return (rows * w + cols).astype(xp.int64)
