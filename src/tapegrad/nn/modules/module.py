@@ -8,7 +8,15 @@ from ...autograd.graph import _RemovableHandle
 from ...tensor import Tensor
 from ..parameter import Parameter
 
-_IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+class _IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])):
+    __slots__ = ()
+
+    def __repr__(self):
+        if not self.missing_keys and not self.unexpected_keys:
+            return "<All keys matched successfully>"
+        return super().__repr__()
+
+    __str__ = __repr__
 
 
 def _addindent(s, n):
@@ -154,7 +162,7 @@ class Module:
         if isinstance(value, Parameter):
             if params is None:
                 raise AttributeError("cannot assign parameters before Module.__init__() call")
-            self._remove_from(name, d, params)
+            self._remove_from(name, d, params, keep="_parameters")
             self.register_parameter(name, value)
             return
         if params is not None and name in params:
@@ -168,7 +176,7 @@ class Module:
         if isinstance(value, Module):
             if modules is None:
                 raise AttributeError("cannot assign module before Module.__init__() call")
-            self._remove_from(name, d, params)
+            self._remove_from(name, d, params, keep="_modules")
             modules[name] = value
             return
         if modules is not None and name in modules:
@@ -188,8 +196,11 @@ class Module:
             return
         object.__setattr__(self, name, value)
 
-    def _remove_from(self, name, d, params):
+    def _remove_from(self, name, d, params, keep=None):
+        # the container being assigned to keeps its entry, so a replacement keeps its position
         for key in ("_parameters", "_buffers", "_modules"):
+            if key == keep:
+                continue
             container = d.get(key)
             if container is not None and name in container:
                 del container[name]
@@ -445,7 +456,9 @@ class Module:
             keep_vars = args[2] if len(args) > 2 else keep_vars
         if destination is None:
             destination = OrderedDict()
-        for pre, mod in self.named_modules(prefix=prefix[:-1] if prefix.endswith(".") else prefix):
+        # shared submodules are saved under every name, as in PyTorch
+        for pre, mod in self.named_modules(prefix=prefix[:-1] if prefix.endswith(".") else prefix,
+                                           remove_duplicate=False):
             mod._save_to_state_dict(destination, pre + "." if pre else "", keep_vars)
         return destination
 
@@ -483,9 +496,9 @@ class Module:
         if strict:
             for key in state_dict:
                 if key.startswith(prefix):
-                    rest = key[len(prefix):]
-                    name = rest.split(".", 1)[0]
-                    if name not in self._modules and name not in local:
+                    parts = key[len(prefix):].split(".", 1)
+                    # a dotted rest must name a child module; a plain one a local tensor
+                    if (parts[0] not in self._modules) if len(parts) > 1 else (parts[0] not in local):
                         unexpected_keys.append(key)
 
     def load_state_dict(self, state_dict, strict=True, assign=False):
@@ -497,7 +510,7 @@ class Module:
         if not hasattr(state_dict, "keys"):
             raise TypeError(f"Expected state_dict to be dict-like, got {type(state_dict)}.")
         missing, unexpected, errors = [], [], []
-        for pre, mod in self.named_modules():
+        for pre, mod in self.named_modules(remove_duplicate=False):
             mod._load_from_state_dict(state_dict, pre + "." if pre else "", {}, True, missing,
                                       unexpected, errors)
         if strict:
@@ -510,7 +523,7 @@ class Module:
         if errors:
             raise RuntimeError("Error(s) in loading state_dict for {}:\n\t{}".format(
                 self._get_name(), "\n\t".join(errors)))
-        return _IncompatibleKeys(missing if strict else [], unexpected if strict else [])
+        return _IncompatibleKeys(missing, unexpected)
 
     # ------------------------------------------------------------------ repr
     def _get_name(self):
