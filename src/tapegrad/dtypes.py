@@ -20,7 +20,7 @@ class dtype:
         self.name = name
         self.np = xp.dtype(np_dtype)
         self.is_floating_point = category == 2
-        self.is_signed = name not in ("uint8", "bool")
+        self.is_signed = not name.startswith("uint") and name != "bool"
         self.itemsize = self.np.itemsize
         self._cat = category
 
@@ -46,6 +46,9 @@ def _by_name(name):
 
 bool_ = dtype("bool", "bool", 0)
 uint8 = dtype("uint8", "uint8", 1)
+uint16 = dtype("uint16", "uint16", 1)
+uint32 = dtype("uint32", "uint32", 1)
+uint64 = dtype("uint64", "uint64", 1)
 int8 = dtype("int8", "int8", 1)
 int16 = dtype("int16", "int16", 1)
 int32 = dtype("int32", "int32", 1)
@@ -54,7 +57,7 @@ float16 = dtype("float16", "float16", 2)
 float32 = dtype("float32", "float32", 2)
 float64 = dtype("float64", "float64", 2)
 
-ALL = (bool_, uint8, int8, int16, int32, int64, float16, float32, float64)
+ALL = (bool_, uint8, int8, int16, int32, int64, float16, float32, float64, uint16, uint32, uint64)
 _BY_NAME = {d.name: d for d in ALL}
 _BY_NP = {d.np: d for d in ALL}
 
@@ -113,8 +116,8 @@ def as_dtype(d) -> dtype:
         raise TypeError(f"invalid dtype: {d!r}") from None
 
 
-_INT_ORDER = {"bool": 0, "uint8": 1, "int8": 2, "int16": 3, "int32": 4, "int64": 5,
-              "float16": 6, "float32": 7, "float64": 8}
+_INT_ORDER = {"bool": 0, "uint8": 1, "int8": 2, "int16": 3, "uint16": 3.5, "int32": 4,
+              "uint32": 4.5, "int64": 5, "uint64": 5.5, "float16": 6, "float32": 7, "float64": 8}
 
 
 def promote_types(a: dtype, b: dtype) -> dtype:

@@ -26,10 +26,7 @@ def _parameters_available():
 
 
 def T(arr, requires_grad=False, parameter=False):
-    try:
-        return _adapter.from_numpy(np.asarray(arr), requires_grad=requires_grad, parameter=parameter)
-    except NotImplementedError as e:
-        pytest.skip(str(e))
+    return _adapter.from_numpy(np.asarray(arr), requires_grad=requires_grad, parameter=parameter)
 
 
 def torch_bytes(obj, **kw):
@@ -39,10 +36,15 @@ def torch_bytes(obj, **kw):
 
 
 def ours_load(raw, **kw):
-    try:
-        return tio.load(io.BytesIO(raw), **kw)
-    except NotImplementedError as e:  # the core has no tensor type for this dtype yet
-        pytest.skip(str(e))
+    return tio.load(io.BytesIO(raw), **kw)
+
+
+@pytest.mark.parametrize("dtype", [torch.complex64, torch.complex128])
+def test_complex_checkpoints_are_refused_clearly(dtype):
+    # tapegrad has no complex dtype (docs/porting.md): the error names the dtype
+    raw = torch_bytes({"z": torch.zeros(2, dtype=dtype)})
+    with pytest.raises(NotImplementedError, match="complex"):
+        ours_load(raw)
 
 
 def ours_bytes(obj):
@@ -68,7 +70,7 @@ def same_bits(a: np.ndarray, b: np.ndarray):
 
 TORCH_DTYPES = [
     torch.float64, torch.float32, torch.float16, torch.bfloat16, torch.int64, torch.int32,
-    torch.int16, torch.int8, torch.uint8, torch.bool, torch.complex64, torch.complex128,
+    torch.int16, torch.int8, torch.uint8, torch.bool,
     torch.uint16, torch.uint32, torch.uint64,
 ]
 NUMPY_OF = {
@@ -209,12 +211,6 @@ def test_torch_neg_bit_views_are_materialised():
     same_bits(A(got["n"]), (-x).numpy())
 
 
-def test_torch_conj_bit_views_are_materialised():
-    z = torch.tensor([1 + 2j, -3j], dtype=torch.complex64)
-    got = ours_load(torch_bytes({"c": z.conj()}))
-    same_bits(A(got["c"]), z.conj().resolve_conj().numpy())
-
-
 def test_full_module_pickle_is_refused():
     raw = torch_bytes(torch.nn.Linear(2, 2))
     with pytest.raises(tio.UnpicklingRefused, match="torch.nn.modules.linear.Linear"):
@@ -231,7 +227,8 @@ def test_map_location_idioms():
 # tapegrad.save -> torch.load(weights_only=True)
 
 
-@pytest.mark.parametrize("np_dtype", list(NUMPY_OF.values()), ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("np_dtype", [d for d in NUMPY_OF.values() if np.dtype(d).kind != "c"],
+                         ids=lambda d: np.dtype(d).name)
 @pytest.mark.parametrize("shape", [(3, 4), (), (0, 2), (1, 5, 1)], ids=["2d", "scalar", "empty", "unit-dims"])
 def test_our_save_every_dtype(np_dtype, shape):
     want = as_numpy(torch_sample({v: k for k, v in NUMPY_OF.items()}[np_dtype], shape)) \
@@ -257,6 +254,15 @@ def test_our_save_views_share_one_storage_in_torch():
         assert back[k].storage_offset() * 4 == v.__array_interface__["data"][0] - x.__array_interface__["data"][0]
     back["x"][2, 3] = 99.0
     assert back["elem"].item() == 99.0 and back["t"][3, 2].item() == 99.0
+
+
+def test_our_save_of_views_into_a_big_buffer():
+    big = np.arange(1000, dtype=np.float32)
+    back = torch_load(ours_bytes({"a": T(big[100:110]), "b": T(big[150:160:2])}))
+    same_bits(back["a"].numpy(), big[100:110])
+    same_bits(back["b"].numpy(), big[150:160:2])
+    assert back["a"].untyped_storage().nbytes() == (158 - 100 + 1) * 4
+    assert back["a"].storage_offset() == 0 and back["b"].storage_offset() == 50
 
 
 def test_our_save_copies_reversed_views():
@@ -310,6 +316,28 @@ def test_torch_mmap_reads_our_file(tmp_path):
         for info in zf.infolist():
             if "/data/" in info.filename:
                 assert (info.header_offset + 30 + len(info.filename) + len(info.extra)) % 64 == 0
+
+
+def test_zip64_records_stay_aligned_and_readable(tmp_path, monkeypatch):
+    # Records over 2 GiB switch zipfile to zip64 headers (20 bytes longer);
+    # lowering the limit exercises that path with small tensors.
+    import struct
+
+    monkeypatch.setattr(zipfile, "ZIP64_LIMIT", 1000)
+    arrays = {f"w{i}": np.random.default_rng(i).standard_normal(300 + 37 * i).astype(np.float32) for i in range(4)}
+    path = tmp_path / "z64.pt"
+    tio.save({k: T(v) for k, v in arrays.items()}, path)
+    raw = path.read_bytes()
+    with zipfile.ZipFile(path) as zf:
+        for info in zf.infolist():
+            name_len, extra_len = struct.unpack("<HH", raw[info.header_offset + 26: info.header_offset + 30])
+            assert (info.header_offset + 30 + name_len + extra_len) % 64 == 0
+    for mmap in (False, True):
+        back = torch.load(path, weights_only=True, mmap=mmap)
+        for k, v in arrays.items():
+            same_bits(back[k].numpy(), v)
+    for k, v in tio.load(path).items():
+        same_bits(A(v), arrays[k])
 
 
 def test_torch_reads_our_file_saved_to_path_and_we_read_torch_path(tmp_path):

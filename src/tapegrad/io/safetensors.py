@@ -143,7 +143,9 @@ def _read_header(fh, name: str):
         raise SafetensorsError(f"{name!r} is too small ({size} bytes) to be a safetensors file")
     n = int.from_bytes(fh.read(8), "little")
     if n > _MAX_HEADER:
-        raise SafetensorsError(f"{name!r}: header length {n} exceeds the {_MAX_HEADER}-byte limit (not a safetensors file?)")
+        raise SafetensorsError(
+            f"{name!r}: header length {n} exceeds the {_MAX_HEADER}-byte limit (not a safetensors file?)"
+        )
     if 8 + n > size:
         raise SafetensorsError(f"{name!r}: header length {n} runs past the end of the {size}-byte file (truncated?)")
     raw = fh.read(n)

@@ -126,9 +126,6 @@ class _TorchOnlyDType:
     def __repr__(self):
         return f"torch.{self.dt.name}"
 
-    def __reduce__(self):
-        raise TypeError(f"torch.{self.dt.name} has no tapegrad equivalent and cannot be saved")
-
 
 def _dtype_value(dt: _DType):
     # Plain dtypes come back as np.dtype, which tapegrad's dtype functions accept.
@@ -386,6 +383,52 @@ class _Unpickler(pickle._Unpickler):  # the pure-Python one: its opcodes can be 
 
     dispatch[pickle.BUILD[0]] = load_build
 
+    # Container opcodes call .append/.extend/__setitem__/.add on whatever is on
+    # the stack; keep them on real containers so a file cannot drive methods
+    # of rebuilt tensors (Tensor.add, __setitem__, ...).
+
+    def _check_container(self, obj, kinds, what):
+        if self._loader.weights_only and not isinstance(obj, kinds):
+            raise UnpicklingRefused(
+                f"tapegrad.load refused to {what} a {type(obj).__name__} while loading "
+                f"{self._loader.name!r}: only plain containers may be filled"
+            )
+
+    def _under_mark(self):
+        if not self.metastack or not self.metastack[-1]:
+            raise pickle.UnpicklingError("container opcode without a container")
+        return self.metastack[-1][-1]
+
+    def load_append(self):
+        self._check_container(self.stack[-2], list, "append to")
+        super().load_append()
+
+    dispatch[pickle.APPEND[0]] = load_append
+
+    def load_appends(self):
+        self._check_container(self._under_mark(), list, "append to")
+        super().load_appends()
+
+    dispatch[pickle.APPENDS[0]] = load_appends
+
+    def load_setitem(self):
+        self._check_container(self.stack[-3], dict, "set items of")
+        super().load_setitem()
+
+    dispatch[pickle.SETITEM[0]] = load_setitem
+
+    def load_setitems(self):
+        self._check_container(self._under_mark(), dict, "set items of")
+        super().load_setitems()
+
+    dispatch[pickle.SETITEMS[0]] = load_setitems
+
+    def load_additems(self):
+        self._check_container(self._under_mark(), set, "add items to")
+        super().load_additems()
+
+    dispatch[pickle.ADDITEMS[0]] = load_additems
+
     def load_bytearray8(self):
         # pickle allocates the declared length before reading it: an 8-byte
         # lie would be a memory bomb.  Read first (reads are bounded), then copy.
@@ -411,7 +454,7 @@ def _py2_names(module, name):
 
 
 class _UserCodeError(Exception):
-    """Carries an exception raised by a map_location callable past the corruption handler."""
+    """Carries a map_location callable's exception (its __cause__) past the corruption handler."""
 
 
 class _Loader:
@@ -425,7 +468,7 @@ class _Loader:
         self.dry_run = False  # legacy format: first pass only records storage declarations
         self.read_record = None  # zip format: (key, nbytes) -> uint8 array
         self.storages: dict[str, _RawStorage] = {}
-        self.declared: dict[str, tuple[_DType, int]] = {}  # legacy: key -> (dtype, numel)
+        self.declared: dict[str, tuple[_DType, int, str]] = {}  # legacy: key -> (dtype, numel, location)
         self.views: dict[str, tuple[str, int, int]] = {}  # legacy storage views
         self.globals = self._make_globals()
 
@@ -487,7 +530,7 @@ class _Loader:
             old = self.declared.get(key)
             if old is not None and old[0] != dt:
                 raise CheckpointError(f"storage {key!r} is declared with two dtypes")
-            self.declared[key] = (dt, max(numel, old[1] if old else 0))
+            self.declared[key] = (dt, max(numel, old[1] if old else 0), location)
             if view is not None:
                 self._record_view(key, dt, numel, view)
             return _StorageRef(None, dt, numel, 0)
@@ -533,7 +576,7 @@ class _Loader:
             except Exception as e:
                 raise _UserCodeError() from e
             if out is not None and out is not raw:
-                raise ValueError(
+                raise _UserCodeError() from ValueError(
                     "tapegrad.load: a map_location callable must return the storage it was given"
                     " (or None); tapegrad tensors always live on the CPU"
                 )
@@ -785,7 +828,7 @@ def _load_legacy(fh, loader: _Loader):
     for key in keys:
         if key not in loader.declared:
             raise CheckpointError(f"{name!r} stores data for undeclared storage {key!r}")
-        dt, declared = loader.declared[key]
+        dt, declared, location = loader.declared[key]
         head = fh.read(8)
         if len(head) != 8:
             raise CheckpointError(f"{name!r} is truncated (storage {key!r} is missing)")
@@ -796,7 +839,7 @@ def _load_legacy(fh, loader: _Loader):
             raise CheckpointError(f"{name!r} is truncated (storage {key!r} needs {numel * dt.itemsize} bytes)")
         raw = np.empty(numel * dt.itemsize, dtype=np.uint8)
         _read_exact_into(fh, raw, f"storage {key!r} of {name!r}")
-        loader._apply_map_location(raw, "cpu")
+        loader._apply_map_location(raw, location)
         loader.storages[key] = _RawStorage(key, raw, loader.big_endian)
     for view_key, (root_key, _, _) in loader.views.items():
         if root_key not in loader.storages:
@@ -915,8 +958,16 @@ def load(f, map_location=None, weights_only=True):
             return _load_legacy(fh, loader)
         except _UserCodeError as e:
             raise e.__cause__ from None
-        except (UnpicklingRefused, CheckpointError, NotImplementedError):
+        except CheckpointError as e:
+            if repr(name) in str(e):
+                raise
+            # raised deep inside the unpickler, which does not know the file
+            raise CheckpointError(f"{name!r} is not a valid PyTorch checkpoint: {e}") from e
+        except (UnpicklingRefused, NotImplementedError):
             raise
+        except RuntimeError as e:
+            # zipfile reports e.g. a flipped flag bit as "encrypted, password required"
+            raise CheckpointError(f"{name!r} is not a valid PyTorch checkpoint: {e}") from e
         except _CORRUPTION as e:
             raise CheckpointError(
                 f"{name!r} is not a valid PyTorch checkpoint (corrupt or truncated): "
@@ -955,13 +1006,14 @@ _G_DTYPE = {d.name: _TorchGlobal("torch", d.name) for d in _DTYPE_LIST}
 
 
 class _StorageOut:
-    __slots__ = ("key", "dt", "numel", "data")
+    __slots__ = ("key", "dt", "numel", "data", "start")
 
-    def __init__(self, key: str, dt: _DType, data: np.ndarray):
+    def __init__(self, key: str, dt: _DType, data: np.ndarray, start: int = 0):
         self.key = key
         self.dt = dt
         self.data = data  # uint8 view of the bytes to write
         self.numel = data.nbytes // dt.itemsize
+        self.start = start  # byte offset of ``data`` inside its buffer
 
 
 class _TensorData:
@@ -986,15 +1038,25 @@ def _address(arr: np.ndarray) -> int:
 
 
 class _StorageTable:
-    """Assigns tensors to storages, so that views of one buffer are written once."""
+    """Assigns tensors to storages, so that views of one buffer are written once.
 
-    def __init__(self):
+    NumPy collapses ``.base`` chains to the array that owns the memory, which
+    can be far larger than what the saved tensors use (a small view of a big
+    temporary, ``from_numpy`` of a slice).  So saving pickles twice: a
+    planning pass (``spans is None``) records which byte range of each buffer
+    the saved tensors touch, and the writing pass stores only that range.
+    """
+
+    def __init__(self, spans: dict | None = None):
+        self.planning = spans is None
+        self.spans: dict[tuple, tuple[int, int]] = {} if spans is None else spans
         self.records: list[_StorageOut] = []
         self._by_memory: dict[tuple, _StorageOut] = {}
         self._keep_alive: list[np.ndarray] = []  # addresses are only keys while alive
+        self._placeholder = None
 
-    def _new(self, dt: _DType, data: np.ndarray) -> _StorageOut:
-        out = _StorageOut(str(len(self.records)), dt, data)
+    def _new(self, dt: _DType, data: np.ndarray, start: int = 0) -> _StorageOut:
+        out = _StorageOut(str(len(self.records)), dt, data, start)
         self.records.append(out)
         return out
 
@@ -1008,9 +1070,16 @@ class _StorageTable:
         shared = self._shared(arr, dt)
         if shared is not None:
             return shared
+        strides = _contiguous_strides(arr.shape)
+        if self.planning:
+            return self._dummy(dt), 0, strides
         data = np.ascontiguousarray(arr)
         self._keep_alive.append(data)
-        return self._new(dt, data.reshape(-1).view(np.uint8)), 0, _contiguous_strides(arr.shape)
+        return self._new(dt, data.reshape(-1).view(np.uint8)), 0, strides
+
+    def _dummy(self, dt: _DType) -> _StorageOut:
+        # The planning pass's pickle is thrown away; any storage will do.
+        return _StorageOut("0", dt, np.empty(0, np.uint8))
 
     def _shared(self, arr: np.ndarray, dt: _DType):
         if arr.size == 0:
@@ -1021,8 +1090,8 @@ class _StorageTable:
         if not (root.flags.c_contiguous or root.flags.f_contiguous):
             return None
         isz = dt.itemsize
-        byte_offset = _address(arr) - _address(root)
-        if byte_offset < 0 or byte_offset % isz:
+        first = _address(arr) - _address(root)
+        if first < 0 or first % isz:
             return None
         # Size-1 dims may carry any stride in NumPy; give them torch's contiguous one.
         contiguous = _contiguous_strides(arr.shape)
@@ -1034,17 +1103,23 @@ class _StorageTable:
                 return None
             else:
                 strides.append(s // isz)
-        last_byte = byte_offset + sum((n - 1) * s for n, s in zip(arr.shape, arr.strides) if n > 1) + isz
-        if last_byte > root.nbytes:
+        end = first + sum((n - 1) * s for n, s in zip(arr.shape, arr.strides) if n > 1) + isz
+        if end > root.nbytes:
             return None
         key = (_address(root), root.nbytes, dt.name)
+        self._keep_alive.append(root)
+        if self.planning:
+            lo, hi = self.spans.get(key, (first, end))
+            self.spans[key] = (min(lo, first), max(hi, end))
+            return self._dummy(dt), 0, tuple(strides)
         out = self._by_memory.get(key)
         if out is None:
+            lo, hi = self.spans.get(key, (0, root.nbytes // isz * isz))
             flat = root.ravel(order="K").view(np.uint8)
-            out = self._new(dt, flat[: root.nbytes // isz * isz])
-            self._by_memory[key] = out
-            self._keep_alive.append(root)
-        return out, byte_offset // isz, tuple(strides)
+            out = self._by_memory[key] = self._new(dt, flat[lo:hi], lo)
+        if not out.start <= first or end > out.start + out.data.nbytes:
+            return None  # outside the planned span (the object changed between passes): copy
+        return out, (first - out.start) // isz, tuple(strides)
 
 
 _PLAIN_TYPES = frozenset({
@@ -1152,7 +1227,11 @@ def _archive_name(path: str | None) -> str:
 
 
 def _write_checkpoint(obj, fh, archive: str) -> None:
-    storages = _StorageTable()
+    plan = _StorageTable()
+    _Pickler(io.BytesIO(), plan).dump(obj)  # also rejects unsupported objects before any I/O
+    # ``plan`` stays alive until we return, and with it the buffers whose
+    # addresses key its spans.
+    storages = _StorageTable(plan.spans)
     buf = io.BytesIO()
     _Pickler(buf, storages).dump(obj)
     with zipfile.ZipFile(fh, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
@@ -1217,9 +1296,9 @@ def save(obj, f) -> None:
     ``obj`` may nest tensors, dicts/OrderedDicts, lists, tuples, sets and
     None/bool/int/float/complex/str/bytes; anything else raises ``TypeError``
     before a byte is written.  Tensors that share memory are written as one
-    storage (as in PyTorch, a view saves its whole underlying buffer: save a
-    copy to drop the rest).  ``requires_grad`` and ``nn.Parameter`` survive
-    the round trip.  When ``f`` is a path the write is atomic: the data goes
+    storage holding only the part of their buffer that the saved tensors
+    cover (PyTorch would write a view's whole storage).  ``requires_grad``
+    and ``nn.Parameter`` survive the round trip.  When ``f`` is a path the write is atomic: the data goes
     to a temporary file in the same directory, is fsync'ed and then renamed
     over ``f``, so a failure leaves any previous file untouched.
 
