@@ -2,24 +2,31 @@
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
-STAMP  := $(VENV)/.installed
 
 .PHONY: demo test bench clean
 
-$(STAMP): pyproject.toml
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+$(PY):
+	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[test]"
-	touch $(STAMP)
 
-demo: $(STAMP)
-	$(PY) -m tapegrad.demo
+# The demo needs only NumPy and its optional extras (plots, progress bars, the digits).
+$(VENV)/.demo: pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e ".[demo]"
+	touch $@
 
-test: $(STAMP)
+# Tests add pytest, hypothesis and torch (the reference oracle, CPU build).
+$(VENV)/.test: pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e ".[test,demo]"
+	touch $@
+
+demo: $(VENV)/.demo
+	$(PY) -m tapegrad.demo $(ARGS)
+
+test: $(VENV)/.test
 	$(PY) -m pytest
 
-bench: $(STAMP)
-	$(PY) -m bench
+bench: $(VENV)/.test
+	$(PY) -m bench $(ARGS)
 
 clean:
-	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache demo-out
+	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .hypothesis demo-out

@@ -89,11 +89,15 @@ def _rmatmul(self, other):
 
 
 def _rfloordiv(self, other):
+    if not isinstance(other, Tensor) and E.dtypes.result_type(self, other).is_floating_point:
+        # scalar // tensor: the scalar keeps Python-scalar promotion; no derivative (as in torch)
+        return E.NotImplementedGrad.apply(self, other, fn=lambda a, b: E.xp.floor_divide(b, a),
+                                          op="floor_divide")
     return E.floor_divide(other if isinstance(other, Tensor) else E._as_t(other), self)
 
 
 def _rmod(self, other):
-    return E.remainder(other if isinstance(other, Tensor) else E._as_t(other), self)
+    return E.remainder(other, self)  # a scalar ``other``: remainder(Scalar, Tensor)
 
 
 def _and(self, other):
@@ -245,11 +249,11 @@ def _copy(self, src, non_blocking=False):
 
 
 def _fill(self, value):
-    return E.Fill.apply(self, value if isinstance(value, Tensor) else value)
+    return (E.FillTensor if isinstance(value, Tensor) else E.Fill).apply(self, value)
 
 
 def _zero(self):
-    return E.Fill.apply(self, 0)
+    return E.Zero.apply(self, 0)
 
 
 Tensor.copy_ = P.make_inplace(_copy, "copy_")

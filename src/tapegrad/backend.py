@@ -46,6 +46,25 @@ def sum_to(g, shape):
     return g
 
 
+def broadcast_error(shapes):
+    """PyTorch's error for shapes that do not broadcast (its ``infer_size`` message), or None."""
+    acc = ()
+    for s in shapes:
+        s = tuple(s)
+        n = max(len(acc), len(s))
+        out = []
+        for i in range(n - 1, -1, -1):
+            off = n - 1 - i
+            a = acc[len(acc) - 1 - off] if off < len(acc) else 1
+            b = s[len(s) - 1 - off] if off < len(s) else 1
+            if a != b and a != 1 and b != 1:
+                return RuntimeError(f"The size of tensor a ({a}) must match the size of tensor b "
+                                    f"({b}) at non-singleton dimension {i}")
+            out.append(a if b == 1 else b)
+        acc = tuple(reversed(out))
+    return None
+
+
 def asarray(x, dtype=None):
     return np.asarray(x, dtype=dtype)
 
@@ -71,4 +90,5 @@ _erf_scalar = np.frompyfunc(__import__("math").erf, 1, 1)
 def erf(x):
     """Error function to full double precision (libm's erf, elementwise)."""
     # NOTE: NumPy has no erf ufunc; libm through frompyfunc is exact but ~60 ns/element.
-    return _erf_scalar(x).astype(x.dtype if x.dtype.kind == "f" else np.float64)
+    # (np.asarray: on a 0-d input frompyfunc returns a Python float, not an array)
+    return np.asarray(_erf_scalar(x)).astype(x.dtype if x.dtype.kind == "f" else np.float64)

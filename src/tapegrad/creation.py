@@ -89,6 +89,8 @@ def _finish(arr, requires_grad, device=None):
     B.check_device(device)
     t = Tensor._wrap(arr)
     if requires_grad:
+        if arr.dtype.kind != "f":
+            raise RuntimeError("Only Tensors of floating point and complex dtype can require gradients")
         t.requires_grad_(True)
     return t
 

@@ -28,6 +28,33 @@ _TYPE_NAMES = {
 }
 
 
+def _check_multi_output_view(t, what):
+    """PyTorch forbids in-place changes to outputs of split/unbind/chunk (and views of them)."""
+    for step in t._view_chain:
+        if step[2] >= 0:
+            import re
+            fn = t._grad_fn
+            name = re.sub(r"Backward\d*$", "", fn.name()) if fn is not None else "a function"
+            raise RuntimeError(
+                f"Output {t._output_nr} of {name} is a view and {what}. This view is the output "
+                "of a function that returns multiple views. Such functions do not allow the output "
+                "views to be modified inplace. You should replace the inplace operation by an "
+                "out-of-place one.")
+
+
+_NOGRAD_VIEW_TAIL = (
+    "Given that this use case is ambiguous and error-prone, it is forbidden. You can clarify your "
+    "code by moving both the view and the inplace either both inside the no_grad block (if you "
+    "don't want the inplace to be tracked) or both outside (if you want the inplace to be tracked).")
+
+# C++ type names and ScalarType names PyTorch uses in .grad assignment errors
+_CPP_NAMES = {"float32": "float", "float64": "double", "float16": "c10::Half", "int64": "long int",
+              "int32": "int", "int16": "short int", "int8": "signed char", "uint8": "unsigned char",
+              "bool": "bool"}
+_SCALAR_NAMES = {"float32": "Float", "float64": "Double", "float16": "Half", "int64": "Long",
+                 "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte", "bool": "Bool"}
+
+
 def _type_str(np_dtype) -> str:
     return _TYPE_NAMES.get(str(np_dtype), f"Tensor[{np_dtype}]")
 
@@ -37,7 +64,7 @@ _NONLEAF_GRAD_WARNING = (
     "attribute won't be populated during autograd.backward(). If you indeed want the .grad "
     "field to be populated for a non-leaf Tensor, use .retain_grad() on the non-leaf Tensor. "
     "If you access the non-leaf Tensor by mistake, make sure you access the leaf Tensor "
-    "instead."
+    "instead. See github.com/pytorch/pytorch/pull/30531 for more information."
 )
 
 
@@ -51,7 +78,9 @@ class Tensor:
     """
 
     # Class-level defaults: a new tensor only sets what differs (cheap construction).
-    grad_fn = None
+    _grad_fn = None
+    _view_version = 0   # a view's grad_fn is stale once its storage's version moves past this
+    _nograd_view = False  # a view made under no_grad of a tensor requiring grad
     _requires_grad = False
     _grad = None
     _vc = None          # VersionCounter, created on first need, shared with views
@@ -83,7 +112,7 @@ class Tensor:
             data = _asarray(data)
         t._data = data
         if grad_fn is not None:
-            t.grad_fn = grad_fn
+            t._grad_fn = grad_fn
             t._requires_grad = True
             if output_nr:
                 t._output_nr = output_nr
@@ -142,29 +171,69 @@ class Tensor:
         return self._data.__array_interface__["data"][0]
 
     @property
+    def grad_fn(self):
+        base = self._base
+        if base is not None and self._vc.value != self._view_version and base._requires_grad:
+            if self._nograd_view:
+                raise RuntimeError(
+                    "A view was created in no_grad mode and its base or another view of its base "
+                    "has been modified inplace with grad mode enabled. " + _NOGRAD_VIEW_TAIL)
+            _check_multi_output_view(self, "its base or another view of its base has been "
+                                     "modified inplace")
+            return self._refresh_view_grad_fn()
+        return self._grad_fn
+
+    @grad_fn.setter
+    def grad_fn(self, fn):
+        self._grad_fn = fn
+        if self._base is not None:
+            self._view_version = self._vc.value
+
+    def _refresh_view_grad_fn(self):
+        """A view whose storage was modified in place (through its base or another view)
+        gets a new grad_fn: the view replayed on the base's current graph, as in PyTorch."""
+        from .autograd.graph import replay_view
+        prev = _state.enabled
+        _state.enabled = True
+        try:
+            fresh = replay_view(self._base, self._view_chain)
+        finally:
+            _state.enabled = prev
+        self._grad_fn = fresh._grad_fn
+        self._output_nr = fresh._output_nr
+        self._requires_grad = True
+        self._view_version = self._vc.value
+        return self._grad_fn
+
+    @property
     def is_leaf(self):
         return self.grad_fn is None
 
     @property
     def requires_grad(self):
-        return self._requires_grad
+        if self._requires_grad:
+            return True
+        base = self._base  # PyTorch: a view requires grad when its base does
+        return base is not None and base._requires_grad
 
     @requires_grad.setter
     def requires_grad(self, value):
         value = bool(value)
         if self.grad_fn is not None:
-            if value:
-                return
-            raise RuntimeError(
-                "you can only change requires_grad flags of leaf variables. If you want to use "
-                "a computed variable in a subgraph that doesn't require differentiation use "
-                "var_no_grad = var.detach().")
+            raise RuntimeError(_leaf_flag_error(value))
         if value and self._data.dtype.kind != "f":
             raise RuntimeError("only Tensors of floating point and complex dtype can require gradients")
         self._requires_grad = value
 
     def requires_grad_(self, requires_grad=True):
-        self.requires_grad = requires_grad
+        requires_grad = bool(requires_grad)
+        if self.grad_fn is not None:
+            if requires_grad:
+                return self  # PyTorch: a no-op on a non-leaf
+            raise RuntimeError(_leaf_flag_error(False))
+        if requires_grad and self._data.dtype.kind != "f":
+            raise RuntimeError("only Tensors of floating point dtype can require gradients")
+        self._requires_grad = requires_grad
         return self
 
     @property
@@ -178,10 +247,20 @@ class Tensor:
         if value is not None:
             if not isinstance(value, Tensor):
                 raise TypeError(f"assigned grad expected to be a Tensor or None but got grad of type {type(value).__name__}")
-            if value._data.shape != self._data.shape:
-                raise RuntimeError("assigned grad has data of a different size")
             if value._data.dtype != self._data.dtype:
-                raise RuntimeError("assigned grad has data of a different type")
+                raise RuntimeError(
+                    f"attempting to assign a gradient with dtype '{_CPP_NAMES.get(str(value._data.dtype))}' "
+                    f"to a tensor with grad_dtype '{_SCALAR_NAMES.get(str(self._data.dtype))}'. "
+                    "The gradient must match the tensor's grad_dtype (defaults to the tensor's "
+                    "dtype). You can set the tensor's grad_dtype attribute with a specific dtype, "
+                    "or None to allow any dtype. Set grad_dtype with caution. Diverging the dtypes "
+                    "of a tensor and its gradient may break downstream systems that assume they "
+                    "match.")
+            if value._data.shape != self._data.shape:
+                raise RuntimeError(
+                    f"attempting to assign a gradient of size '{list(value._data.shape)}' to a "
+                    f"tensor of size '{list(self._data.shape)}'. Please ensure that the gradient "
+                    "and the tensor are the same size")
         self._grad = value
 
     @grad.deleter
@@ -286,8 +365,8 @@ class Tensor:
         from . import _printing
         suffixes = []
         if self.grad_fn is not None:
-            suffixes.append(f"grad_fn=<{self.grad_fn.name()}>")
-        elif self._requires_grad:
+            suffixes.append(f"grad_fn=<{self.grad_fn._bw_name}>")
+        elif self.requires_grad:
             suffixes.append("requires_grad=True")
         return _printing.tensor_repr(self._data, self.dtype.name, None, suffixes)
 
@@ -341,9 +420,13 @@ class Tensor:
         return t
 
     def detach_(self):
-        if self._base is not None and self._base._requires_grad:
+        if self._base is not None:
             raise RuntimeError(
-                "Can't detach views in-place. Use detach() instead.")
+                "Can't detach views in-place. Use detach() instead. If you are using "
+                "DistributedDataParallel (DDP) for training, and gradient_as_bucket_view is set as "
+                "True, gradients are views of DDP buckets, and hence detach_() cannot be called on "
+                "these gradients. To fix this error, please refer to the Optimizer.zero_grad() "
+                "function in torch/optim/optimizer.py as the solution.")
         self.grad_fn = None
         self._requires_grad = False
         return self
@@ -393,9 +476,15 @@ class Tensor:
             raise RuntimeError(
                 "a leaf Variable that requires grad is being used in an in-place operation.")
         base = self._base
+        if base is not None and self._nograd_view and base._requires_grad:
+            raise RuntimeError(
+                "A view was created in no_grad mode and is being modified inplace with grad mode "
+                "enabled. " + _NOGRAD_VIEW_TAIL)
         if base is not None and base.grad_fn is None and base._requires_grad:
             raise RuntimeError(
                 "a view of a leaf Variable that requires grad is being used in an in-place operation.")
+        if base is not None and base._requires_grad:
+            _check_multi_output_view(self, "is being modified inplace")
 
     def _bump_version(self, op_name):
         """Count an in-place write that needs no source location (e.g. grad accumulation)."""
@@ -513,6 +602,14 @@ class Tensor:
     def new_empty(self, *size, dtype=None, requires_grad=False):
         from .creation import empty
         return empty(*size, dtype=dtype or self.dtype, requires_grad=requires_grad)
+
+
+def _leaf_flag_error(value):
+    msg = "you can only change requires_grad flags of leaf variables."
+    if not value:
+        msg += (" If you want to use a computed variable in a subgraph that doesn't require "
+                "differentiation use var_no_grad = var.detach().")
+    return msg
 
 
 def _rebuild(data, requires_grad, cls=Tensor):

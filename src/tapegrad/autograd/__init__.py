@@ -30,10 +30,9 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
     if grad_tensors is None:
         grad_tensors = grad_variables
     gs = _tensors(grad_tensors) if grad_tensors is not None else [None] * len(ts)
-    if len(gs) != len(ts):
-        raise RuntimeError(f"grad can be implicitly created only for scalar outputs"
-                           if not gs else
-                           f"Mismatch in number of gradients: {len(gs)} given for {len(ts)} tensors")
+    if len(gs) < len(ts):
+        raise RuntimeError(f"got {len(ts)} tensors and {len(gs)} gradients")
+    gs = gs[:len(ts)]  # PyTorch zips: extra gradients are ignored
     ins = None
     if inputs is not None:
         ins = _tensors(inputs)
@@ -53,9 +52,12 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     from ..tensor import Tensor
     outs = _tensors(outputs)
     ins = _tensors(inputs)
+    if not ins:
+        raise RuntimeError("`inputs` argument to `grad()` cannot be empty.")
     gos = _tensors(grad_outputs) if grad_outputs is not None else [None] * len(outs)
-    if len(gos) != len(outs):
-        raise RuntimeError(f"grad requires one grad_output per output: got {len(gos)} for {len(outs)}")
+    if len(gos) < len(outs):
+        raise RuntimeError(f"got {len(outs)} tensors and {len(gos)} gradients")
+    gos = gos[:len(outs)]  # PyTorch zips: extra grad_outputs are ignored
     if allow_unused is None:
         allow_unused = materialize_grads
     res = run_backward(outs, gos, retain_graph, create_graph, inputs=ins, capture=True,

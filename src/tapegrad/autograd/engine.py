@@ -44,7 +44,7 @@ def _make_grads(tensors, grad_tensors, create_graph):
                 raise RuntimeError(
                     f"Mismatch in shape: grad_output[{i}] has a shape of {g.shape} and output[{i}] "
                     f"has a shape of {t.shape}.")
-            if (g._data.dtype.kind == "f") != (t._data.dtype.kind == "f"):
+            if (g._data.dtype.kind == "c") != (t._data.dtype.kind == "c"):
                 raise RuntimeError(
                     f"For complex Tensors, both grad_output and output are required to have the "
                     f"same dtype. Mismatch in dtype: grad_output[{i}] has a dtype of {g.dtype} "
@@ -66,6 +66,8 @@ def run_backward(tensors, grad_tensors, retain_graph=None, create_graph=False, i
 
     if retain_graph is None:
         retain_graph = create_graph
+    if create_graph and not capture:
+        _warn_create_graph_once()
     for i, t in enumerate(tensors):
         if not t._requires_grad:
             raise _type_error_not_requires(i)
@@ -194,12 +196,28 @@ def run_backward(tensors, grad_tensors, retain_graph=None, create_graph=False, i
             if g is None:
                 if not allow_unused:
                     raise RuntimeError(
-                        "One of the differentiated Tensors appears to not have been used in the "
-                        "graph. Set allow_unused=True if this is the desired behavior.")
+                        f"The differentiated Tensor at index {min(idxs)} appears to not have been "
+                        "used in the graph. Set allow_unused=True if this is the desired behavior.")
                 results[i] = None
             else:
                 results[i] = g if isinstance(g, Tensor) else Tensor._wrap(g)
     return results
+
+
+_create_graph_warned = False
+
+
+def _warn_create_graph_once():
+    global _create_graph_warned
+    if not _create_graph_warned:
+        _create_graph_warned = True
+        import warnings
+        warnings.warn(
+            "Using backward() with create_graph=True will create a reference cycle between the "
+            "parameter and its gradient which can cause a memory leak. We recommend using "
+            "autograd.grad when creating the graph to avoid this. If you have to use this "
+            "function, make sure to reset the .grad fields of your parameters to None after use "
+            "to break the cycle and avoid the leak.", UserWarning, stacklevel=4)
 
 
 def _dt(np_dtype):
@@ -229,6 +247,30 @@ def _unwrap(g, create_graph):
     return g
 
 
+def _hook_result(fn, old, new, create_graph):
+    """A hook's replacement gradient, checked like PyTorch's ``check_single_result``."""
+    if old is not None and new is not None:
+        from ..tensor import _type_str
+        a = old._data if isinstance(old, Tensor) else old
+        b = new._data if isinstance(new, Tensor) else B.xp.asarray(new)
+        name = getattr(fn, "__name__", "<unknown>")
+        if a.dtype != b.dtype:
+            raise RuntimeError(f"hook '{name}' has changed the type of value (was "
+                               f"{_type_str(a.dtype)} got {_type_str(b.dtype)})")
+        if a.shape != b.shape:
+            raise RuntimeError(f"hook '{name}' has changed the size of value")
+    return _unwrap(new, create_graph)
+
+
+def _hook_results(fn, olds, news, create_graph):
+    news = tuple(news)
+    if len(news) != len(olds):
+        raise RuntimeError(
+            f"hook '{getattr(fn, '__name__', '<unknown>')}' has returned an incorrect number of "
+            f"values (got {len(news)}, but expected {len(olds)})")
+    return [_hook_result(fn, o, n, create_graph) for o, n in zip(olds, news)]
+
+
 def _run_tensor_hooks(node, grads, create_graph):
     hooks = node._tensor_hooks
     if hooks:
@@ -239,7 +281,7 @@ def _run_tensor_hooks(node, grads, create_graph):
                     continue
                 r = fn(_wrap_for_user(grads[nr]))
                 if r is not None:
-                    grads[nr] = _unwrap(r, create_graph)
+                    grads[nr] = _hook_result(fn, grads[nr], r, create_graph)
     retained = node._retained
     if retained:
         for nr, ref in retained.items():
@@ -254,7 +296,7 @@ def _call_backward(node, grads, retain_graph, create_graph):
         for fn in list(node._pre_hooks):
             r = fn(tuple(_wrap_for_user(g) for g in grads))
             if r is not None:
-                grads = [_unwrap(g, create_graph) for g in r]
+                grads = _hook_results(fn, grads, r, create_graph)
     if node._released or node._saved_vcs:
         check_saved(node)
     if node.tensor_api:
@@ -284,7 +326,7 @@ def _call_backward(node, grads, retain_graph, create_graph):
             for fn in list(node._post_hooks):
                 r = fn(tuple(_wrap_for_user(g) for g in res), tuple(_wrap_for_user(g) for g in grads))
                 if r is not None:
-                    res = tuple(_unwrap(g, create_graph) for g in r)
+                    res = tuple(_hook_results(fn, res, r, create_graph))
     if not retain_graph and (node.saved is not None or node.tensor_api):
         node._release()
     return res
@@ -296,7 +338,7 @@ def _finish_leaf(t, g, create_graph, captured, cap_keys):
         for fn in list(hooks):
             r = fn(_wrap_for_user(g))
             if r is not None:
-                g = _unwrap(r, create_graph)
+                g = _hook_result(fn, g, r, create_graph)
     if captured is not None:
         if (t, 0) in cap_keys:
             captured[(t, 0)] = g

@@ -30,11 +30,15 @@ class FunctionCtx:
             if vc.value != version:
                 from .graph import _modified_message
                 raise RuntimeError(_modified_message(self, vc, version, t))
-        return self.__dict__.get("_to_save", ())
+        saved = self.__dict__.get("_to_save", ())
+        if any(type(s) is _SavedOutput for s in saved):
+            saved = tuple(s.unpack(self) if type(s) is _SavedOutput else s for s in saved)
+        return saved
 
     def _release(self):
         if self.__dict__.get("_to_save"):
             self._to_save = ()
+            self._saved_checks = ()  # its entries hold the saved tensors themselves
             self._released = True
 
     def mark_non_differentiable(self, *tensors):
@@ -45,6 +49,21 @@ class FunctionCtx:
 
     def set_materialize_grads(self, value):
         self._materialize = bool(value)
+
+
+class _SavedOutput:
+    """A saved output of a custom Function, held without its tensor (which holds the node:
+    keeping it would make a reference cycle). Unpacked with the node as grad_fn, like torch."""
+
+    __slots__ = ("nr", "data", "vc")
+
+    def __init__(self, nr, data, vc):
+        self.nr, self.data, self.vc = nr, data, vc
+
+    def unpack(self, node):
+        t = Tensor._wrap(self.data, node, self.nr)
+        t._vc = self.vc
+        return t
 
 
 class BackwardCFunction(FunctionCtx, Node):
@@ -64,12 +83,21 @@ class BackwardCFunction(FunctionCtx, Node):
             res = self._fn_cls.backward(self, *gs)
         if not isinstance(res, tuple):
             res = (res,)
-        n_in = len(self._next)
+        n_in = len(self.needs_input_grad)
         if len(res) < n_in:
             raise RuntimeError(
                 f"function {self.name()} returned an incorrect number of gradients (expected "
                 f"{n_in}, got {len(res)})")
         res = res[:n_in] if all(r is None for r in res[n_in:]) else res
+        pos = self.__dict__.get("_tensor_pos")
+        if pos is not None:
+            # PyTorch: only tensor inputs are graph edges; others must get None
+            for i, r in enumerate(res):
+                if r is not None and i not in pos:
+                    raise RuntimeError(
+                        f"function {self.name()} returned a gradient different than None at "
+                        f"position {i + 1}, but the corresponding forward input was not a Variable")
+            res = tuple(res[i] for i in pos)
         out = []
         for e, r in zip(self._next, res):
             if r is not None and not isinstance(r, Tensor):
@@ -127,8 +155,11 @@ class Function(metaclass=FunctionMeta):
                 needs.append(True)
                 requires = True
             else:
-                edges.append(None)
+                if isinstance(a, Tensor):
+                    edges.append(None)
                 needs.append(False)
+        if len(edges) != len(args):
+            node._tensor_pos = tuple(i for i, a in enumerate(args) if isinstance(a, Tensor))
         node.needs_input_grad = tuple(needs)
         with grad_mode.no_grad():
             out = cls.forward(node, *args, **kwargs)
@@ -166,12 +197,19 @@ class Function(metaclass=FunctionMeta):
         saved = node.__dict__.get("_to_save")
         if saved:
             checks = []
+            keep = []
             for t in saved:
                 if isinstance(t, Tensor):
                     vc = t._vc
                     if vc is None:
                         vc = t._vc = VersionCounter()
-                    checks.append((vc, vc.value, t))
+                    nr = next((i for i, r in enumerate(results)
+                               if r is t and r._grad_fn is node), None)
+                    if nr is not None:
+                        t = _SavedOutput(nr, t._data, vc)
+                    checks.append((vc, vc.value, t if nr is None else nr))
+                keep.append(t)
+            node._to_save = tuple(keep)
             node._saved_checks = checks
         return results[0] if single else tuple(results)
 

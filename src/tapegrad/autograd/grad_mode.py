@@ -55,7 +55,16 @@ class _DecoratorContextManager:
         return type(self)()
 
 
-class no_grad(_DecoratorContextManager):
+class _NoParamDecoratorContextManager(_DecoratorContextManager):
+    """Also usable as a bare decorator: ``@no_grad`` as well as ``@no_grad()``."""
+
+    def __new__(cls, orig_func=None):
+        if orig_func is None:
+            return super().__new__(cls)
+        return cls()(orig_func)
+
+
+class no_grad(_NoParamDecoratorContextManager):
     """Disable recording: ops inside create no graph nodes.
 
     >>> x = tapegrad.ones(2, requires_grad=True)
@@ -74,7 +83,7 @@ class no_grad(_DecoratorContextManager):
         return False
 
 
-class enable_grad(_DecoratorContextManager):
+class enable_grad(_NoParamDecoratorContextManager):
     """Re-enable recording inside a ``no_grad`` block."""
 
     def __enter__(self):
@@ -94,6 +103,11 @@ class set_grad_enabled(_DecoratorContextManager):
         self._prev = state.enabled
         state.enabled = self.mode
 
+    def __call__(self, func):
+        # used as a decorator: undo the mode change made by __init__ (as PyTorch does)
+        state.enabled = self._prev
+        return super().__call__(func)
+
     def __enter__(self):
         pass
 
@@ -108,6 +122,11 @@ class set_grad_enabled(_DecoratorContextManager):
 class inference_mode(_DecoratorContextManager):
     """Like ``no_grad``; tapegrad has no separate inference tensors, so this is ``no_grad``
     plus ``is_inference_mode_enabled()`` reporting True."""
+
+    def __new__(cls, mode_or_orig_func=True):
+        if mode_or_orig_func is None or isinstance(mode_or_orig_func, bool):
+            return super().__new__(cls)
+        return cls()(mode_or_orig_func)
 
     def __init__(self, mode: bool = True):
         self.mode = bool(mode)

@@ -116,10 +116,14 @@ def gradgradcheck(func, inputs, grad_outputs=None, *, eps=1e-6, atol=1e-5, rtol=
     n_in = len(inputs)
 
     def first_grads(*args):
+        from .grad_mode import enable_grad
         ins, gos = args[:n_in], args[n_in:]
-        os_ = [o for o in _outputs(func, ins) if o.requires_grad]
-        gs = run_backward(os_, list(gos), retain_graph=True, create_graph=True,
-                          inputs=[ins[j] for j in idx], capture=True, allow_unused=True)
+        # NOTE: grad mode on even when called under no_grad (the numerical Jacobian is), else
+        # the outputs record nothing and every first gradient reads as zero.
+        with enable_grad():
+            os_ = [o for o in _outputs(func, ins) if o.requires_grad]
+            gs = run_backward(os_, list(gos), retain_graph=True, create_graph=True,
+                              inputs=[ins[j] for j in idx], capture=True, allow_unused=True)
         res = []
         for g, j in zip(gs, idx):
             if g is None:

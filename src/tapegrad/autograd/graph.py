@@ -73,6 +73,9 @@ class Node:
     promote = False
     #: True for ops that compute in floating point even for integer inputs (exp, sqrt, /)
     to_float = False
+    #: keep only the first ``n_edges`` inputs as graph edges (PyTorch's ``pow(Tensor, Scalar)``,
+    #: ``rsub(Tensor, Scalar)``: a trailing scalar is an attribute, not an input)
+    n_edges = None
 
     saved = None
     _saved_src = None
@@ -117,7 +120,10 @@ class Node:
             arrays = [a._data if isinstance(a, Tensor) else a for a in args]
 
         if not requires or not _state.enabled:
-            out = cls.forward(_NO_CTX, *arrays, **options)
+            try:
+                out = cls.forward(_NO_CTX, *arrays, **options)
+            except ValueError as e:
+                raise _forward_error(e, arrays) from None
             if cls.multi_output:
                 res = tuple([Tensor._wrap(o) for o in out])
                 if cls.is_view:
@@ -144,10 +150,15 @@ class Node:
             else:
                 edges.append(None)
                 needs.append(False)
+        if cls.n_edges is not None:
+            del edges[cls.n_edges:], needs[cls.n_edges:]
         node._next = edges
         node.needs_input_grad = needs
         node._seq = next(_seq)
-        out = cls.forward(node, *arrays, **options)
+        try:
+            out = cls.forward(node, *arrays, **options)
+        except ValueError as e:
+            raise _forward_error(e, arrays) from None
         if cls.multi_output:
             outs = out
             node.n_out = len(outs)
@@ -158,7 +169,7 @@ class Node:
             r = _new(Tensor)
             data = out if type(out) is _ndarray else _asarray(out)
             r._data = data
-            r.grad_fn = node
+            r._grad_fn = node
             r._requires_grad = True
             results = (r,)
             node._meta = ((data.shape, data.dtype),)
@@ -185,6 +196,7 @@ class Node:
         if self.saved is not None:
             self.saved = None
             self._saved_src = None
+            self._saved_vcs = None  # its entries hold the saved input tensors themselves
             self._released = True
 
     # ----------------------------------------------------------- introspection
@@ -266,9 +278,20 @@ class AccumulateGrad(Node):
     def next_functions(self):
         return ()
 
+    def name(self) -> str:
+        return "torch::autograd::AccumulateGrad"  # PyTorch's name(); repr says AccumulateGrad
+
     def register_hook(self, fn):
         # Post-hooks on AccumulateGrad run after the leaf's .grad is updated.
         return self.variable.register_post_accumulate_grad_hook(lambda t: fn((), (t.grad,)))
+
+    def register_prehook(self, fn):
+        # Pre-hooks on AccumulateGrad see (and may replace) the incoming gradient.
+        def hook(g):
+            r = fn((g,))
+            return None if r is None else r[0]
+        hook.__name__ = getattr(fn, "__name__", "<unknown>")
+        return self.variable.register_hook(hook)
 
 
 class _RemovableHandle:
@@ -291,6 +314,15 @@ class _RemovableHandle:
 
     def __exit__(self, *exc):
         self.remove()
+
+
+def _forward_error(e, arrays):
+    """NumPy's broadcasting ValueError as PyTorch's RuntimeError; other errors unchanged."""
+    if "broadcast" in str(e):
+        err = B.broadcast_error([a.shape for a in arrays if type(a) is _ndarray])
+        if err is not None:
+            return err
+    return e
 
 
 def _promote(cls, args):
@@ -320,6 +352,11 @@ def _promote(cls, args):
     for a in args:
         if isinstance(a, Tensor) and a._data.dtype != target:
             a = a.to(res)
+        elif type(a) is int and target.kind in "iu":
+            info = B.xp.iinfo(target)
+            if not info.min <= a <= info.max:
+                # PyTorch wraps an out-of-range Python int (uint8 + -1 is uint8 255); NumPy raises
+                a = B.xp.array(a, dtype=B.xp.int64).astype(target)
         out.append(a)
     return out
 
@@ -363,12 +400,15 @@ def _make_view(out, base, step):
     if vc is None:
         vc = base._vc = VersionCounter()
     out._vc = vc
+    out._view_version = vc.value
     if base._base is not None:
         out._base = base._base
         out._view_chain = base._view_chain + (step,)
     else:
         out._base = base
         out._view_chain = (step,)
+    if base._nograd_view or (not _state.enabled and out._base._requires_grad):
+        out._nograd_view = True  # PyTorch's CreationMeta::NO_GRAD_MODE
 
 
 def replay_view(x, chain):
@@ -411,14 +451,18 @@ def _modified_message(node, vc, version, src):
     else:
         shape, desc, nr = src.shape, _type_str(src._data.dtype), src._output_nr
         owner = src.grad_fn.name() if src.grad_fn is not None else None
-    what = f"output {nr} of {owner}" if owner else "a leaf Tensor"
+    if owner:
+        # PyTorch names the op without its "Backward<n>" suffix ("output 0 of Sigmoid")
+        import re
+        owner = re.sub(r"Backward\d*$", "", owner.rsplit("::", 1)[-1]) or owner
+    what = f", which is output {nr} of {owner}," if owner else ""
     where = ""
     if vc.last_op:
         where = f" It was modified by {vc.last_op}"
         where += f" at {vc.where}." if vc.where else "."
     return (
         "one of the variables needed for gradient computation has been modified by an "
-        f"inplace operation: [{desc} {list(shape)}], which is {what}, is at version "
+        f"inplace operation: [{desc} {list(shape)}]{what} is at version "
         f"{vc.value}; expected version {version} instead.{where} Hint: the backward of "
         f"{node.name()} needed it; use .clone() before the in-place operation, or do the "
         "operation out of place."

@@ -300,6 +300,9 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     if input.ndim < 2:
         raise ValueError(f"expected 2D or more input (got {input.ndim}D input)")
     c = input.shape[1]
+    for name, t in (("running_mean", running_mean), ("running_var", running_var)):
+        if t is not None and t.numel() != c:
+            raise RuntimeError(f"{name} should contain {c} elements not {t.numel()}")
     axes = (0,) + tuple(range(2, input.ndim))
     bshape = (1, c) + (1,) * (input.ndim - 2)
     if training:
@@ -427,12 +430,18 @@ def dropout2d(input, p=0.5, training=True, inplace=False):
 class _Embedding(Node):
     _bw_name = "EmbeddingBackward0"
 
-    def forward(ctx, idx, w, padding_idx):
+    def forward(ctx, idx, w, padding_idx, scale_grad_by_freq=False):
         ctx.idx, ctx.w_shape, ctx.padding_idx = idx, w.shape, padding_idx
+        ctx.scale_grad_by_freq = scale_grad_by_freq
         return w[idx]
 
     def backward(ctx, g):
         from ..ops.indexing import IndexPutAccumulate
+        if ctx.scale_grad_by_freq:
+            # each occurrence's gradient is divided by how often its index occurs in the batch
+            counts = xp.bincount(ctx.idx.ravel(), minlength=ctx.w_shape[0])
+            scale = (1.0 / counts[ctx.idx])[..., None].astype(g.dtype)
+            g = g * (Tensor._wrap(scale) if isinstance(g, Tensor) else scale)
         gw = IndexPutAccumulate.apply(g, shape=ctx.w_shape, index=(ctx.idx,))
         if ctx.padding_idx is not None:
             from ..ops.indexing import IndexFillZero
@@ -452,7 +461,17 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, sca
         raise IndexError("index out of range in self")
     if padding_idx is not None and padding_idx < 0:
         padding_idx += weight.shape[0]
-    return _Embedding.apply(Tensor._wrap(idx), weight, padding_idx=padding_idx)
+    if max_norm is not None:
+        # PyTorch's embedding_renorm_: rows used by ``input`` are rescaled in place (no grad)
+        rows = xp.unique(idx)
+        w = weight._data
+        norms = xp.linalg.norm(w[rows].astype(xp.float64), ord=norm_type, axis=-1)
+        big = norms > max_norm
+        if big.any():
+            w[rows[big]] *= (max_norm / (norms[big] + 1e-7))[:, None].astype(w.dtype)
+            weight._record_inplace("embedding_renorm_")
+    return _Embedding.apply(Tensor._wrap(idx), weight, padding_idx=padding_idx,
+                            scale_grad_by_freq=bool(scale_grad_by_freq))
 
 
 def one_hot(tensor, num_classes=-1):
@@ -699,8 +718,13 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
     unbatched = input.ndim == 1
     if unbatched:
         input, target = input.unsqueeze(0), target.unsqueeze(0)
-    if target._data.dtype.kind not in "iu":
-        raise RuntimeError(f"expected scalar type Long but found {R._cap(target.dtype)}")
+    if input.ndim == 2 and target.ndim != 1:
+        raise RuntimeError("0D or 1D target tensor expected, multi-target not supported")
+    if input.ndim == 4 and target.ndim != 3:
+        raise RuntimeError("only batches of spatial targets supported (3D tensors) but got targets of "
+                           f"dimension: {target.ndim}")
+    if target._data.dtype.name not in ("int64", "uint8"):
+        raise RuntimeError(f"expected target dtype to be Long or Byte, but got {R._cap(target.dtype)}")
     if input.shape[0] != target.shape[0]:
         raise ValueError(f"Expected input batch_size ({input.shape[0]}) to match target batch_size "
                          f"({target.shape[0]}).")
@@ -735,15 +759,12 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     """
     reduction = _legacy_reduction(size_average, reduce, reduction)
     if not 0.0 <= label_smoothing <= 1.0:
-        raise ValueError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")
+        raise RuntimeError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")
     cdim = 0 if input.ndim == 1 else 1
     logp = R.log_softmax(input, cdim)
     c = input.shape[cdim]
-    if target._data.dtype.kind == "f":
-        # class probabilities
-        if tuple(target.shape) != tuple(input.shape):
-            raise RuntimeError(
-                f"Expected target size {list(input.shape)}, got {list(target.shape)}")
+    if target._data.dtype.kind == "f" and tuple(target.shape) == tuple(input.shape):
+        # class probabilities (as in PyTorch, only when the shapes match; otherwise indices)
         y = target
         if label_smoothing > 0:
             y = y * (1 - label_smoothing) + label_smoothing / c
@@ -790,10 +811,36 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
     d = input._data
     if d.size and (d.min() < 0 or d.max() > 1):
         raise RuntimeError("all elements of input should be between 0 and 1")
-    loss = -(target * E.clamp(E.log(input), min=-100.0) + (1 - target) * E.clamp(E.log(1 - input), min=-100.0))
+    loss = _BinaryCrossEntropy.apply(input, target)
     if weight is not None:
         loss = loss * weight
     return _reduce(loss, reduction)
+
+
+_BCE_EPS = float(xp.float32(1e-12))
+
+
+class _BinaryCrossEntropy(Node):
+    """Elementwise BCE with PyTorch's clamped logs (>= -100) and its gradient
+    ``(x - y) / max(x (1 - x), 1e-12)``: finite at inputs of exactly 0 and 1."""
+
+    _bw_name = "BinaryCrossEntropyBackward0"
+
+    def forward(ctx, x, y):
+        ctx.saved = (x, y)
+        with xp.errstate(divide="ignore"):
+            return -(y * xp.maximum(xp.log(x), -100.0) + (1 - y) * xp.maximum(xp.log(1 - x), -100.0))
+
+    def backward(ctx, g):
+        x, y = ctx.saved
+        n = ctx.needs_input_grad
+        # PyTorch's EPSILON is the float literal 1e-12f, also for double
+        gx = g * (x - y) / E.Clamp.apply((1 - x) * x, lo=_BCE_EPS) if n[0] else None
+        gy = None
+        if len(n) > 1 and n[1]:
+            with xp.errstate(divide="ignore"):
+                gy = g * (E.Clamp.apply(E.Log.apply(1 - x), lo=-100.0) - E.Clamp.apply(E.Log.apply(x), lo=-100.0))
+        return gx, gy
 
 
 def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None, reduce=None,

@@ -50,8 +50,11 @@ def reduce_dims(dim, ndim):
     if isinstance(dim, (tuple, list)):
         if len(dim) == 0:
             return tuple(range(ndim))
-        return wrap_dims(dim, ndim)
-    return (wrap_dim(dim, ndim),)
+        dims = wrap_dims(dim, ndim)
+    else:
+        dims = (wrap_dim(dim, ndim),)
+    # a 0-d tensor accepts dim 0 / -1 (like PyTorch) but has no axis to reduce
+    return dims if ndim else ()
 
 
 def keep_shape(shape, dims):

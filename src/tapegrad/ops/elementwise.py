@@ -50,12 +50,13 @@ class Rsub(Node):
 
     _bw_name = "RsubBackward1"
     promote = True
+    n_edges = 1
 
     def forward(ctx, a, b):
         return b - a
 
     def backward(ctx, g):
-        return -g, None
+        return -g
 
 
 class Mul(Node):
@@ -93,20 +94,22 @@ class Div(Node):
 
 
 class Rdiv(Node):
-    """``scalar / self``."""
+    """``scalar / self``, computed as PyTorch does: ``reciprocal(self) * scalar`` (MulBackward0)."""
 
-    _bw_name = "DivBackward0"
+    _bw_name = "MulBackward0"
     promote = True
     to_float = True
 
     def forward(ctx, a, s):
-        out = s / a
-        ctx.saved = (a, out)
-        return out
+        r = 1 / a
+        ctx.saved = (a,)  # the input, not r: under create_graph only inputs/outputs stay in the graph
+        ctx.s = s
+        return r * s
 
     def backward(ctx, g):
-        a, out = ctx.saved
-        return -g * out / a, None
+        (a,) = ctx.saved
+        r = Reciprocal.apply(a)
+        return -(g * ctx.s) * (r * r), None
 
 
 class Pow(Node):
@@ -114,6 +117,7 @@ class Pow(Node):
 
     _bw_name = "PowBackward0"
     promote = True
+    n_edges = 1
 
     def forward(ctx, a, e):
         ctx.saved = (a,)
@@ -126,12 +130,12 @@ class Pow(Node):
         (a,) = ctx.saved
         e = ctx.e
         if e == 0:
-            return g * 0, None
+            return g * 0
         if e == 1:
-            return g, None
+            return g
         if e == 2:
-            return g * (a * 2), None
-        return g * (e * a ** (e - 1)), None
+            return g * (a * 2)
+        return g * (e * a ** (e - 1))
 
 
 class PowTensor(Node):
@@ -161,6 +165,7 @@ class Rpow(Node):
 
     _bw_name = "PowBackward2"
     promote = True
+    n_edges = 1
 
     def forward(ctx, a, base):
         out = base ** a
@@ -171,8 +176,8 @@ class Rpow(Node):
     def backward(ctx, g):
         (out,) = ctx.saved
         if ctx.base == 0:
-            return g * 0, None
-        return g * out * math.log(ctx.base), None
+            return g * 0
+        return g * out * math.log(ctx.base)
 
 
 class Neg(Node):
@@ -185,6 +190,8 @@ class Neg(Node):
 
 class Abs(Node):
     def forward(ctx, a):
+        if a.dtype == xp.bool_:
+            raise NotImplementedError("\"abs_cpu\" not implemented for 'Bool'")
         ctx.saved = (a,)
         return xp.abs(a)
 
@@ -195,7 +202,7 @@ class Abs(Node):
 
 class Sign(Node):
     def forward(ctx, a):
-        return xp.sign(a)
+        return a.copy() if a.dtype == xp.bool_ else xp.sign(a)
 
     def backward(ctx, g):
         return g * 0
@@ -291,6 +298,7 @@ class Log10(Node):
 
 
 class Log1p(Node):
+    _bw_name = "Log1PBackward0"
     to_float = True
 
     def forward(ctx, a):
@@ -448,7 +456,7 @@ class Tanh(Node):
 
     def backward(ctx, g):
         (out,) = ctx.saved
-        if B.is_array(g):
+        if B.is_array(g) and out.ndim:
             # NOTE: lean path: one temporary, updated in place (3 passes instead of 4)
             t = out * out
             xp.subtract(1, t, out=t)
@@ -499,6 +507,8 @@ class Atan2(Node):
 # =========================================================================== activations
 class Relu(Node):
     def forward(ctx, a):
+        if a.dtype == xp.bool_:
+            raise RuntimeError("Boolean inputs not supported for relu")
         out = xp.maximum(a, 0)
         ctx.saved = (out,)
         return out
@@ -654,6 +664,9 @@ class Copy(Node):
 
     _bw_name = "CopyBackwards"
 
+    def name(self):
+        return "torch::autograd::CopyBackwards"  # PyTorch's name(); repr says CopyBackwards
+
     def forward(ctx, dst, src):
         return xp.broadcast_to(src, dst.shape).astype(dst.dtype)
 
@@ -662,6 +675,8 @@ class Copy(Node):
 
 
 class Fill(Node):
+    _bw_name = "FillBackward2"  # fill_(Scalar); FillTensor: fill_(Tensor)
+
     def forward(ctx, dst, value):
         return xp.full(dst.shape, value, dtype=dst.dtype)
 
@@ -670,6 +685,14 @@ class Fill(Node):
         n = ctx.needs_input_grad
         gv = SumAll.apply(g, dims=tuple(range(len(g.shape))), keepdim=False) if len(n) > 1 and n[1] else None
         return g * 0, gv
+
+
+class FillTensor(Fill):
+    _bw_name = "FillBackward3"
+
+
+class Zero(Fill):
+    _bw_name = "ZeroBackward0"
 
 
 class ZeroGrad(Node):
@@ -740,6 +763,12 @@ def _as_t(x):
 
 
 # =========================================================================== public API
+def _scalar_name(d):
+    """PyTorch's ScalarType name of a dtype (Float, Double, Long...) for error messages."""
+    from .reduction import _cap
+    return _cap(d)
+
+
 def _other(x):
     """Accept tensors and Python numbers as the second operand; arrays become tensors."""
     if isinstance(x, (Tensor, int, float)):
@@ -807,12 +836,99 @@ def div(input, other, *, rounding_mode=None, out=None):
 divide = true_divide = div
 
 
+class RoundedDiv(Node):
+    """``div(a, b, rounding_mode='floor'|'trunc')`` on floats: piecewise constant, zero gradient."""
+
+    _bw_name = "DivBackward2"
+    promote = True
+
+    def forward(ctx, a, b, mode):
+        return xp.floor_divide(a, b) if mode == "floor" else xp.trunc(a / b)
+
+    def backward(ctx, g):
+        return g * 0, g * 0
+
+
+class NotImplementedGrad(Node):
+    """An op PyTorch records without a derivative (``x // y`` on floats, ``2 % x``):
+    the forward runs, ``backward`` raises PyTorch's error."""
+
+    _bw_name = "NotImplemented"
+    promote = True
+
+    def name(self):
+        return "torch::autograd::NotImplemented"
+
+    def forward(ctx, a, b, fn, op):
+        ctx.op = op
+        return fn(a, b)
+
+    def backward(ctx, g):
+        raise RuntimeError(f"derivative for aten::{ctx.op} is not implemented")
+
+
+class Remainder(Node):
+    """``remainder(a, b)`` (sign of the divisor): d/da = 1, d/db = -floor(a / b)."""
+
+    _bw_name = "RemainderBackward1"
+    promote = True
+    _mode = "floor"
+
+    def forward(ctx, a, b):
+        ctx.saved = (a, b)
+        return xp.remainder(a, b)
+
+    def backward(ctx, g):
+        a, b = ctx.saved
+        n = ctx.needs_input_grad
+        gb = -g * RoundedDiv.apply(a, b, mode=ctx._mode) if len(n) > 1 and n[1] else None
+        return g, gb
+
+
+class RemainderScalar(Node):
+    _bw_name = "RemainderBackward0"
+    promote = True
+    n_edges = 1
+
+    def forward(ctx, a, b):
+        return xp.remainder(a, b)
+
+    def backward(ctx, g):
+        return g
+
+
+class Fmod(Remainder):
+    """``fmod(a, b)`` (sign of the dividend): d/da = 1, d/db = -trunc(a / b)."""
+
+    _bw_name = "FmodBackward1"
+    _mode = "trunc"
+
+    def forward(ctx, a, b):
+        ctx.saved = (a, b)
+        return xp.fmod(a, b)
+
+
+class FmodScalar(RemainderScalar):
+    _bw_name = "FmodBackward0"
+
+    def forward(ctx, a, b):
+        return xp.fmod(a, b)
+
+
+def _check_int_div(a, b):
+    """Integer division by zero raises in PyTorch (NumPy would warn and return 0)."""
+    if not dtypes.result_type(a, b).is_floating_point:
+        d = b._data if isinstance(b, Tensor) else b
+        if (xp.asarray(d) == 0).any():
+            raise RuntimeError("ZeroDivisionError")
+
+
 def _rounded_div(a, b, mode):
     from .. import dtypes as D
     res = D.result_type(a, b)
     if res.is_floating_point:
-        q = Div.apply(a, b)
-        return (floor if mode == "floor" else trunc)(q)
+        return RoundedDiv.apply(a, b, mode=mode)
+    _check_int_div(a, b)
     x, y = a._data, b._data if isinstance(b, Tensor) else b
     if mode == "floor":
         r = xp.floor_divide(x, y)
@@ -822,20 +938,28 @@ def _rounded_div(a, b, mode):
 
 
 def floor_divide(input, other):
+    """``input // other``; on floats PyTorch records it without a derivative (NotImplemented)."""
+    other = _other(other)
+    if dtypes.result_type(input, other).is_floating_point:
+        return NotImplementedGrad.apply(input, other, fn=xp.floor_divide, op="floor_divide")
     return div(input, other, rounding_mode="floor")
 
 
 def remainder(input, other):
-    """Python-style modulus (sign of the divisor); gradient 1 w.r.t. input."""
+    """Python-style modulus (sign of the divisor); gradient 1 w.r.t. input, -floor(input/other)
+    w.r.t. other."""
+    if not isinstance(input, Tensor):  # remainder(Scalar, Tensor): no derivative in PyTorch
+        _check_int_div(other, other)
+        return NotImplementedGrad.apply(other, input, fn=lambda a, b: xp.remainder(b, a), op="remainder")
     other = _other(other)
-    return sub(input, mul(floor_divide(input, other), other).detach()) if input.requires_grad else \
-        _nograd(xp.remainder, input, other)
+    _check_int_div(input, other)
+    return (Remainder if isinstance(other, Tensor) else RemainderScalar).apply(input, other)
 
 
 def fmod(input, other):
     other = _other(other)
-    return sub(input, mul(div(input, other, rounding_mode="trunc"), other).detach()) if input.requires_grad else \
-        _nograd(xp.fmod, input, other)
+    _check_int_div(input, other)
+    return (Fmod if isinstance(other, Tensor) else FmodScalar).apply(input, other)
 
 
 def _nograd(fn, a, b):
@@ -867,6 +991,8 @@ def float_power(input, exponent):
 
 
 def square(input):
+    if input._data.dtype == xp.bool_:  # PyTorch: pow(input, 2), so bool ** int -> int64
+        input = input.to(dtypes.int64)
     return Square.apply(input)
 
 
@@ -966,7 +1092,7 @@ def softplus(input, beta=1.0, threshold=20.0):
     return Softplus.apply(input, beta=beta, threshold=threshold)
 
 
-def clamp(input, min=None, max=None):
+def clamp(input, min=None, max=None, *, _cls=None):
     """Clip to ``[min, max]`` (scalars or tensors); gradient flows where not clipped."""
     check_tensor(input, "clamp")
     if min is None and max is None:
@@ -976,13 +1102,18 @@ def clamp(input, min=None, max=None):
     if isinstance(lo, Tensor) or isinstance(hi, Tensor):
         lo_t = lo if lo is None or isinstance(lo, Tensor) else _full_like_scalar(input, lo)
         hi_t = hi if hi is None or isinstance(hi, Tensor) else _full_like_scalar(input, hi)
+        cls = _cls[1] if _cls else Clamp
         if lo_t is None:
-            return Clamp.apply(input, None, hi_t)
+            return cls.apply(input, None, hi_t)
         if hi_t is None:
-            return Clamp.apply(input, lo_t)
-        return Clamp.apply(input, lo_t, hi_t)
-    # NOTE: scalar bounds are options, not inputs, so they keep the input's dtype.
-    return _ClampScalar.apply(input, lo=lo, hi=hi)
+            return cls.apply(input, lo_t)
+        return cls.apply(input, lo_t, hi_t)
+    # NOTE: scalar bounds are options, not inputs; like PyTorch they still take part in type
+    # promotion (an integer tensor clamped to float bounds becomes floating point).
+    res = dtypes.result_type(input, *[v for v in (lo, hi) if v is not None])
+    if res.np != input._data.dtype:
+        input = input.to(res)
+    return (_cls[0] if _cls else _ClampScalar).apply(input, lo=lo, hi=hi)
 
 
 class _ClampScalar(Node):
@@ -1015,12 +1146,28 @@ def _full_like_scalar(ref, v):
 clip = clamp
 
 
+class _ClampMinScalar(_ClampScalar):
+    _bw_name = "ClampMinBackward0"
+
+
+class _ClampMaxScalar(_ClampScalar):
+    _bw_name = "ClampMaxBackward0"
+
+
+class _ClampMin(Clamp):
+    _bw_name = "ClampMinBackward1"
+
+
+class _ClampMax(Clamp):
+    _bw_name = "ClampMaxBackward1"
+
+
 def clamp_min(input, min):
-    return clamp(input, min=min)
+    return clamp(input, min=min, _cls=(_ClampMinScalar, _ClampMin))
 
 
 def clamp_max(input, max):
-    return clamp(input, max=max)
+    return clamp(input, max=max, _cls=(_ClampMaxScalar, _ClampMax))
 
 
 def maximum(input, other):
@@ -1049,7 +1196,7 @@ def where(condition, input=None, other=None):
         if cond._data.dtype == xp.uint8:
             cond = Tensor._wrap(cond._data.astype(bool))
         else:
-            raise RuntimeError(f"where expected condition to be a boolean tensor, but got a tensor with dtype {cond.dtype.name.capitalize()}")
+            raise RuntimeError(f"where expected condition to be a boolean tensor, but got a tensor with dtype {_scalar_name(cond.dtype)}")
     a, b = _other(input), _other(other)
     res = dtypes.result_type(*[x for x in (a, b)])
     a = a.to(res) if isinstance(a, Tensor) else Tensor._wrap(xp.asarray(a, dtype=res.np))
@@ -1124,7 +1271,7 @@ logical_not = _logical(xp.logical_not, "logical_not")
 def _bitwise(fn, name):
     def f(input, other=None):
         if input._data.dtype.kind == "f":
-            raise RuntimeError(f"\"{name}_cpu\" not implemented for '{input.dtype.name.capitalize()}'")
+            raise RuntimeError(f"\"{name}_cpu\" not implemented for '{_scalar_name(input.dtype)}'")
         if other is None:
             return Tensor._wrap(fn(input._data))
         o = _other(other)

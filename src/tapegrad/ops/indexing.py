@@ -22,11 +22,15 @@ def _normalize_index(index):
     Returns ``(index_tuple, is_basic)``; basic indices (ints, slices, None, ...) give views.
     """
 
+    if _sequence_as_tuple(index):
+        index = tuple(index)
     if not isinstance(index, tuple):
         index = (index,)
     out = []
     basic = True
     for item in index:
+        if isinstance(item, bool):  # True/False index like a 0-d bool mask (a new dim of 1 or 0)
+            item = xp.asarray(item)
         if isinstance(item, Tensor):
             a = item._data
             if a.dtype.kind == "f":
@@ -37,6 +41,8 @@ def _normalize_index(index):
             item = a
         elif isinstance(item, (list,)) :
             item = xp.asarray(item)
+            if item.size == 0:
+                item = item.astype(xp.int64)
             if item.dtype.kind == "f":
                 raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
         if B.is_array(item):
@@ -61,8 +67,50 @@ def _normalize_index(index):
     return tuple(out), basic
 
 
+def _sequence_as_tuple(index):
+    """PyTorch (and old NumPy) read a short list holding sequences, slices, tensors, None or
+    ``...`` as a tuple of indices: ``x[[[0, 1], [2, 3]]]`` is ``x[[0, 1], [2, 3]]``."""
+    if not isinstance(index, list) or len(index) >= 32:
+        return False
+    return any(isinstance(i, (list, tuple, slice, Tensor)) or i is None or i is Ellipsis for i in index)
+
+
+def _basic_cls(index, idx, shape):
+    """The node PyTorch's basic indexing ends with: the last view op it applies (select,
+    slice, unsqueeze), or an alias when it applies none (``x[...]``, ``x[:, :]``)."""
+    from .shape import Select, Slice, SliceAlias, SliceUnsqueeze
+    if not isinstance(index, tuple) and not _sequence_as_tuple(index):
+        item = idx[0]  # a single index: its op is always applied
+        if item is Ellipsis:
+            return SliceAlias
+        if item is None:
+            return SliceUnsqueeze
+        return Slice if isinstance(item, slice) else Select
+    consumed = sum(1 for i in idx if i is not None and i is not Ellipsis)
+    dim, last = 0, SliceAlias
+    for item in idx:
+        if item is Ellipsis:
+            dim += len(shape) - consumed
+        elif item is None:
+            last = SliceUnsqueeze
+        elif isinstance(item, slice):
+            if not (item.start in (None, 0) and item.step in (None, 1) and (
+                    item.stop is None or (dim < len(shape) and item.stop >= shape[dim]))):
+                last = Slice
+            dim += 1
+        else:
+            last, dim = Select, dim + 1
+    return last
+
+
 def _torch_index_error(e, shape):
     msg = str(e).replace("axis", "dimension")
+    if msg.startswith("too many indices for array"):
+        if len(shape) == 0:
+            msg = ("invalid index of a 0-dim tensor. Use `tensor.item()` in Python or "
+                   "`tensor.item<T>()` in C++ to convert a 0-dim tensor to a number")
+        else:
+            msg = f"too many indices for tensor of dimension {len(shape)}"
     return IndexError(msg)
 
 
@@ -110,6 +158,15 @@ class IndexPut(Node):
         return gx, gv
 
 
+class IndexPutBasic(IndexPut):
+    """``x[basic_index] = v``: PyTorch copies into a view, so the node is CopySlices."""
+
+    _bw_name = "CopySlices"
+
+    def name(self):
+        return "torch::autograd::CopySlices"
+
+
 class IndexFillZero(Node):
     _bw_name = "IndexPutBackward0"
 
@@ -131,6 +188,8 @@ class GatherAlong(Node):
     def forward(ctx, x, index, dim):
         ctx.in_shape, ctx.dim = x.shape, dim
         ctx.saved = (index,)
+        if index.shape != x.shape:  # index may be smaller than x outside ``dim`` (as in torch)
+            x = x[tuple(slice(None) if i == dim else slice(0, n) for i, n in enumerate(index.shape))]
         return xp.take_along_axis(x, index, axis=dim)
 
     def backward(ctx, g):
@@ -160,10 +219,19 @@ def _scatter_add_(out, dim, index, src):
     xp.add.at(out, tuple(idx), src[tuple(slice(0, n) for n in index.shape)])
 
 
+def _pad_to(g, shape):
+    """``g`` (index-shaped) zero-padded to ``shape`` (the src of scatter may be larger)."""
+    if tuple(g.shape) == tuple(shape):
+        return g
+    from .shape import SliceScatter
+    return SliceScatter.apply(g, shape=tuple(shape), index=tuple(slice(0, n) for n in g.shape))
+
+
 class ScatterAdd(Node):
     def forward(ctx, x, index, src, dim):
         ctx.dim = dim
         ctx.saved = (index,)
+        ctx.src_shape = src.shape
         out = x.copy()
         _scatter_add_(out, dim, index, src)
         return out
@@ -171,7 +239,7 @@ class ScatterAdd(Node):
     def backward(ctx, g):
         (index,) = ctx.saved
         n = ctx.needs_input_grad
-        gsrc = GatherAlong.apply(g, _raw(index), dim=ctx.dim) if n[2] else None
+        gsrc = _pad_to(GatherAlong.apply(g, _raw(index), dim=ctx.dim), ctx.src_shape) if n[2] else None
         return g, None, gsrc
 
 
@@ -179,6 +247,7 @@ class Scatter(Node):
     def forward(ctx, x, index, src, dim):
         ctx.dim = dim
         ctx.saved = (index,)
+        ctx.src_shape = getattr(src, "shape", ())
         out = x.copy()
         idx = list(xp.indices(index.shape, sparse=True))
         idx[dim] = index
@@ -194,8 +263,15 @@ class Scatter(Node):
         idx = list(xp.indices(_raw(index).shape, sparse=True))
         idx[ctx.dim] = _raw(index)
         gx = IndexFillZero.apply(g, index=tuple(idx)) if n[0] else None
-        gsrc = GatherAlong.apply(g, _raw(index), dim=ctx.dim) if len(n) > 2 and n[2] else None
+        gsrc = _pad_to(GatherAlong.apply(g, _raw(index), dim=ctx.dim), ctx.src_shape) \
+            if len(n) > 2 and n[2] else None
         return gx, None, gsrc
+
+
+class ScatterValue(Scatter):
+    """``scatter(dim, index, value)`` with a scalar value."""
+
+    _bw_name = "ScatterBackward1"
 
 
 class IndexSelect(Node):
@@ -233,11 +309,10 @@ def _raw(a):
 # =========================================================================== public API
 def getitem(self, index):
     """``self[index]``: basic indices give views, tensors/lists/bool masks give copies."""
-    from .shape import Slice
     idx, basic = _normalize_index(index)
     try:
         if basic:
-            return Slice.apply(self, index=idx)
+            return _basic_cls(index, idx, self._data.shape).apply(self, index=idx)
         return Index.apply(self, index=idx)
     except IndexError as e:
         raise _torch_index_error(e, self.shape) from None
@@ -247,7 +322,13 @@ def setitem(self, index, value):
     """``self[index] = value`` in place; autograd-aware (the old values stop receiving gradient)."""
     from . import inplace
     from ..autograd.grad_mode import state
-    idx, _ = _normalize_index(index)
+    from .shape import SliceAlias
+    idx, basic = _normalize_index(index)
+    if basic and self._requires_grad and self.grad_fn is None and state.enabled and \
+            _basic_cls(index, idx, self._data.shape) is not SliceAlias:
+        # PyTorch writes a basic index through a view (select/slice, then copy_)
+        raise RuntimeError(
+            "a view of a leaf Variable that requires grad is being used in an in-place operation.")
     self._check_inplace()
     if isinstance(value, Tensor):
         v = value
@@ -261,21 +342,25 @@ def setitem(self, index, value):
             self._data[idx] = v._data
             self._record_inplace("__setitem__")
             return
+        cls = IndexPutBasic if basic else IndexPut
         if self._base is not None:
-            return inplace.on_view(self, lambda t: IndexPut.apply(t, v, index=idx), "__setitem__")
-        r = IndexPut.apply(self, v, index=idx)
+            return inplace.on_view(self, lambda t: cls.apply(t, v, index=idx), "__setitem__")
+        r = cls.apply(self, v, index=idx)
     except IndexError as e:
         raise _torch_index_error(e, self.shape) from None
     except ValueError as e:
         if "read-only" in str(e):
             raise inplace.overlap_error() from None
+        if "could not broadcast" in str(e):  # PyTorch's expand error for the value
+            from .shape import expand
+            expand(v, self._data[idx].shape)
         raise RuntimeError(f"__setitem__: {e}") from None
     inplace.rebase(self, r, "__setitem__")
 
 
 def _check_index_tensor(index, name):
     if not isinstance(index, Tensor) or index._data.dtype.kind not in "iu":
-        raise RuntimeError(f"{name}(): Expected dtype int64 for index")
+        raise RuntimeError(f"{name}(): Expected dtype int32/int64 for index")
 
 
 def gather(input, dim, index, *, sparse_grad=False):
@@ -283,6 +368,8 @@ def gather(input, dim, index, *, sparse_grad=False):
     check_tensor(input, "gather")
     _check_index_tensor(index, "gather")
     d = wrap_dim(dim, input._data.ndim)
+    if input._data.ndim == 0 and index._data.ndim == 0:
+        return gather(input.reshape(1), 0, index.reshape(1)).reshape(())
     ix = index._data.astype(xp.intp, copy=False)
     if ix.ndim != input._data.ndim:
         raise RuntimeError("Index tensor must have the same number of dimensions as input tensor")
@@ -295,9 +382,9 @@ def gather(input, dim, index, *, sparse_grad=False):
 
 def scatter_add(input, dim, index, src):
     check_tensor(input, "scatter_add")
-    _check_index_tensor(index, "scatter_add")
+    _check_index_tensor(index, "scatter")  # (PyTorch's message says scatter() here too)
     d = wrap_dim(dim, input._data.ndim)
-    return ScatterAdd.apply(input, index._data.astype(xp.intp, copy=False), src, dim=d)
+    return ScatterAdd.apply(input, _scatter_index(input, index, d), src, dim=d)
 
 
 def scatter(input, dim, index, src=None, *, value=None, reduce=None):
@@ -311,15 +398,25 @@ def scatter(input, dim, index, src=None, *, value=None, reduce=None):
     if src is None:
         src = value
     if not isinstance(src, Tensor):
-        src = xp.asarray(src, dtype=input._data.dtype)
-        return Scatter.apply(input, index._data.astype(xp.intp, copy=False), Tensor._wrap(src), dim=d)
-    return Scatter.apply(input, index._data.astype(xp.intp, copy=False), src, dim=d)
+        src = xp.asarray(src, dtype=input._data.dtype)[()]
+        return ScatterValue.apply(input, _scatter_index(input, index, d), src, dim=d)
+    return Scatter.apply(input, _scatter_index(input, index, d), src, dim=d)
+
+
+def _scatter_index(input, index, d):
+    """The index of scatter/scatter_add as an intp array, bounds-checked like PyTorch."""
+    ix = index._data.astype(xp.intp, copy=False)
+    n = input._data.shape[d] if input._data.ndim else 1
+    if ix.size and (ix.min() < 0 or ix.max() >= n):
+        bad = int(ix.max() if ix.max() >= n else ix.min())
+        raise RuntimeError(f"index {bad} is out of bounds for dimension {d} with size {n}")
+    return ix
 
 
 def index_select(input, dim, index):
     check_tensor(input, "index_select")
     if not isinstance(index, Tensor) or index._data.dtype.kind not in "iu":
-        raise RuntimeError("index_select(): Expected dtype int32/int64 for index")
+        raise RuntimeError("index_select(): Expected dtype int32 or int64 for index")
     if index._data.ndim > 1:
         raise IndexError("index_select(): Index is supposed to be a vector")
     d = wrap_dim(dim, input._data.ndim)
@@ -336,7 +433,7 @@ def masked_fill(input, mask, value):
     if not isinstance(mask, Tensor) or mask._data.dtype != xp.bool_:
         raise RuntimeError(
             f"masked_fill_ only supports boolean masks, but got mask with dtype "
-            f"{mask.dtype if isinstance(mask, Tensor) else type(mask).__name__}")
+            f"{_cpp_name(mask.dtype) if isinstance(mask, Tensor) else type(mask).__name__}")
     try:
         xp.broadcast_shapes(mask._data.shape, input._data.shape)
     except ValueError:
@@ -349,16 +446,44 @@ def masked_fill(input, mask, value):
                 "masked_fill_ only supports a 0-dimensional value tensor, but got tensor with "
                 f"{value._data.ndim} dimension(s).")
         v = value.to(input.dtype) if value._data.dtype != input._data.dtype else value
-        return MaskedFill.apply(input, mask, v)
+        return MaskedFillTensor.apply(input, mask, v)
     return MaskedFill.apply(input, mask, value)
 
 
+def _cpp_name(d):
+    from .. import tensor as T
+    return getattr(T, "_CPP_NAMES", {}).get(d.name, d.name)
+
+
+class MaskedFillTensor(MaskedFill):
+    _bw_name = "MaskedFillBackward1"
+
+
+class MaskedSelect(Index):
+    _bw_name = "MaskedSelectBackward0"
+
+
+class Take(Index):
+    _bw_name = "TakeBackward0"
+
+
 def masked_select(input, mask):
-    return getitem(input, mask.expand_as(input) if mask.shape != input.shape else mask)
+    """The elements of ``input`` where ``mask`` is True (the two broadcast), as a 1-D tensor."""
+    shape = xp.broadcast_shapes(input._data.shape, mask._data.shape)
+    if input._data.shape != shape:
+        input = input.expand(shape)
+    m = xp.broadcast_to(mask._data, shape)
+    return MaskedSelect.apply(input, index=tuple(m.nonzero()))
 
 
 def take(input, index):
-    return getitem(input.reshape(-1), index)
+    """``input.reshape(-1)[index]`` (the result has the shape of ``index``)."""
+    _check_index_tensor(index, "take")
+    flat = input.reshape(-1)
+    try:
+        return Take.apply(flat, index=(index._data.astype(xp.intp, copy=False),))
+    except IndexError as e:
+        raise _torch_index_error(e, flat.shape) from None
 
 
 def nonzero(input, *, as_tuple=False):

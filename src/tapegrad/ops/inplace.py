@@ -61,8 +61,31 @@ def _broadcastable(a, b):
         return False
 
 
+def _keep_original(self, result):
+    """If ``result``'s node saved ``self`` (``pow_``, ``mul_``, ``sin_``...), give it a copy
+    of ``self``'s old value, since ``self`` is about to be overwritten (PyTorch's in-place
+    ops keep the original self the same way). The copy keeps ``self``'s grad_fn, so a
+    backward under ``create_graph`` still differentiates through the old value."""
+    node = result.grad_fn
+    src = node._saved_src if node is not None else None
+    if not src or sum(s is self for s in src) != 1:
+        # (saved twice: self was also another argument, ``y.mul_(y)``; PyTorch keeps only
+        # the self argument's original, so the version check refuses that one, as there)
+        return
+    old = Tensor._wrap(self._data.copy(), self.grad_fn, self._output_nr)
+    old._requires_grad = self._requires_grad
+    saved = list(node.saved)
+    for i, s in enumerate(src):
+        if s is self:
+            src[i] = old
+            saved[i] = old._data
+    node.saved = tuple(saved)
+    node._saved_vcs = [e for e in node._saved_vcs if e[2] is not self]
+
+
 def rebase(self, result, op_name):
     """Write ``result`` into ``self`` and make ``self`` the output of ``result``'s node."""
+    _keep_original(self, result)
     _write(self, result._data, op_name)
     self._record_inplace(op_name)
     if result.grad_fn is not None:
@@ -74,6 +97,11 @@ def rebase(self, result, op_name):
 class CopySlices(Node):
     """The root of a view after an in-place op on the view: old root outside the view
     region, the op's result inside it."""
+
+    _bw_name = "CopySlices"
+
+    def name(self):
+        return "torch::autograd::CopySlices"  # PyTorch's name(); repr says CopySlices
 
     def forward(ctx, root, result, chain):
         ctx.chain = chain
@@ -105,6 +133,7 @@ def on_view(self, compute, op_name):
     """In-place op on a view whose root is (or becomes) part of a graph."""
     root = self._base
     result = compute(self)
+    _keep_original(self, result)
     _write(self, result._data, op_name)
     self._record_inplace(op_name)
     if root._requires_grad or result._requires_grad:

@@ -75,19 +75,45 @@ def _mm(a, b):
 
 
 def _shape_error(a, b):
+    """PyTorch's error for operands whose shapes ``matmul`` cannot multiply, or None.
+
+    Mirrors how torch.matmul dispatches: dot, mv, mm, a folded mm/mv for an N-D first
+    operand and a 1-D/2-D second one, else a batch broadcast followed by bmm.
+    """
     sa, sb = tuple(a.shape), tuple(b.shape)
-    if len(sa) == 2 and len(sb) == 2:
+    na, nb = len(sa), len(sb)
+    ka, kb = sa[-1], (sb[-2] if nb > 1 else sb[0])
+    if na >= 3 and nb <= 2:  # folded: (prod(leading), k) @ b
+        sa, na = (B.xp.prod(sa[:-1], dtype=int).item(), ka), 2
+    if na <= 2 and nb <= 2:
+        if ka == kb:
+            return None
+        if na == 1 and nb == 1:
+            return RuntimeError(
+                f"inconsistent tensor size, expected tensor [{sa[0]}] and src [{sb[0]}] to have the "
+                f"same number of elements, but got {sa[0]} and {sb[0]} elements respectively")
+        if nb == 1:
+            return RuntimeError(f"size mismatch, got input ({sa[0]}), mat ({sa[0]}x{sa[1]}), vec ({sb[0]})")
+        if na == 1:
+            sa = (1, sa[0])
         return RuntimeError(
             f"mat1 and mat2 shapes cannot be multiplied ({sa[0]}x{sa[1]} and {sb[0]}x{sb[1]})")
-    if len(sa) == 1 and len(sb) == 1:
-        return RuntimeError(
-            f"inconsistent tensor size, expected tensor [{sa[0]}] and src [{sb[0]}] to have the "
-            "same number of elements, but got " f"{sa[0]} and {sb[0]} elements respectively")
-    return RuntimeError(
-        f"Expected size for first two dimensions of batch2 tensor to be: {list(sb)} but got: "
-        f"{list(sa)}." if False else
-        f"matmul: shapes {list(sa)} and {list(sb)} cannot be multiplied "
-        f"(contracted dims {sa[-1]} and {sb[-2] if len(sb) > 1 else sb[0]})")
+    err = B.broadcast_error([sa[:-2], sb[:-2]])
+    if err is not None:
+        return err
+    if ka == kb:
+        return None
+    n = 1
+    for s in B.xp.broadcast_shapes(sa[:-2], sb[:-2]):
+        n *= s
+    return RuntimeError(f"Expected size for first two dimensions of batch2 tensor to be: [{n}, {ka}] "
+                        f"but got: [{n}, {kb}].")
+
+
+class VecMat(MatMul):
+    """1-D @ 2-D: PyTorch computes ``a.unsqueeze(0).mm(b).squeeze(0)``."""
+
+    _bw_name = "SqueezeBackward4"
 
 
 def matmul(input, other):
@@ -102,26 +128,18 @@ def matmul(input, other):
     if a.ndim == 0 or b.ndim == 0:
         raise RuntimeError(
             f"both arguments to matmul need to be at least 1D, but they are {a.ndim}D and {b.ndim}D")
-    ka = a.shape[-1]
-    kb = b.shape[-2] if b.ndim > 1 else b.shape[0]
-    if ka != kb:
-        raise _shape_error(a, b)
-    if a.ndim > 2 or b.ndim > 2:
-        try:
-            xp.broadcast_shapes(a.shape[:-2], b.shape[:-2])
-        except ValueError:
-            raise RuntimeError(
-                f"The size of tensor a ({a.shape[-3] if a.ndim > 2 else 1}) must match the size of "
-                f"tensor b ({b.shape[-3] if b.ndim > 2 else 1}) at non-singleton dimension "
-                "0") from None
+    err = _shape_error(a, b)
+    if err is not None:
+        raise err
     if a.ndim == 2 and b.ndim == 2:
         return Mm.apply(input, other)
     if a.ndim == 1 and b.ndim == 1:
         return Dot.apply(input, other)
     if a.ndim == 2 and b.ndim == 1:
         return Mv.apply(input, other)
-    if a.ndim == 3 and b.ndim == 3 and a.shape[0] == b.shape[0]:
-        return Bmm.apply(input, other)
+    if a.ndim == 1 and b.ndim == 2:
+        return VecMat.apply(input, other)
+    # (a batched matmul of 3-D operands is UnsafeViewBackward0 in PyTorch, not BmmBackward0)
     return MatMul.apply(input, other)
 
 
@@ -142,7 +160,14 @@ def bmm(input, mat2):
         raise RuntimeError(
             f"Expected size for first two dimensions of batch2 tensor to be: "
             f"[{input.shape[0]}, {input.shape[2]}] but got: [{mat2.shape[0]}, {mat2.shape[1]}].")
-    return matmul(input, mat2)
+    check_tensor(input, "bmm")
+    check_tensor(mat2, "bmm", "mat2", 2)
+    return Bmm.apply(input, mat2)
+
+
+def _cap(d):
+    from .reduction import _cap as cap
+    return cap(d)
 
 
 def mv(input, vec):
@@ -155,8 +180,8 @@ def dot(input, other):
             f"1D tensors expected, but got {input.ndim}D and {other.ndim}D tensors")
     if input.dtype != other.dtype:
         raise RuntimeError(
-            f"dot : expected both vectors to have same dtype, but found {input.dtype.name.capitalize()} "
-            f"and {other.dtype.name.capitalize()}")
+            f"dot : expected both vectors to have same dtype, but found {_cap(input.dtype)} "
+            f"and {_cap(other.dtype)}")
     return matmul(input, other)
 
 
@@ -224,6 +249,25 @@ def _parse_einsum(eq, shapes):
     return out_subs, rhs
 
 
+def _undiagonal(gi, su, s, size, all_subs):
+    """Place ``gi`` (subscripts ``su``) on the diagonals of an operand with repeated letters
+    ``s``: each repeat gets a fresh letter tied to the first by an identity matrix."""
+    used = set("".join(all_subs))
+    free = [c for c in _LETTERS if c not in used]
+    dt = (gi._data if isinstance(gi, Tensor) else gi).dtype
+    seen, renamed, eye_subs, eyes = set(), [], [], []
+    for c in s:
+        if c in seen:
+            c2 = free.pop(0)
+            renamed.append(c2)
+            eye_subs.append(c + c2)
+            eyes.append(xp.eye(size[c], dtype=dt))
+        else:
+            seen.add(c)
+            renamed.append(c)
+    return Einsum.apply(gi, *eyes, subs=[su] + eye_subs, out="".join(renamed))
+
+
 class Einsum(Node):
     def forward(ctx, *ops, subs, out):
         ctx.subs, ctx.out = subs, out
@@ -238,19 +282,20 @@ class Einsum(Node):
             if not ctx.needs_input_grad[i]:
                 grads.append(None)
                 continue
-            if len(set(s)) != len(s):
-                raise NotImplementedError(
-                    "einsum backward with a repeated index within one operand (a diagonal) is not supported")
+            size = dict(zip(s, shp))
+            su = "".join(dict.fromkeys(s))  # the letters once each ('ii' -> 'i': a diagonal)
             others = [(ctx.subs[j], ops[j]) for j in range(len(ops)) if j != i]
             present = set(ctx.out) | set(c for sj, _ in others for c in sj)
-            target = "".join(c for c in s if c in present)
+            target = "".join(c for c in su if c in present)
             eq_subs = [ctx.out] + [sj for sj, _ in others]
             gi = Einsum.apply(g, *[o for _, o in others], subs=eq_subs, out=target)
-            if target != s:
+            if target != su:
                 # letters only in this operand were summed out: broadcast back over them
                 from .shape import expand_, reshape_
-                kshape = [shp[k] if c in present else 1 for k, c in enumerate(s)]
-                gi = expand_(reshape_(gi, kshape), shp)
+                kshape = [size[c] if c in present else 1 for c in su]
+                gi = expand_(reshape_(gi, kshape), [size[c] for c in su])
+            if su != s:
+                gi = _undiagonal(gi, su, s, size, ctx.subs + [ctx.out])
             grads.append(gi)
         return tuple(grads)
 

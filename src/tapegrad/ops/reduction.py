@@ -61,6 +61,9 @@ class Mean(Node):
         ctx.in_shape, ctx.dims, ctx.keepdim = x.shape, dims, keepdim
         if x.dtype == xp.float16:
             return x.mean(axis=dims, keepdims=keepdim, dtype=xp.float32).astype(xp.float16)
+        if x.size == 0:  # the mean of nothing is nan, silently (NumPy would warn)
+            with xp.errstate(invalid="ignore", divide="ignore"):
+                return xp.asarray(x.sum(axis=dims, keepdims=keepdim) / _count(x.shape, dims))
         return xp.asarray(x.mean(axis=dims, keepdims=keepdim))
 
     def backward(ctx, g):
@@ -95,6 +98,10 @@ class Prod(Node):
             return g * others.reshape(ctx.in_shape) if B.is_array(others) else g * others.reshape(ctx.in_shape)
         others = _prod_others(x, dim)
         return _unreduce(g, ctx.in_shape, (dim,), ctx.keepdim) * others
+
+
+class ProdDim(Prod):
+    _bw_name = "ProdBackward1"
 
 
 def _prod_others(x, dim):
@@ -140,9 +147,16 @@ class return_types:
     aminmax = collections.namedtuple("aminmax", ["min", "max"])
 
 
+def _return_type_repr(self):
+    # PyTorch's structseq repr: "torch.return_types.max(\nvalues=...,\nindices=...)"
+    fields = ",\n".join(f"{k}={v!r}" for k, v in zip(self._fields, self))
+    return f"torch.return_types.{type(self).__name__}(\n{fields})"
+
+
 for _n in ("max", "min", "sort", "topk", "kthvalue", "median", "mode", "aminmax"):
     getattr(return_types, _n).__qualname__ = "torch.return_types." + _n
     getattr(return_types, _n).__module__ = "torch.return_types"
+    getattr(return_types, _n).__repr__ = _return_type_repr
 
 
 class AmaxAmin(Node):
@@ -159,7 +173,7 @@ class AmaxAmin(Node):
         x, out = ctx.saved
         full = _unreduce(out, ctx.in_shape, ctx.dims, ctx.keepdim)
         mask = (x == full)
-        if B.is_array(mask):
+        if not isinstance(mask, Tensor):  # (a 0-d compare gives a NumPy scalar)
             count = mask.sum(axis=ctx.dims, keepdims=True).astype(x.dtype)
             return _unreduce(g, ctx.in_shape, ctx.dims, ctx.keepdim) * mask / count
         m = Tensor._wrap(mask._data.astype(x._data.dtype))
@@ -198,7 +212,23 @@ class MaxMinDim(Node):
         from .indexing import ScatterAlong
         if not ctx.keepdim:
             g = unsqueeze_(g, ctx.dim)
-        return ScatterAlong.apply(g, index=_raw(idx), dim=ctx.dim, shape=ctx.in_shape), None
+        return ScatterAlong.apply(g, index=_raw(idx), dim=ctx.dim, shape=ctx.in_shape)
+
+
+class MaxDim0d(Node):
+    """max/min along dim 0 of a 0-d tensor: the element itself (named as PyTorch names it)."""
+
+    _bw_name = "MaxBackward0"
+
+    def forward(ctx, x):
+        return x.copy()
+
+    def backward(ctx, g):
+        return g
+
+
+class MinDim0d(MaxDim0d):
+    _bw_name = "MinBackward0"
 
 
 class MaxDim(MaxMinDim):
@@ -239,9 +269,11 @@ class Std(Node):
     def backward(ctx, g):
         x, out = ctx.saved
         n = _count(ctx.in_shape, ctx.dims)
+        from .elementwise import where_
         centered = x - _mean_keep(x, ctx.dims)
-        full = _unreduce(out, ctx.in_shape, ctx.dims, ctx.keepdim)
-        return _unreduce(g, ctx.in_shape, ctx.dims, ctx.keepdim) * centered / (full * (n - ctx.correction))
+        # PyTorch: (grad / (2 * std)).masked_fill_(std == 0, 0): a zero std gets a zero gradient
+        gs = where_(out == 0, 0.0, g / out)
+        return _unreduce(gs, ctx.in_shape, ctx.dims, ctx.keepdim) * centered / (n - ctx.correction)
 
 
 def _mean_keep(x, dims):
@@ -251,7 +283,7 @@ def _mean_keep(x, dims):
 
 
 class Norm(Node):
-    _bw_name = "NormBackward1"
+    _bw_name = "LinalgVectorNormBackward0"  # torch.norm dispatches to linalg.vector_norm
 
     def forward(ctx, x, p, dims, keepdim):
         ctx.in_shape, ctx.dims, ctx.keepdim, ctx.p = x.shape, dims, keepdim, p
@@ -279,13 +311,13 @@ class Norm(Node):
         full = _unreduce(out, ctx.in_shape, ctx.dims, ctx.keepdim)
         gf = _unreduce(g, ctx.in_shape, ctx.dims, ctx.keepdim)
         if p == 0:
-            return gf * 0
+            return None  # PyTorch's vector_norm(ord=0) backward gives no gradient (grad stays None)
         if p == 1:
             return gf * Sign.apply(x)
         if p in (float("inf"), -float("inf")):
             a = AbsOp(x)
             mask = (a == full)
-            if B.is_array(mask):
+            if not isinstance(mask, Tensor):  # (a 0-d compare gives a NumPy scalar)
                 count = mask.sum(axis=ctx.dims, keepdims=True)
                 return gf * Sign.apply(x) * mask / count
             m = Tensor._wrap(mask._data.astype(x._data.dtype))
@@ -304,9 +336,11 @@ def AbsOp(x):
 
 # =========================================================================== logsumexp / softmax
 class LogSumExp(Node):
+    _bw_name = "LogsumexpBackward0"
+
     def forward(ctx, x, dims, keepdim):
         ctx.in_shape, ctx.dims, ctx.keepdim = x.shape, dims, keepdim
-        m = x.max(axis=dims, keepdims=True)
+        m = x.max(axis=dims, keepdims=True, initial=-xp.inf)
         m = xp.where(xp.isfinite(m), m, 0)
         out = xp.log(xp.exp(x - m).sum(axis=dims, keepdims=True)) + m
         if not keepdim:
@@ -325,7 +359,7 @@ class LogSumExp(Node):
 class Softmax(Node):
     def forward(ctx, x, dim):
         ctx.dim = dim
-        e = xp.exp(x - x.max(axis=dim, keepdims=True))
+        e = xp.exp(x - x.max(axis=dim, keepdims=True, initial=-xp.inf))  # (initial: empty x)
         e /= e.sum(axis=dim, keepdims=True)
         ctx.saved = (e,)
         return e
@@ -339,7 +373,7 @@ class Softmax(Node):
 class LogSoftmax(Node):
     def forward(ctx, x, dim):
         ctx.dim = dim
-        shifted = x - x.max(axis=dim, keepdims=True)
+        shifted = x - x.max(axis=dim, keepdims=True, initial=-xp.inf)
         out = shifted - xp.log(xp.exp(shifted).sum(axis=dim, keepdims=True))
         ctx.saved = (out,)
         return out
@@ -353,7 +387,7 @@ class LogSoftmax(Node):
 def _sum_keep(x, dim):
     if B.is_array(x):
         return x.sum(axis=dim, keepdims=True)
-    return SumDim.apply(x, dims=(dim,), keepdim=True)
+    return SumDim.apply(x, dims=(dim,) if len(x.shape) else (), keepdim=True)
 
 
 class Cumsum(Node):
@@ -361,11 +395,15 @@ class Cumsum(Node):
         ctx.dim = dim
         if dtype is None and x.dtype.kind in "biu":
             dtype = xp.int64
+        if x.ndim == 0:  # NumPy would return shape (1,); PyTorch keeps 0-d
+            return x.astype(dtype or x.dtype, copy=True)
         return xp.cumsum(x, axis=dim, dtype=dtype)
 
     def backward(ctx, g):
         from .shape import Flip
         d = ctx.dim
+        if len(g.shape) == 0:
+            return g
         return Flip.apply(Cumsum.apply(Flip.apply(g, dims=(d,)), dim=d), dims=(d,))
 
 
@@ -436,7 +474,10 @@ def prod(input, dim=None, keepdim=False, *, dtype=None):
         input = input.to(dtype)
     if dim is None:
         return Prod.apply(input, dim=None, keepdim=False)
-    return Prod.apply(input, dim=wrap_dim(dim, input._data.ndim), keepdim=keepdim)
+    d = wrap_dim(dim, input._data.ndim)
+    if input._data.ndim == 0:  # dim 0 of a 0-d tensor: the product of its one element
+        return ProdDim.apply(input, dim=None, keepdim=False)
+    return ProdDim.apply(input, dim=d, keepdim=keepdim)
 
 
 def _maxmin(input, dim, keepdim, is_max, name):
@@ -458,7 +499,7 @@ def _maxmin(input, dim, keepdim, is_max, name):
     a = input._data
     if a.ndim == 0:
         idx = xp.zeros((), dtype=xp.int64)
-        vals = Tensor._wrap(a.copy()) if not input.requires_grad else input * 1
+        vals = (MaxDim0d if is_max else MinDim0d).apply(input)
         return getattr(return_types, name)(vals, Tensor._wrap(idx))
     # NOTE: NaN propagates (argmax of a NaN slice is the NaN), like PyTorch.
     idx = _nan_aware_arg(a, d, is_max)
@@ -512,7 +553,26 @@ def aminmax(input, *, dim=None, keepdim=False):
                                 amax(input, dim if dim is not None else (), keepdim))
 
 
+def _no_bool(input, name):
+    if input._data.dtype == xp.bool_:
+        raise RuntimeError(f"{name}(): does not support bool input")
+
+
+def _float_only_var(input):
+    if input._data.dtype.kind != "f":
+        raise RuntimeError("std and var only support floating point and complex dtypes")
+
+
+def _softmax_kernel_check(input, dim, name):
+    """PyTorch has no integer softmax kernel: it names the kernel it would have used."""
+    if input._data.dtype.kind != "f":
+        last = input._data.ndim == 0 or dim == input._data.ndim - 1
+        kernel = f"{name}_lastdim_kernel_impl" if last else f"{name}_kernel_impl"
+        raise NotImplementedError(f"\"{kernel}\" not implemented for '{_cap(input.dtype)}'")
+
+
 def argmax(input, dim=None, keepdim=False):
+    _no_bool(input, "argmax")
     a = input._data
     if dim is None:
         return Tensor._wrap(xp.asarray(_nan_aware_arg(a.reshape(-1), 0, True)))
@@ -522,6 +582,7 @@ def argmax(input, dim=None, keepdim=False):
 
 
 def argmin(input, dim=None, keepdim=False):
+    _no_bool(input, "argmin")
     a = input._data
     if dim is None:
         return Tensor._wrap(xp.asarray(_nan_aware_arg(a.reshape(-1), 0, False)))
@@ -541,6 +602,7 @@ def _correction(unbiased, correction):
 def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
     """Variance with Bessel's correction by default (``correction=1``)."""
     check_tensor(input, "var")
+    _float_only_var(input)
     if isinstance(dim, bool):
         unbiased, dim = dim, None
     c = _correction(unbiased, correction)
@@ -549,6 +611,7 @@ def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
 
 def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
     check_tensor(input, "std")
+    _float_only_var(input)
     if isinstance(dim, bool):
         unbiased, dim = dim, None
     c = _correction(unbiased, correction)
@@ -591,7 +654,9 @@ def softmax(input, dim=None, dtype=None):
         input = input.to(dtype)
     if dim is None:
         dim = 0 if input._data.ndim in (0, 1, 3) else 1
-    return Softmax.apply(input, dim=wrap_dim(dim, input._data.ndim))
+    dim = wrap_dim(dim, input._data.ndim)
+    _softmax_kernel_check(input, dim, "softmax")
+    return Softmax.apply(input, dim=dim)
 
 
 def log_softmax(input, dim=None, dtype=None):
@@ -600,7 +665,9 @@ def log_softmax(input, dim=None, dtype=None):
         input = input.to(dtype)
     if dim is None:
         dim = 0 if input._data.ndim in (0, 1, 3) else 1
-    return LogSoftmax.apply(input, dim=wrap_dim(dim, input._data.ndim))
+    dim = wrap_dim(dim, input._data.ndim)
+    _softmax_kernel_check(input, dim, "log_softmax")
+    return LogSoftmax.apply(input, dim=dim)
 
 
 def cumsum(input, dim, *, dtype=None):

@@ -123,7 +123,11 @@ class Slice(Node):
     def forward(ctx, x, index):
         ctx.in_shape = x.shape
         ctx.index = index
-        return x[index]
+        out = x[index]
+        if not isinstance(out, xp.ndarray):
+            # NumPy returns a scalar copy for an all-int index; PyTorch returns a 0-d view
+            out = x[index + (Ellipsis,)]
+        return out
 
     def backward(ctx, g):
         return SliceScatter.apply(g, shape=ctx.in_shape, index=ctx.index)
@@ -131,6 +135,18 @@ class Slice(Node):
 
 class Select(Slice):
     _bw_name = "SelectBackward0"
+
+
+class SliceAlias(Slice):
+    """``x[...]``, ``x[:, :]``: indexing that applies no view op (PyTorch's alias)."""
+
+    _bw_name = "AliasBackward0"
+
+
+class SliceUnsqueeze(Slice):
+    """Basic indexing whose last step is a ``None`` (PyTorch's unsqueeze)."""
+
+    _bw_name = "UnsqueezeBackward0"
 
 
 class SliceScatter(Node):
@@ -192,13 +208,20 @@ class Cat(Node):
 
     def forward(ctx, *xs, dim):
         ctx.dim = dim
-        ctx.sizes = [x.shape[dim] for x in xs]
-        return xp.concatenate(xs, axis=dim)
+        # legacy 1-D empty tensors next to higher-dimensional ones are skipped (they still
+        # get a gradient, of their own shape (0,), like in PyTorch)
+        nd = max(x.ndim for x in xs)
+        skip = [nd > 1 and x.ndim == 1 and x.shape[0] == 0 for x in xs]
+        ctx.sizes = [None if k else x.shape[dim] for x, k in zip(xs, skip)]
+        return xp.concatenate([x for x, k in zip(xs, skip) if not k], axis=dim)
 
     def backward(ctx, g):
         out = []
         start = 0
         for n in ctx.sizes:
+            if n is None:
+                out.append(reshape_(Slice.apply(g, index=(slice(0, 0),) * len(g.shape)), (0,)))
+                continue
             idx = (slice(None),) * ctx.dim + (slice(start, start + n),)
             out.append(Slice.apply(g, index=idx))
             start += n
@@ -240,13 +263,18 @@ class Split(Node):
         return Cat.apply(*parts, dim=ctx.dim)
 
 
+class SplitWithSizes(Split):
+    _bw_name = "SplitWithSizesBackward0"
+
+
 class Unbind(Node):
     multi_output = True
     is_view = True
 
     def forward(ctx, x, dim):
         ctx.dim, ctx.in_shape = dim, x.shape
-        return tuple(x[(slice(None),) * dim + (i,)] for i in range(x.shape[dim]))
+        # the Ellipsis keeps 0-d results views (NumPy gives scalar copies for x[i] of 1-D x)
+        return tuple(x[(slice(None),) * dim + (i, Ellipsis)] for i in range(x.shape[dim]))
 
     def backward(ctx, *grads):
         shape = list(ctx.in_shape)
@@ -287,6 +315,10 @@ def _infer_shape(shape, numel, what="view"):
         if s != -1:
             known *= s
     if neg:
+        if known == 0 and numel == 0:
+            raise RuntimeError(
+                f"cannot reshape tensor of 0 elements into shape {shape} because the unspecified "
+                "dimension size -1 can be any value and is ambiguous")
         if known == 0 or numel % known:
             raise RuntimeError(f"shape '{shape}' is invalid for input of size {numel}")
         shape[neg[0]] = numel // known
@@ -509,9 +541,12 @@ def _check_cat(tensors, name):
         raise TypeError(f"{name}(): argument 'tensors' (position 1) must be tuple of Tensors, "
                         f"not {type(tensors).__name__}")
     if len(tensors) == 0:
-        raise RuntimeError(f"{name}(): expected a non-empty list of Tensors")
-    for t in tensors:
-        check_tensor(t, name)
+        if name == "stack":
+            raise RuntimeError("stack expects a non-empty TensorList")
+        raise ValueError(f"torch.{name}(): expected a non-empty list of Tensors")
+    for i, t in enumerate(tensors):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"expected Tensor as element {i} in argument 0, but got {type(t).__name__}")
 
 
 def cat(tensors, dim=0, *, out=None):
@@ -532,7 +567,7 @@ def cat(tensors, dim=0, *, out=None):
                 raise RuntimeError(
                     f"Sizes of tensors must match except in dimension {d}. Expected size "
                     f"{ref._data.shape[k]} but got size {t._data.shape[k]} for tensor number {i} in the list.")
-    return Cat.apply(*ts, dim=d)
+    return Cat.apply(*(tensors if nd > 1 else ts), dim=d)
 
 
 concat = concatenate = cat
@@ -575,6 +610,7 @@ def split(tensor, split_size_or_sections, dim=0):
             raise RuntimeError(
                 f"split_with_sizes expects split_sizes to sum exactly to {n} (input tensor's size "
                 f"at dimension {d}), but got split_sizes={sizes}")
+        return SplitWithSizes.apply(tensor, sizes=tuple(sizes), dim=d)
     return Split.apply(tensor, sizes=tuple(sizes), dim=d)
 
 
@@ -629,7 +665,7 @@ def select(input, dim, index):
 
 def flip(input, dims):
     dims = wrap_dims(dims if isinstance(dims, (tuple, list)) else (dims,), input._data.ndim)
-    return Flip.apply(input, dims=dims)
+    return Flip.apply(input, dims=dims if input._data.ndim else ())
 
 
 def fliplr(input):
@@ -642,9 +678,11 @@ def flipud(input):
 
 def roll(input, shifts, dims=None):
     if dims is None:
-        flat = flatten(input)
-        return Roll.apply(flat, shifts=shifts if isinstance(shifts, int) else tuple(shifts),
-                          dims=0).view(input.shape)
+        # NumPy's roll with axis=None flattens, rolls and restores the shape (one RollBackward0)
+        s = shifts if isinstance(shifts, int) else tuple(shifts)
+        if isinstance(s, tuple) and len(s) == 1:
+            s = s[0]
+        return Roll.apply(input, shifts=s, dims=None)
     if isinstance(shifts, int):
         shifts = (shifts,)
     if isinstance(dims, int):

@@ -15,7 +15,7 @@ Resizing tensors and arrays is done in NumPy with PyTorch's interpolation kernel
 """
 from __future__ import annotations
 
-import math
+import functools
 import numbers
 import sys
 from collections.abc import Sequence
@@ -243,18 +243,20 @@ def normalize(tensor, mean, std, inplace=False):
     if tensor.ndim < 3:
         raise ValueError("Expected tensor to be a tensor image of size (..., C, H, W). Got "
                          f"tensor.size() = {tensor.size()}")
-    if not inplace:
-        tensor = tensor.clone()
     dtype = tensor.dtype
-    mean = as_tensor(mean, dtype=dtype)
-    std = as_tensor(std, dtype=dtype)
-    if bool((std == 0).any()):
+    np_mean = np.asarray(mean.numpy() if isinstance(mean, Tensor) else mean, dtype=dtype.np)
+    np_std = np.asarray(std.numpy() if isinstance(std, Tensor) else std, dtype=dtype.np)
+    if (np_std == 0).any():
         raise ValueError(f"std evaluated to zero after conversion to {dtype}, leading to division by zero.")
-    if mean.ndim == 1:
-        mean = mean.view(-1, 1, 1)
-    if std.ndim == 1:
-        std = std.view(-1, 1, 1)
-    return tensor.sub_(mean).div_(std)
+    if np_mean.ndim == 1:
+        np_mean = np_mean.reshape(-1, 1, 1)
+    if np_std.ndim == 1:
+        np_std = np_std.reshape(-1, 1, 1)
+    if inplace or tensor.requires_grad:  # tensor ops: version counter and graph stay right
+        if not inplace:
+            tensor = tensor.clone()
+        return tensor.sub_(Tensor._wrap(np_mean)).div_(Tensor._wrap(np_std))
+    return Tensor._wrap((tensor._data - np_mean) / np_std)
 
 
 _MAX_VALUE = {"uint8": 255, "int8": 127, "int16": 32767, "uint16": 65535, "int32": 2147483647,
@@ -495,8 +497,16 @@ def _cubic_conv(x, A):
         np.where(x < 2, ((A * x - 5 * A) * x + 8 * A) * x - 4 * A, 0.0))
 
 
+@functools.lru_cache(maxsize=256)
 def _resize_weights(in_size: int, out_size: int, mode: InterpolationMode, antialias: bool):
-    """The (out_size, in_size) matrix that resamples one axis like torch's interpolate."""
+    """The (out_size, in_size) matrix that resamples one axis like torch's interpolate (cached,
+    read-only)."""
+    W = _build_resize_weights(in_size, out_size, mode, antialias)
+    W.setflags(write=False)
+    return W
+
+
+def _build_resize_weights(in_size, out_size, mode, antialias):
     W = np.zeros((out_size, in_size), dtype=np.float64)
     scale = in_size / out_size
     dst = np.arange(out_size)
@@ -556,8 +566,9 @@ def _resize_array(arr: np.ndarray, is_tensor: bool, out_hw, mode, antialias):
     hax, wax = _hw_axes(arr, is_tensor)
     if arr.shape[hax] == 0 or arr.shape[wax] == 0:
         raise ValueError("cannot resize an empty image")
-    Wh = _resize_weights(arr.shape[hax], out_hw[0], mode, antialias)
-    Ww = _resize_weights(arr.shape[wax], out_hw[1], mode, antialias)
+    aa = bool(antialias)
+    Wh = _resize_weights(int(arr.shape[hax]), int(out_hw[0]), mode, aa)
+    Ww = _resize_weights(int(arr.shape[wax]), int(out_hw[1]), mode, aa)
     work = arr.astype(np.float64)
     work = np.moveaxis(np.tensordot(Wh, work, axes=([1], [hax])), 0, hax)
     work = np.moveaxis(np.tensordot(Ww, work, axes=([1], [wax])), 0, wax)

@@ -1,0 +1,4 @@
+"""tapegrad.utils: like ``torch.utils`` (``tapegrad.utils.data`` holds datasets and loaders)."""
+from . import data  # noqa: F401
+
+__all__ = ["data"]

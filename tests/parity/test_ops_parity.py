@@ -1,0 +1,1118 @@
+"""Op-by-op parity of tapegrad with PyTorch: values, dtypes, shapes, grad_fn names, gradients,
+type promotion, reprs and error messages.
+
+torch is the specification. Every row of ``CASES`` is one op applied to inputs built from
+the same NumPy arrays in both libraries; it runs for float32 and float64 (and int64/bool
+where the op takes them). For each, the test compares:
+
+* forward values (``assert_allclose``: rtol 1e-5/atol 1e-6 for float32, 1e-12 for float64),
+  output dtype and shape (every output of a tuple-returning op, indices included),
+* ``requires_grad`` and ``grad_fn.name()`` of every output,
+* the gradient of every floating input after ``backward`` with the same random upstream
+  gradient.
+"""
+from __future__ import annotations
+
+import math
+import re
+import warnings
+import zlib
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import tapegrad as tg  # noqa: E402
+
+TOL = {
+    "float32": dict(rtol=1e-5, atol=1e-6),
+    "float64": dict(rtol=1e-12, atol=1e-12),
+}
+FLOATS = ("float32", "float64")
+NUMERIC = FLOATS + ("int64",)
+ALL = NUMERIC + ("bool",)
+
+
+# =========================================================================== input specs
+class A:
+    """A random tensor input of the case's dtype (floating ones require grad)."""
+
+    def __init__(self, shape, lo=-2.0, hi=2.0, grad=True, dtype=None):
+        self.shape, self.lo, self.hi, self.grad, self.dtype = tuple(shape), lo, hi, grad, dtype
+
+    def make(self, rng, dt):
+        dt = self.dtype or dt
+        if dt == "bool":
+            return rng.random(self.shape) < 0.5
+        if dt in ("int64", "int32", "uint8"):
+            return rng.integers(int(self.lo), int(self.hi) + 1, self.shape).astype(dt)
+        return rng.uniform(self.lo, self.hi, self.shape).astype(dt)
+
+
+class V:
+    """A fixed array (cast to the case's dtype unless ``dtype`` is given)."""
+
+    def __init__(self, values, grad=True, dtype=None):
+        self.values, self.grad, self.dtype = np.asarray(values), grad, dtype
+
+    def make(self, rng, dt):
+        return self.values.astype(self.dtype or dt)
+
+
+class Idx:
+    """An int64 index tensor (never differentiable)."""
+
+    def __init__(self, values=None, shape=None, hi=None):
+        self.values, self.shape, self.hi = values, shape, hi
+        self.grad = False
+
+    def make(self, rng, dt):
+        if self.values is not None:
+            return np.asarray(self.values, dtype=np.int64)
+        return rng.integers(0, self.hi, self.shape).astype(np.int64)
+
+
+class Mask:
+    """A random bool tensor."""
+
+    def __init__(self, shape):
+        self.shape, self.grad = tuple(shape), False
+
+    def make(self, rng, dt):
+        m = rng.random(self.shape) < 0.5
+        if m.size:
+            m.flat[0] = True
+        return m
+
+
+class Case:
+    def __init__(self, id, fn, inputs, dtypes=FLOATS, name=True, tol=None):
+        self.id, self.fn, self.inputs, self.dtypes = id, fn, inputs, dtypes
+        #: True: grad_fn.name() must equal torch's; a str: the documented name we give instead
+        self.name = name
+        self.tol = tol or {}
+
+
+def F(L):
+    """``torch.nn.functional`` / ``tapegrad.nn.functional``."""
+    return L.nn.functional
+
+
+# =========================================================================== the table
+CASES: list[Case] = []
+
+
+def add(id, fn, inputs, **kw):
+    CASES.append(Case(id, fn, inputs, **kw))
+
+
+UNARY_SHAPES = [(), (5,), (3, 4), (2, 3, 4)]
+BINARY_SHAPES = [((3, 4), (3, 4)), ((3, 4), (4,)), ((2, 1, 4), (3, 1)), ((), (3, 4)),
+                 ((3, 1), ()), ((1, 4), (3, 1))]
+
+
+def unary(id, fn, lo=-2.0, hi=2.0, dtypes=FLOATS, shapes=UNARY_SHAPES, **kw):
+    for s in shapes:
+        add(f"{id}{list(s)}", fn, [A(s, lo, hi)], dtypes=dtypes, **kw)
+
+
+def binary(id, fn, lo=-2.0, hi=2.0, lo2=None, hi2=None, dtypes=FLOATS, shapes=BINARY_SHAPES, **kw):
+    lo2 = lo if lo2 is None else lo2
+    hi2 = hi if hi2 is None else hi2
+    for s1, s2 in shapes:
+        add(f"{id}{list(s1)}{list(s2)}", fn, [A(s1, lo, hi), A(s2, lo2, hi2)], dtypes=dtypes, **kw)
+
+
+# ----------------------------------------------------------------- arithmetic
+binary("add", lambda L, x, y: x + y, dtypes=ALL)
+binary("sub", lambda L, x, y: x - y, dtypes=NUMERIC)
+binary("mul", lambda L, x, y: x * y, dtypes=ALL)
+binary("div", lambda L, x, y: x / y, lo2=0.5, hi2=2.0, dtypes=FLOATS)
+binary("div_int", lambda L, x, y: x / y, lo2=1, hi2=4, dtypes=("int64",))
+binary("add_alpha", lambda L, x, y: L.add(x, y, alpha=2.5))
+binary("sub_alpha", lambda L, x, y: L.sub(x, y, alpha=0.5))
+binary("floordiv", lambda L, x, y: x // y, lo=-5, hi=5, lo2=1, hi2=3, dtypes=NUMERIC)
+binary("mod", lambda L, x, y: x % y, lo=-5, hi=5, lo2=0.7, hi2=3, dtypes=FLOATS)
+binary("mod_int", lambda L, x, y: x % y, lo=-9, hi=9, lo2=1, hi2=4, dtypes=("int64",))
+binary("pow_tt", lambda L, x, y: x ** y, lo=0.5, hi=2.0, lo2=-2.0, hi2=2.0)
+binary("maximum", lambda L, x, y: L.maximum(x, y), dtypes=NUMERIC)
+binary("minimum", lambda L, x, y: L.minimum(x, y), dtypes=NUMERIC)
+for _s in (2.5, 2, -3, 0.5, True):
+    _n = repr(_s)
+    for _shape in ((3, 4), ()):
+        add(f"add_scalar{_n}{list(_shape)}", lambda L, x, s=_s: x + s, [A(_shape)], dtypes=ALL)
+        add(f"radd_scalar{_n}{list(_shape)}", lambda L, x, s=_s: s + x, [A(_shape)], dtypes=ALL)
+        add(f"mul_scalar{_n}{list(_shape)}", lambda L, x, s=_s: x * s, [A(_shape)], dtypes=ALL)
+        add(f"rmul_scalar{_n}{list(_shape)}", lambda L, x, s=_s: s * x, [A(_shape)], dtypes=ALL)
+        add(f"div_scalar{_n}{list(_shape)}", lambda L, x, s=_s: x / s, [A(_shape)], dtypes=ALL)
+        if _s is not True:
+            add(f"sub_scalar{_n}{list(_shape)}", lambda L, x, s=_s: x - s, [A(_shape)], dtypes=NUMERIC)
+            add(f"rsub_scalar{_n}{list(_shape)}", lambda L, x, s=_s: s - x, [A(_shape)], dtypes=NUMERIC)
+            add(f"rdiv_scalar{_n}{list(_shape)}", lambda L, x, s=_s: s / x, [A(_shape, 0.5, 2.0)],
+                dtypes=NUMERIC if _s else FLOATS)
+            add(f"floordiv_scalar{_n}{list(_shape)}", lambda L, x, s=_s: x // s, [A(_shape, -5, 5)],
+                dtypes=NUMERIC)
+            add(f"mod_scalar{_n}{list(_shape)}", lambda L, x, s=_s: x % s, [A(_shape, -5, 5)],
+                dtypes=NUMERIC)
+for _e in (2, 3, 0, 1, -1, 0.5, -1.5, 2.0, 1.7):
+    _lo = 0.3 if isinstance(_e, float) and not float(_e).is_integer() else -2.0
+    unary(f"pow_scalar{_e!r}", lambda L, x, e=_e: x ** e, lo=_lo, shapes=[(), (3, 4)])
+unary("pow_int2", lambda L, x: x ** 2, dtypes=("int64",), shapes=[(3, 4)])
+unary("pow_int_float", lambda L, x: x ** 0.5, lo=0, hi=9, dtypes=("int64",), shapes=[(3, 4)])
+for _b in (2.0, 0.5, 3, math.e):
+    unary(f"rpow{_b!r}", lambda L, x, b=_b: b ** x, shapes=[(), (3, 4)])
+unary("rpow_int_base_int", lambda L, x: 2 ** x, lo=0, hi=5, dtypes=("int64",), shapes=[(3, 4)])
+unary("pow_fn_scalar_base", lambda L, x: L.pow(2.0, x), shapes=[(3, 4)])
+unary("rmod_scalar", lambda L, x: 5 % x, lo=0.5, hi=3, shapes=[(3, 4), ()], dtypes=NUMERIC)
+unary("rfloordiv_scalar", lambda L, x: 7 // x, lo=0.5, hi=3, shapes=[(3, 4), ()], dtypes=NUMERIC)
+unary("rfloordiv_float_scalar", lambda L, x: 2.5 // x, lo=0.5, hi=3, shapes=[(3, 4)], dtypes=NUMERIC)
+binary("fmod", lambda L, x, y: L.fmod(x, y), lo=-5, hi=5, lo2=0.7, hi2=3, shapes=BINARY_SHAPES[:3])
+unary("fmod_scalar", lambda L, x: L.fmod(x, 1.5), lo=-5, hi=5, shapes=[(3, 4)], dtypes=NUMERIC)
+binary("div_floor", lambda L, x, y: L.div(x, y, rounding_mode="floor"), lo=-5, hi=5, lo2=0.7, hi2=3,
+       shapes=BINARY_SHAPES[:3], dtypes=NUMERIC)
+binary("div_trunc", lambda L, x, y: L.div(x, y, rounding_mode="trunc"), lo=-5, hi=5, lo2=0.7, hi2=3,
+       shapes=BINARY_SHAPES[:3], dtypes=NUMERIC)
+unary("clamp_max_fn", lambda L, x: L.clamp_max(x, 0.1), shapes=[(3, 4)])
+add("clamp_min_fn_tensor", lambda L, x, y: L.clamp_min(x, y), [A((3, 4)), A((4,))])
+unary("neg", lambda L, x: -x, dtypes=NUMERIC)
+unary("neg_fn", lambda L, x: L.neg(x), shapes=[(3, 4)])
+unary("square", lambda L, x: L.square(x), shapes=[(3, 4)])
+
+# ----------------------------------------------------------------- unary math
+unary("abs", lambda L, x: L.abs(x), dtypes=NUMERIC)
+unary("abs_op", lambda L, x: abs(x), shapes=[(3, 4)])
+unary("exp", lambda L, x: L.exp(x))
+unary("exp_int", lambda L, x: L.exp(x), dtypes=("int64", "bool"), shapes=[(3, 4)])
+unary("log", lambda L, x: L.log(x), lo=0.1, hi=5.0)
+unary("log_int", lambda L, x: L.log(x), lo=1, hi=9, dtypes=("int64",), shapes=[(3, 4)])
+unary("log1p", lambda L, x: L.log1p(x), lo=-0.9, hi=3.0)
+unary("expm1", lambda L, x: L.expm1(x))
+unary("sqrt", lambda L, x: L.sqrt(x), lo=0.1, hi=4.0)
+unary("sqrt_int", lambda L, x: L.sqrt(x), lo=0, hi=9, dtypes=("int64",), shapes=[(3, 4)])
+unary("rsqrt", lambda L, x: L.rsqrt(x), lo=0.1, hi=4.0)
+unary("sin", lambda L, x: L.sin(x))
+unary("cos", lambda L, x: L.cos(x))
+unary("tan", lambda L, x: L.tan(x), lo=-1.2, hi=1.2)
+unary("tanh", lambda L, x: L.tanh(x))
+unary("tanh_method", lambda L, x: x.tanh(), shapes=[(3, 4)])
+unary("sigmoid", lambda L, x: L.sigmoid(x), lo=-30, hi=30)
+unary("relu", lambda L, x: L.relu(x), dtypes=NUMERIC)
+unary("relu_method", lambda L, x: x.relu(), shapes=[(3, 4)])
+unary("leaky_relu", lambda L, x: F(L).leaky_relu(x))
+unary("leaky_relu_slope", lambda L, x: F(L).leaky_relu(x, 0.2), shapes=[(3, 4)])
+unary("gelu", lambda L, x: F(L).gelu(x), lo=-4, hi=4)
+unary("gelu_tanh", lambda L, x: F(L).gelu(x, approximate="tanh"), lo=-4, hi=4)
+unary("silu", lambda L, x: F(L).silu(x), lo=-6, hi=6)
+unary("softplus", lambda L, x: F(L).softplus(x), lo=-30, hi=30)
+unary("softplus_beta", lambda L, x: F(L).softplus(x, beta=2.0, threshold=5.0), lo=-6, hi=6,
+      shapes=[(3, 4), (5,)])
+unary("sign", lambda L, x: L.sign(x), dtypes=NUMERIC)
+for _n in ("sin", "cos", "tanh", "sigmoid", "exp", "expm1", "log1p", "rsqrt", "abs", "neg", "sign", "relu",
+           "square"):
+    add(f"{_n}_intlike", lambda L, x, n=_n: getattr(L, n)(x), [A((3, 4), 0, 4)], dtypes=("int64", "bool"))
+for _n, _f in (("softmax", lambda L, x: x.softmax(-1)), ("log_softmax", lambda L, x: x.log_softmax(0)),
+               ("var", lambda L, x: x.var()), ("std", lambda L, x: x.std(0)), ("norm", lambda L, x: x.norm()),
+               ("logsumexp", lambda L, x: x.logsumexp(1)), ("cumsum", lambda L, x: x.cumsum(1)),
+               ("prod", lambda L, x: x.prod(1)), ("amax", lambda L, x: x.amax(0)),
+               ("argmax", lambda L, x: x.argmax()), ("mean_dim", lambda L, x: x.mean(1))):
+    add(f"{_n}_intlike", _f, [A((3, 4), 0, 4)], dtypes=("int64", "bool"))
+for _n, _f in (("to_double", lambda L, x: x.to(L.float64)), ("to_float", lambda L, x: x.float()),
+               ("double", lambda L, x: x.double()), ("to_long", lambda L, x: x.long()),
+               ("to_bool", lambda L, x: x.bool()), ("to_same", lambda L, x: x.to(x.dtype)),
+               ("type_as", lambda L, x: x.type_as(L.ones(1, dtype=L.float64))),
+               ("to_half_back", lambda L, x: x.half().float()), ("detach", lambda L, x: x.detach() * x)):
+    add(_n, _f, [A((3, 4))], dtypes=ALL)
+add("sign_zero", lambda L, x: L.sign(x), [V([-1.5, 0.0, 2.0])])
+add("abs_zero", lambda L, x: L.abs(x), [V([-1.5, 0.0, 2.0])])
+add("relu_zero", lambda L, x: L.relu(x), [V([-1.5, 0.0, 2.0])])
+add("sqrt_zero", lambda L, x: L.sqrt(x), [V([0.0, 4.0])])
+
+# ----------------------------------------------------------------- clamp / where
+unary("clamp", lambda L, x: L.clamp(x, -0.5, 0.7), dtypes=FLOATS)
+unary("clamp_min", lambda L, x: L.clamp(x, min=-0.5), shapes=[(3, 4)])
+unary("clamp_max", lambda L, x: L.clamp(x, max=0.5), shapes=[(3, 4)])
+unary("clamp_min_fn", lambda L, x: L.clamp_min(x, 0.1), shapes=[(3, 4)])
+unary("clip", lambda L, x: L.clip(x, -1, 1), shapes=[(3, 4), ()])
+unary("clamp_method", lambda L, x: x.clamp(min=0), shapes=[(3, 4)])
+unary("clamp_int", lambda L, x: L.clamp(x, -1, 1), lo=-4, hi=4, dtypes=("int64",), shapes=[(3, 4)])
+unary("clamp_int_floatbound", lambda L, x: L.clamp(x, -1.5, 1.5), lo=-4, hi=4, dtypes=("int64",),
+      shapes=[(3, 4)])
+add("clamp_tensor_bounds", lambda L, x, lo, hi: L.clamp(x, lo, hi),
+    [A((3, 4)), A((4,), -1.0, 0.0), A((3, 1), 0.0, 1.0)])
+add("clamp_tensor_min", lambda L, x, lo: L.clamp(x, min=lo), [A((3, 4)), A((3, 4))])
+add("clamp_at_bound", lambda L, x: L.clamp(x, -1.0, 1.0), [V([-1.0, 0.0, 1.0, 2.0])])
+add("maximum_tie", lambda L, x, y: L.maximum(x, y), [V([1.0, 2.0, 3.0]), V([1.0, 0.0, 3.0])])
+add("minimum_tie", lambda L, x, y: L.minimum(x, y), [V([1.0, 2.0, 3.0]), V([1.0, 0.0, 3.0])])
+for _s1, _s2, _s3 in (((3, 4), (3, 4), (3, 4)), ((3, 4), (4,), (3, 1)), ((3, 1), (1, 4), ())):
+    add(f"where{list(_s1)}{list(_s2)}{list(_s3)}", lambda L, c, x, y: L.where(c, x, y),
+        [Mask(_s1), A(_s2), A(_s3)], dtypes=ALL)
+add("where_scalar_other", lambda L, c, x: L.where(c, x, 0.0), [Mask((3, 4)), A((3, 4))], dtypes=ALL)
+add("where_scalar_input", lambda L, c, x: L.where(c, 1.5, x), [Mask((3, 4)), A((3, 4))], dtypes=NUMERIC)
+add("where_method", lambda L, c, x, y: x.where(c, y), [Mask((3, 4)), A((3, 4)), A((4,))])
+
+# ----------------------------------------------------------------- reductions
+R_SHAPE = (2, 3, 4)
+for _dim, _kd in ((None, False), (0, False), (1, True), (-1, False), ((0, 2), False), ((0, 2), True),
+                  ((-1, 0), True), ((), False)):
+    _sfx = f"[{_dim}-{_kd}]"
+    _kw = {} if _dim is None else dict(dim=_dim, keepdim=_kd)
+    add(f"sum{_sfx}", lambda L, x, kw=_kw: L.sum(x, **kw), [A(R_SHAPE)], dtypes=ALL)
+    if _dim != ():
+        add(f"mean{_sfx}", lambda L, x, kw=_kw: L.mean(x, **kw), [A(R_SHAPE)])
+        add(f"amax{_sfx}", lambda L, x, kw=_kw: L.amax(x, **kw), [A(R_SHAPE)], dtypes=NUMERIC)
+        add(f"amin{_sfx}", lambda L, x, kw=_kw: L.amin(x, **kw), [A(R_SHAPE)], dtypes=NUMERIC)
+        add(f"var{_sfx}", lambda L, x, kw=_kw: L.var(x, **kw), [A(R_SHAPE)])
+        add(f"std{_sfx}", lambda L, x, kw=_kw: L.std(x, **kw), [A(R_SHAPE)])
+        add(f"std_unbiased_false{_sfx}", lambda L, x, kw=_kw: L.std(x, unbiased=False, **kw), [A(R_SHAPE)])
+        add(f"var_correction0{_sfx}", lambda L, x, kw=_kw: L.var(x, correction=0, **kw), [A(R_SHAPE)])
+        add(f"norm{_sfx}", lambda L, x, kw=_kw: L.norm(x, **kw), [A(R_SHAPE)])
+        add(f"all{_sfx}", lambda L, x, kw=_kw: L.all(x, **kw), [A(R_SHAPE, -1, 3)], dtypes=ALL)
+        add(f"any{_sfx}", lambda L, x, kw=_kw: L.any(x, **kw), [A(R_SHAPE, -1, 1)], dtypes=ALL)
+    if _dim is not None and _dim != ():
+        add(f"logsumexp{_sfx}", lambda L, x, kw=_kw: L.logsumexp(x, **kw), [A(R_SHAPE, -5, 5)])
+add("sum_0d", lambda L, x: x.sum(), [A(())], dtypes=ALL)
+add("sum_dim_0d", lambda L, x: x.sum(0), [A(())], dtypes=FLOATS)
+add("sum_method_dims", lambda L, x: x.sum((1, 2)), [A(R_SHAPE)])
+add("sum_dtype", lambda L, x: x.sum(dtype=L.float64), [A(R_SHAPE)], dtypes=("float32", "int64"))
+add("mean_dtype", lambda L, x: x.mean(dtype=L.float64), [A(R_SHAPE)], dtypes=("float32", "int64"))
+add("mean_0d", lambda L, x: x.mean(), [A(())])
+for _p in (1, 2, 3, float("inf"), -float("inf"), 0, 0.5, "fro"):
+    add(f"norm_p{_p}", lambda L, x, p=_p: L.norm(x, p=p), [A((3, 4))])
+    if _p != "fro":
+        add(f"norm_p{_p}_dim", lambda L, x, p=_p: x.norm(p=p, dim=1, keepdim=True), [A((3, 4))])
+add("norm_zero_vec", lambda L, x: L.norm(x), [V([0.0, 0.0])])
+add("logsumexp_big", lambda L, x: L.logsumexp(x, 1), [V([[1000.0, 1000.0, -5.0], [-1e3, 2.0, 3.0]])])
+add("logsumexp_int", lambda L, x: L.logsumexp(x, 0), [A((3, 4), 0, 5)], dtypes=("int64",))
+for _dim in (None, 0, 1, -1):
+    _kw = {} if _dim is None else dict(dim=_dim)
+    add(f"prod[{_dim}]", lambda L, x, kw=_kw: L.prod(x, **kw), [A((3, 4), 0.5, 1.5)], dtypes=NUMERIC)
+add("prod_keepdim", lambda L, x: x.prod(1, keepdim=True), [A((3, 4))])
+add("prod_with_zero", lambda L, x: x.prod(), [V([2.0, 0.0, 3.0])])
+add("prod_with_zero_dim", lambda L, x: x.prod(1), [V([[2.0, 0.0, 3.0], [0.0, 0.0, 2.0], [1.0, 2.0, 3.0]])])
+add("prod_bool", lambda L, x: x.prod(), [A((3, 4))], dtypes=("bool",))
+for _which in ("max", "min"):
+    add(f"{_which}_full", lambda L, x, w=_which: getattr(L, w)(x), [A(R_SHAPE)], dtypes=ALL)
+    add(f"{_which}_full_method", lambda L, x, w=_which: getattr(x, w)(), [A((5,))], dtypes=NUMERIC)
+    add(f"{_which}_full_ties", lambda L, x, w=_which: getattr(L, w)(x), [V([[1.0, 3.0], [3.0, -3.0]])])
+    for _dim, _kd in ((0, False), (1, True), (-1, False), (2, True)):
+        add(f"{_which}_dim[{_dim}-{_kd}]", lambda L, x, w=_which, d=_dim, k=_kd: getattr(L, w)(x, d, keepdim=k),
+            [A(R_SHAPE)], dtypes=NUMERIC)
+    add(f"{_which}_dim_namedtuple", lambda L, x, w=_which: tuple(getattr(x, w)(dim=1)), [A((3, 4))])
+    add(f"{_which}_dim_values", lambda L, x, w=_which: getattr(x, w)(1).values, [A((3, 4))])
+    add(f"{_which}_dim_indices", lambda L, x, w=_which: getattr(x, w)(1).indices, [A((3, 4))])
+    add(f"{_which}_dim_ties", lambda L, x, w=_which: getattr(L, w)(x, 1),
+        [V([[1.0, 3.0, 3.0], [-3.0, -3.0, 0.0]])])
+    add(f"{_which}_dim_0d", lambda L, x, w=_which: getattr(L, w)(x, 0), [A(())])
+    add(f"{_which}_binary", lambda L, x, y, w=_which: getattr(L, w)(x, y), [A((3, 4)), A((4,))])
+for _a in ("argmax", "argmin"):
+    for _dim, _kd in ((None, False), (0, False), (1, True), (-1, False)):
+        _kw = {} if _dim is None else dict(dim=_dim, keepdim=_kd)
+        add(f"{_a}[{_dim}-{_kd}]", lambda L, x, a=_a, kw=_kw: getattr(L, a)(x, **kw), [A(R_SHAPE)],
+            dtypes=NUMERIC)
+    add(f"{_a}_ties", lambda L, x, a=_a: getattr(x, a)(1), [V([[1.0, 3.0, 3.0], [-3.0, -3.0, 0.0]])])
+    add(f"{_a}_nan", lambda L, x, a=_a: getattr(x, a)(), [V([1.0, float("nan"), 3.0])])
+for _dim in (0, 1, -1):
+    add(f"softmax[{_dim}]", lambda L, x, d=_dim: L.softmax(x, d), [A(R_SHAPE, -5, 5)])
+    add(f"log_softmax[{_dim}]", lambda L, x, d=_dim: L.log_softmax(x, d), [A(R_SHAPE, -5, 5)])
+    add(f"cumsum[{_dim}]", lambda L, x, d=_dim: L.cumsum(x, d), [A(R_SHAPE)], dtypes=ALL)
+add("softmax_F", lambda L, x: F(L).softmax(x, dim=-1), [A((3, 4))])
+add("log_softmax_F", lambda L, x: F(L).log_softmax(x, dim=1), [A((3, 4))])
+add("softmax_big", lambda L, x: L.softmax(x, 0), [V([1000.0, 999.0, -1000.0])])
+add("log_softmax_big", lambda L, x: L.log_softmax(x, 0), [V([1000.0, 999.0, -1000.0])])
+add("softmax_1d", lambda L, x: x.softmax(0), [A((5,))])
+add("softmax_0d", lambda L, x: x.softmax(0), [A(())])
+add("cumsum_0d", lambda L, x: x.cumsum(0), [A(())])
+add("cumsum_dtype", lambda L, x: x.cumsum(0, dtype=L.float64), [A((5,))], dtypes=("float32", "int64"))
+
+# ----------------------------------------------------------------- shape ops
+S = (2, 3, 4)
+add("reshape", lambda L, x: x.reshape(4, 6), [A(S)], dtypes=ALL)
+add("reshape_infer", lambda L, x: x.reshape(-1, 2), [A(S)])
+add("reshape_tuple", lambda L, x: L.reshape(x, (6, 4)), [A(S)])
+add("reshape_same", lambda L, x: x.reshape(2, 3, 4), [A(S)])
+add("reshape_0d", lambda L, x: x.reshape(1, 1), [A(())])
+add("reshape_to_0d", lambda L, x: x.reshape(()), [A((1,))])
+add("reshape_noncontig", lambda L, x: x.transpose(0, 2).reshape(-1), [A(S)])
+add("view", lambda L, x: x.view(6, 4), [A(S)], dtypes=ALL)
+add("view_infer", lambda L, x: x.view(-1), [A(S)])
+add("view_as", lambda L, x, y: x.view_as(y), [A(S), A((6, 4), grad=False)])
+add("flatten", lambda L, x: x.flatten(), [A(S)], dtypes=ALL)
+add("flatten_range", lambda L, x: L.flatten(x, 1), [A(S)])
+add("flatten_mid", lambda L, x: x.flatten(0, 1), [A(S)])
+add("flatten_noop", lambda L, x: x.flatten(1, 1), [A(S)])
+add("flatten_0d", lambda L, x: x.flatten(), [A(())])
+add("unflatten", lambda L, x: x.unflatten(2, (2, 2)), [A(S)])
+add("unflatten_infer", lambda L, x: L.unflatten(x, -1, (-1, 2)), [A(S)])
+add("squeeze", lambda L, x: x.squeeze(), [A((2, 1, 3, 1))], dtypes=ALL)
+add("squeeze_dim", lambda L, x: x.squeeze(1), [A((2, 1, 3, 1))])
+add("squeeze_dim_noop", lambda L, x: x.squeeze(0), [A((2, 1, 3, 1))])
+add("squeeze_dims", lambda L, x: x.squeeze((1, 3)), [A((2, 1, 3, 1))])
+add("squeeze_0d", lambda L, x: x.squeeze(), [A(())])
+add("unsqueeze", lambda L, x: x.unsqueeze(0), [A(S)], dtypes=ALL)
+add("unsqueeze_neg", lambda L, x: L.unsqueeze(x, -1), [A(S)])
+add("unsqueeze_mid", lambda L, x: x.unsqueeze(2), [A(S)])
+add("unsqueeze_0d", lambda L, x: x.unsqueeze(0), [A(())])
+add("transpose", lambda L, x: x.transpose(0, 2), [A(S)], dtypes=ALL)
+add("transpose_neg", lambda L, x: L.transpose(x, -1, -2), [A(S)])
+add("transpose_same", lambda L, x: x.transpose(1, 1), [A(S)])
+add("permute", lambda L, x: x.permute(2, 0, 1), [A(S)], dtypes=ALL)
+add("permute_tuple", lambda L, x: L.permute(x, (1, 2, 0)), [A(S)])
+add("permute_neg", lambda L, x: x.permute(-1, 0, 1), [A(S)])
+add("t", lambda L, x: x.t(), [A((3, 4))], dtypes=ALL)
+add("t_1d", lambda L, x: x.t(), [A((4,))])
+add("t_fn", lambda L, x: L.t(x), [A((3, 4))])
+add("T", lambda L, x: x.T, [A((3, 4))], dtypes=ALL)
+add("mT", lambda L, x: x.mT, [A(S)])
+add("expand", lambda L, x: x.expand(3, 4), [A((3, 1))], dtypes=ALL)
+add("expand_new_dims", lambda L, x: x.expand(2, 3, 4), [A((4,))])
+add("expand_minus1", lambda L, x: x.expand(2, -1, 4), [A((3, 1))])
+add("expand_tuple", lambda L, x: x.expand((2, 3, 4)), [A((1, 3, 1))])
+add("expand_as", lambda L, x, y: x.expand_as(y), [A((3, 1)), A((2, 3, 4), grad=False)])
+add("broadcast_to", lambda L, x: L.broadcast_to(x, (2, 3, 4)), [A((3, 1))], dtypes=ALL)
+add("broadcast_to_method", lambda L, x: x.broadcast_to((3, 4)), [A(())])
+add("repeat", lambda L, x: x.repeat(2, 3), [A((3, 4))], dtypes=ALL)
+add("repeat_lead", lambda L, x: x.repeat(2, 1, 3), [A((3, 4))])
+add("repeat_tuple", lambda L, x: x.repeat((2, 2)), [A((4,))])
+add("contiguous", lambda L, x: x.contiguous(), [A(S)], dtypes=ALL)
+add("contiguous_noncontig", lambda L, x: x.t().contiguous(), [A((3, 4))])
+add("clone", lambda L, x: x.clone(), [A(S)], dtypes=ALL)
+for _dim in (0, 1, -1):
+    add(f"cat[{_dim}]", lambda L, x, y, d=_dim: L.cat([x, y], d), [A((2, 3, 4)), A((2, 3, 4))], dtypes=ALL)
+    add(f"stack[{_dim}]", lambda L, x, y, d=_dim: L.stack([x, y], d), [A((2, 3)), A((2, 3))], dtypes=ALL)
+add("cat_uneven", lambda L, x, y, z: L.cat((x, y, z), 1), [A((2, 1)), A((2, 3)), A((2, 2))])
+add("cat_empty_1d", lambda L, x, y: L.cat([x, y]), [A((0,)), A((2, 3))])
+add("cat_mixed_dtype", lambda L, x, y: L.cat([x, y]), [A((2, 3)), A((2, 3), 0, 4, dtype="int64")])
+add("cat_default_dim", lambda L, x, y: L.cat([x, y]), [A((2, 3)), A((1, 3))])
+add("concat", lambda L, x, y: L.concat([x, y], 1), [A((2, 3)), A((2, 1))])
+add("stack_last", lambda L, x, y: L.stack((x, y), 2), [A((2, 3)), A((2, 3))])
+add("stack_0d", lambda L, x, y: L.stack([x, y]), [A(()), A(())])
+add("split", lambda L, x: x.split(2), [A((5, 3))], dtypes=ALL)
+add("split_dim", lambda L, x: L.split(x, 2, dim=1), [A((3, 5))])
+add("split_sizes", lambda L, x: x.split([1, 3, 1], 1), [A((3, 5))])
+add("split_partial_use", lambda L, x: x.split(2)[1], [A((5, 3))])
+add("chunk", lambda L, x: x.chunk(3), [A((7, 2))], dtypes=ALL)
+add("chunk_dim", lambda L, x: L.chunk(x, 2, 1), [A((2, 5))])
+add("chunk_fewer", lambda L, x: x.chunk(4), [A((6,))])
+add("chunk_more_than_size", lambda L, x: x.chunk(5), [A((3,))])
+add("unbind", lambda L, x: x.unbind(1), [A((2, 3))])
+add("flip", lambda L, x: x.flip(0), [A(S)], dtypes=ALL)
+add("flip_dims", lambda L, x: L.flip(x, (0, 2)), [A(S)])
+add("flip_neg", lambda L, x: x.flip(-1), [A(S)])
+add("roll", lambda L, x: x.roll(1, 0), [A(S)], dtypes=ALL)
+add("roll_neg", lambda L, x: L.roll(x, -2, 2), [A(S)])
+add("roll_multi", lambda L, x: x.roll((1, 2), (0, 2)), [A(S)])
+add("roll_flat", lambda L, x: x.roll(3), [A(S)])
+add("narrow", lambda L, x: x.narrow(1, 1, 2), [A(S)], dtypes=ALL)
+add("narrow_neg_start", lambda L, x: L.narrow(x, -1, -3, 2), [A(S)])
+add("narrow_full", lambda L, x: x.narrow(0, 0, 2), [A(S)])
+add("select", lambda L, x: x.select(1, -1), [A(S)])
+
+# ----------------------------------------------------------------- indexing
+_G = (4, 5, 6)
+for _id, _ix in (
+    ("int", lambda: 1), ("neg_int", lambda: -1), ("slice", lambda: slice(1, 3)),
+    ("slice_step", lambda: (slice(None, None, 2), slice(1, None, 3))),
+    ("slice_neg", lambda: (slice(-3, -1), slice(None, -2))),
+    ("slice_big", lambda: slice(2, 100)), ("slice_empty", lambda: slice(3, 1)),
+    ("ellipsis", lambda: (Ellipsis, 1)), ("ellipsis_mid", lambda: (0, Ellipsis, slice(None, 2))),
+    ("none", lambda: (None, 1)), ("none_mid", lambda: (slice(None), None, 2)),
+    ("tuple_ints", lambda: (1, 2, 3)), ("int_slice", lambda: (1, slice(None), slice(2, 4))),
+    ("list", lambda: [0, 2, 2]), ("list_neg", lambda: [-1, 0]),
+    ("list_2d", lambda: ([0, 1], [2, 3])), ("list_nested", lambda: [[0, 1], [3, 3]]),
+    ("adv_slice_adv", lambda: ([0, 1], slice(None), [2, 3])),
+    ("slice_adv", lambda: (slice(None), [4, 0, 4])),
+    ("int_adv", lambda: (1, [0, 1, 1])),
+    ("ellipsis_adv", lambda: (Ellipsis, [5, 0])),
+    ("none_adv", lambda: (None, [1, 2])),
+    ("empty_list", lambda: ([],)),
+):
+    add(f"getitem_{_id}", lambda L, x, ix=_ix: x[ix()], [A(_G)], dtypes=ALL)
+add("getitem_idx_tensor", lambda L, x, i: x[i], [A(_G), Idx([3, 0, 3, 3, 1])], dtypes=ALL)
+add("getitem_idx_tensor_2d", lambda L, x, i: x[i], [A(_G), Idx([[0, 1], [1, 1]])])
+add("getitem_idx_tensor_dim1", lambda L, x, i: x[:, i], [A(_G), Idx([4, 4, 0])])
+add("getitem_idx_tensor_pair", lambda L, x, i, j: x[i, j], [A(_G), Idx([0, 1, 1]), Idx([2, 2, 2])])
+add("getitem_idx_tensor_bcast", lambda L, x, i, j: x[i, :, j], [A(_G), Idx([[0], [1]]), Idx([2, 5, 5])])
+add("getitem_idx_0d_tensor", lambda L, x, i: x[i], [A(_G), Idx(2)])
+add("getitem_idx_neg_tensor", lambda L, x, i: x[i], [A(_G), Idx([-1, -4])])
+add("getitem_mask_full", lambda L, x, m: x[m], [A((3, 4)), Mask((3, 4))], dtypes=ALL)
+add("getitem_mask_rows", lambda L, x, m: x[m], [A((3, 4)), Mask((3,))])
+add("getitem_mask_dim1", lambda L, x, m: x[:, m], [A((3, 4)), Mask((4,))])
+add("getitem_mask_lead2", lambda L, x, m: x[m], [A((2, 3, 4)), Mask((2, 3))])
+add("getitem_mask_cmp", lambda L, x: x[x > 0], [A((3, 4))])
+add("getitem_mask_0d", lambda L, x: x[x > 100], [A((3,))])
+add("getitem_mask_scalar_true", lambda L, x: x[True], [A((3,))])
+add("getitem_on_0d_none", lambda L, x: x[None], [A(())])
+add("getitem_on_0d_ellipsis", lambda L, x: x[...], [A(())])
+add("getitem_chain", lambda L, x: x[1:][:, ::2][0], [A(_G)])
+add("getitem_2d_int_int", lambda L, x: x[1, 2], [A((3, 4))], dtypes=ALL)
+add("masked_select", lambda L, x, m: L.masked_select(x, m), [A((3, 4)), Mask((4,))])
+
+
+def _setitem(ix, value_is_input=True):
+    def fn(L, x, v=None):
+        z = x.clone()
+        z[ix() if callable(ix) else ix] = v if value_is_input else 0.5
+        return z
+    return fn
+
+
+for _id, _ix, _vs in (
+    ("int", lambda: 1, (5, 6)), ("slice", lambda: slice(1, 3), (6,)),
+    ("step", lambda: (slice(None), slice(None, None, 2)), (3, 6)),
+    ("ellipsis", lambda: (Ellipsis, 0), (4, 5)), ("neg", lambda: (-1, slice(-2, None)), (2, 6)),
+    ("list", lambda: [0, 2], (2, 5, 6)), ("adv_pair", lambda: ([0, 1], [2, 3]), (6,)),
+    ("scalar_bcast", lambda: slice(None, 2), ()),
+):
+    add(f"setitem_{_id}", _setitem(_ix), [A(_G), A(_vs)])
+add("setitem_const", _setitem((0, 1), value_is_input=False), [A(_G)])
+add("setitem_const_int", lambda L, x: (lambda z: (z.__setitem__(0, 7), z)[1])(x.clone()), [A((3, 4))],
+    dtypes=NUMERIC)
+add("setitem_mask", lambda L, x, m: (lambda z: (z.__setitem__(m, 0.0), z)[1])(x.clone()),
+    [A((3, 4)), Mask((3, 4))], dtypes=ALL)
+add("setitem_mask_tensor_val", lambda L, x, m, v: (lambda z: (z.__setitem__(m, v), z)[1])(x.clone()),
+    [A((3, 4)), Mask((3,)), A((4,))])
+add("setitem_idx_tensor", lambda L, x, i, v: (lambda z: (z.__setitem__(i, v), z)[1])(x.clone()),
+    [A((4, 3)), Idx([3, 1]), A((2, 3))])
+add("setitem_into_view", lambda L, x, v: (lambda z: (z[1].__setitem__(slice(0, 2), v), z)[1])(x.clone()),
+    [A((3, 4)), A((2,))])
+add("setitem_dtype_cast", lambda L, x, v: (lambda z: (z.__setitem__(0, v), z)[1])(x.clone()),
+    [A((3, 4)), A((4,), dtype="int64", grad=False)])
+add("setitem_leaf_nograd", lambda L, x, v: (lambda z: (z.__setitem__(1, v), z)[1])(x.detach().clone()) + x,
+    [A((3, 4)), A((4,))])
+for _dim in (0, 1, -1):
+    add(f"gather[{_dim}]", lambda L, x, i, d=_dim: L.gather(x, d, i), [A((3, 4)), Idx(shape=(3, 4), hi=3)],
+        dtypes=ALL)
+add("gather_smaller_index", lambda L, x, i: x.gather(1, i), [A((3, 4)), Idx([[0, 0], [3, 1]])])
+add("gather_3d", lambda L, x, i: x.gather(2, i), [A((2, 3, 4)), Idx(shape=(2, 3, 6), hi=4)])
+for _dim in (0, 1):
+    add(f"scatter_add[{_dim}]", lambda L, x, i, s, d=_dim: L.scatter_add(x, d, i, s),
+        [A((3, 4)), Idx([[0, 1, 2, 0], [0, 0, 0, 2]]), A((2, 4))], dtypes=NUMERIC)
+add("scatter_add_method", lambda L, x, i, s: x.scatter_add(1, i, s), [A((3, 4)), Idx([[0, 0], [1, 1], [3, 3]]),
+                                                                    A((3, 2))])
+add("scatter_src", lambda L, x, i, s: x.scatter(1, i, s), [A((3, 4)), Idx([[0, 2], [1, 3], [3, 0]]), A((3, 2))])
+add("scatter_value", lambda L, x, i: x.scatter(0, i, 1.5), [A((3, 4)), Idx([[0, 2, 1, 0]])])
+for _dim in (0, 1, -1):
+    add(f"index_select[{_dim}]", lambda L, x, i, d=_dim: L.index_select(x, d, i),
+        [A((3, 4, 2)), Idx([1, 0, 1, 1])], dtypes=ALL)
+add("index_select_0d_index", lambda L, x, i: x.index_select(0, i), [A((3, 4)), Idx(2)])
+add("masked_fill", lambda L, x, m: L.masked_fill(x, m, -1.5), [A((3, 4)), Mask((3, 4))], dtypes=ALL)
+add("masked_fill_bcast", lambda L, x, m: x.masked_fill(m, 2.0), [A((3, 4)), Mask((4,))])
+add("masked_fill_int_value", lambda L, x, m: x.masked_fill(m, 3), [A((3, 4)), Mask((3, 1))], dtypes=NUMERIC)
+add("masked_fill_tensor_value", lambda L, x, m, v: x.masked_fill(m, v), [A((3, 4)), Mask((3, 4)), A(())])
+add("masked_fill_neg_inf", lambda L, x, m: x.masked_fill(m, float("-inf")).softmax(-1),
+    [A((3, 4)), V([False, True, False, True], dtype="bool", grad=False)])
+add("take", lambda L, x, i: L.take(x, i), [A((3, 4)), Idx([[0, 11], [5, 5]])])
+
+# ----------------------------------------------------------------- linear algebra
+for _s1, _s2 in (((3, 4), (4, 5)), ((4,), (4,)), ((3, 4), (4,)), ((4,), (4, 5)), ((2, 3, 4), (4, 5)),
+                 ((3, 4), (2, 4, 5)), ((2, 3, 4), (2, 4, 5)), ((2, 1, 3, 4), (5, 4, 2)),
+                 ((4,), (2, 4, 5)), ((2, 3, 4), (4,)), ((1, 3, 4), (2, 4, 5))):
+    # NOTE: batched matmul's grad_fn name is an artifact of torch's decomposition (it is
+    # UnsafeViewBackward0, CloneBackward0 or ViewBackward0 by shape): compared up to 2-D only
+    _nm = True if max(len(_s1), len(_s2)) <= 2 else None
+    add(f"matmul{list(_s1)}{list(_s2)}", lambda L, x, y: x @ y, [A(_s1), A(_s2)], dtypes=NUMERIC, name=_nm)
+    add(f"matmul_fn{list(_s1)}{list(_s2)}", lambda L, x, y: L.matmul(x, y), [A(_s1), A(_s2)], name=_nm)
+add("matmul_one_grad", lambda L, x, y: x @ y, [A((3, 4)), A((4, 2), grad=False)])
+add("mm", lambda L, x, y: L.mm(x, y), [A((3, 4)), A((4, 5))], dtypes=NUMERIC)
+add("mm_method", lambda L, x, y: x.mm(y), [A((3, 4)), A((4, 1))])
+add("mm_transposed", lambda L, x, y: x.t().mm(y.t()), [A((4, 3)), A((5, 4))])
+add("bmm", lambda L, x, y: L.bmm(x, y), [A((2, 3, 4)), A((2, 4, 5))], dtypes=NUMERIC)
+add("dot", lambda L, x, y: L.dot(x, y), [A((5,)), A((5,))], dtypes=NUMERIC)
+add("dot_method", lambda L, x, y: x.dot(y), [A((3,)), A((3,))])
+add("mv", lambda L, x, y: L.mv(x, y), [A((3, 4)), A((4,))])
+add("outer", lambda L, x, y: L.outer(x, y), [A((3,)), A((4,))], dtypes=NUMERIC)
+add("outer_method", lambda L, x, y: x.outer(y), [A((2,)), A((5,))])
+for _eq, _shapes in (("ij,jk->ik", ((3, 4), (4, 5))), ("ij,jk", ((3, 4), (4, 5))),
+                     ("bij,bjk->bik", ((2, 3, 4), (2, 4, 5))), ("i,i->", ((4,), (4,))),
+                     ("i,j->ij", ((3,), (4,))), ("ij->ji", ((3, 4),)), ("ij->", ((3, 4),)),
+                     ("ij->j", ((3, 4),)), ("...ij,...jk->...ik", ((2, 3, 4), (2, 4, 5))),
+                     ("ij,ij->i", ((3, 4), (3, 4))), ("ij,jk,kl->il", ((2, 3), (3, 4), (4, 5))),
+                     ("b i j, b j -> b i", ((2, 3, 4), (2, 4))), ("ba", ((3, 4),)),
+                     ("i...->...", ((2, 3, 4),))):
+    # NOTE: torch's einsum output names the last op of its decomposition (ViewBackward0,
+    # PermuteBackward0, SumBackward1...); tapegrad records one EinsumBackward0: names not compared
+    add(f"einsum[{_eq}]", lambda L, *xs, eq=_eq: L.einsum(eq, *xs), [A(s) for s in _shapes], name=None)
+add("einsum_list", lambda L, x, y: L.einsum("ij,jk->ik", [x, y]), [A((3, 4)), A((4, 5))], name=None)
+
+# ----------------------------------------------------------------- comparisons and logical ops
+for _op, _f in (("eq", lambda x, y: x == y), ("ne", lambda x, y: x != y), ("lt", lambda x, y: x < y),
+                ("le", lambda x, y: x <= y), ("gt", lambda x, y: x > y), ("ge", lambda x, y: x >= y)):
+    binary(_op, lambda L, x, y, f=_f: f(x, y), lo=-2, hi=2, dtypes=ALL,
+           shapes=[((3, 4), (3, 4)), ((3, 4), (4,)), ((), (3, 1))])
+    add(f"{_op}_scalar", lambda L, x, f=_f: f(x, 1), [A((3, 4), -2, 2)], dtypes=ALL)
+    add(f"{_op}_float_scalar", lambda L, x, f=_f: f(x, 0.5), [A((3, 4), -2, 2)], dtypes=ALL)
+    add(f"{_op}_fn", lambda L, x, y, op=_op: getattr(L, op)(x, y), [A((3, 4), -2, 2), A((4,), -2, 2)],
+        dtypes=ALL)
+    add(f"{_op}_mixed_dtype", lambda L, x, y, f=_f: f(x, y),
+        [A((3, 4), -2, 2), A((4,), -2, 2, dtype="int64")], dtypes=ALL)
+add("eq_equal_values", lambda L, x: x == x.clone(), [A((3,))])
+for _op in ("logical_and", "logical_or", "logical_xor"):
+    add(_op, lambda L, x, y, op=_op: getattr(L, op)(x, y), [A((3, 4), -1, 1), A((4,), -1, 1)], dtypes=ALL)
+add("logical_not", lambda L, x: L.logical_not(x), [A((3, 4), -1, 1)], dtypes=ALL)
+add("and_bool", lambda L, x, y: x & y, [Mask((3, 4)), Mask((4,))], dtypes=("bool",))
+add("or_bool", lambda L, x, y: x | y, [Mask((3, 4)), Mask((4,))], dtypes=("bool",))
+add("xor_bool", lambda L, x, y: x ^ y, [Mask((3, 4)), Mask((4,))], dtypes=("bool",))
+add("invert_bool", lambda L, x: ~x, [Mask((3, 4))], dtypes=("bool",))
+add("and_int", lambda L, x, y: x & y, [A((3, 4), 0, 7), A((4,), 0, 7)], dtypes=("int64",))
+add("or_int", lambda L, x, y: x | y, [A((3, 4), 0, 7), A((4,), 0, 7)], dtypes=("int64",))
+add("invert_int", lambda L, x: ~x, [A((3, 4), -5, 5)], dtypes=("int64",))
+add("and_bool_scalar", lambda L, x: x & True, [Mask((3,))], dtypes=("bool",))
+add("isnan", lambda L, x: L.isnan(x), [V([1.0, float("nan"), float("inf")])])
+add("isinf", lambda L, x: L.isinf(x), [V([1.0, float("nan"), -float("inf")])])
+add("isfinite", lambda L, x: L.isfinite(x), [V([1.0, float("nan"), -float("inf")])])
+add("isclose", lambda L, x, y: L.isclose(x, y), [V([1.0, 2.0, 3.0]), V([1.0, 2.00001, 3.1])])
+
+# ----------------------------------------------------------------- in-place ops
+def _ip(method, *args, **kwargs):
+    def fn(L, x, *rest):
+        z = x.clone()
+        out = getattr(z, method)(*rest, *args, **kwargs)
+        assert out is z
+        return z
+    return fn
+
+
+for _m in ("add_", "mul_", "sub_"):
+    add(f"{_m}", _ip(_m), [A((3, 4)), A((3, 4))], dtypes=NUMERIC)
+    add(f"{_m}_bcast", _ip(_m), [A((3, 4)), A((4,))])
+    add(f"{_m}_scalar", _ip(_m, 2.5), [A((3, 4))])
+    add(f"{_m}_int_scalar", _ip(_m, 3), [A((3, 4))], dtypes=NUMERIC)
+add("div_", _ip("div_"), [A((3, 4)), A((3, 4), 0.5, 2)])
+add("div__bcast", _ip("div_"), [A((3, 4)), A((3, 1), 0.5, 2)])
+add("div__scalar", _ip("div_", 4), [A((3, 4))])
+add("add__alpha", _ip("add_", alpha=-2), [A((3, 4)), A((4,))])
+add("add__int_into_float", _ip("add_"), [A((3, 4)), A((4,), 0, 5, dtype="int64")])
+add("add__nograd_other", _ip("add_"), [A((3, 4)), A((4,), grad=False)])
+add("clamp_", _ip("clamp_", -0.5, 0.5), [A((3, 4))])
+add("clamp__int", _ip("clamp_", -1, 1), [A((3, 4), -3, 3)], dtypes=("int64",))
+add("clamp__min", _ip("clamp_", min=0.0), [A((3, 4))])
+add("copy_", _ip("copy_"), [A((3, 4)), A((3, 4))], dtypes=NUMERIC)
+add("copy__bcast", _ip("copy_"), [A((3, 4)), A((4,))])
+add("copy__cast", _ip("copy_"), [A((3, 4)), A((3, 4), 0, 5, dtype="int64")])
+add("copy__grad_src_only", lambda L, x, y: x.detach().clone().copy_(y), [A((3, 4)), A((3, 4))])
+add("fill_", _ip("fill_", 1.5), [A((3, 4))], dtypes=NUMERIC)
+add("fill__tensor", _ip("fill_"), [A((3, 4)), A(())])
+add("zero_", _ip("zero_"), [A((3, 4))], dtypes=ALL)
+add("masked_fill_", _ip("masked_fill_", -2.0), [A((3, 4)), Mask((3, 4))], dtypes=NUMERIC)
+add("masked_fill__bcast", _ip("masked_fill_", 0.0), [A((3, 4)), Mask((4,))])
+add("iadd", lambda L, x, y: (lambda z: (z.__iadd__(y)))(x.clone()), [A((3, 4)), A((4,))])
+add("imul_scalar", lambda L, x: (lambda z: (z.__imul__(3)))(x.clone()), [A((3, 4))])
+add("inplace_on_view", lambda L, x, y: (lambda z: (z[0].mul_(y), z)[1])(x.clone()), [A((3, 4)), A((4,))])
+add("inplace_on_view_then_use", lambda L, x: (lambda z: (z[:, 1:].add_(1.0), z * z)[1])(x.clone()),
+    [A((3, 4))])
+add("inplace_chain", lambda L, x, y: x.clone().mul_(y).add_(y).div_(2.0), [A((3, 4)), A((4,))])
+add("inplace_exp_", lambda L, x: x.clone().exp_(), [A((3, 4))])
+add("inplace_after_use", lambda L, x: (lambda z: (z * 2).sum() + z.add_(1).sum())(x.clone()), [A((3,))],
+    name="AddBackward0")
+
+
+# ----------------------------------------------------------------- empty and non-contiguous inputs
+add("empty_sum_dim", lambda L, x: x.sum(0), [A((0, 3))], dtypes=ALL)
+add("empty_sum", lambda L, x: x.sum(), [A((0, 3))], dtypes=ALL)
+add("empty_mean_dim", lambda L, x: x.mean(0), [A((0, 3))])
+add("empty_mean", lambda L, x: x.mean(), [A((0, 3))])
+add("empty_prod", lambda L, x: x.prod(0), [A((0, 3))], dtypes=NUMERIC)
+add("empty_amax_dim1", lambda L, x: x.amax(1), [A((0, 3))])
+add("empty_softmax", lambda L, x: x.softmax(0), [A((0, 3))])
+add("empty_log_softmax", lambda L, x: x.log_softmax(1), [A((0, 3))])
+add("empty_logsumexp", lambda L, x: x.logsumexp(0), [A((0, 3))])
+add("softmax_all_neg_inf", lambda L, x: x.softmax(1), [V([[-float("inf")] * 3, [0.0, 1.0, 2.0]])])
+add("logsumexp_all_neg_inf", lambda L, x: x.logsumexp(1), [V([[-float("inf")] * 3, [0.0, 1.0, 2.0]])])
+add("empty_add", lambda L, x, y: x + y, [A((0, 3)), A((3,))], dtypes=ALL)
+add("empty_matmul", lambda L, x, y: x @ y, [A((0, 3)), A((3, 2))])
+add("empty_matmul_k0", lambda L, x, y: x @ y, [A((2, 0)), A((0, 3))])
+add("empty_cat", lambda L, x, y: L.cat([x, y]), [A((0, 3)), A((2, 3))])
+add("empty_getitem", lambda L, x: x[2:2], [A((4, 3))])
+add("empty_reshape", lambda L, x: x.reshape(3, 0, -1), [A((0, 3))])
+add("noncontig_add", lambda L, x, y: x.t() + y, [A((4, 3)), A((4,))])
+add("noncontig_sum", lambda L, x: x.t().sum(0), [A((4, 3))])
+add("noncontig_matmul", lambda L, x, y: x.t() @ y.t(), [A((4, 3)), A((2, 4))])
+add("noncontig_view_reshape", lambda L, x: x.permute(1, 0, 2).reshape(3, -1), [A((2, 3, 4))])
+add("noncontig_inplace_view", lambda L, x: (lambda z: (z.t().mul_(2), z)[1])(x.clone()), [A((3, 4))])
+add("noncontig_expand_mul", lambda L, x, y: x.expand(3, 4) * y.t(), [A((3, 1)), A((4, 3))])
+add("strided_slice_grad", lambda L, x: x[::2, 1::2].exp(), [A((5, 6))])
+
+
+# =========================================================================== running a case
+def _seed(id, dt):
+    return zlib.crc32(f"{id}|{dt}".encode())
+
+
+def _flatten(out):
+    if isinstance(out, (tuple, list)):
+        res = []
+        for o in out:
+            res.extend(_flatten(o))
+        return res
+    return [out]
+
+
+def _to_np(t):
+    if isinstance(t, torch.Tensor):
+        return t.detach().numpy()
+    return np.asarray(t.detach().numpy())
+
+
+def _compare(ours, theirs, dt, what):
+    if isinstance(theirs, torch.Tensor):
+        assert isinstance(ours, tg.Tensor), f"{what}: expected a Tensor, got {type(ours).__name__}"
+        assert str(ours.dtype) == str(theirs.dtype), f"{what}: dtype {ours.dtype} != torch {theirs.dtype}"
+        assert tuple(ours.shape) == tuple(theirs.shape), \
+            f"{what}: shape {tuple(ours.shape)} != torch {tuple(theirs.shape)}"
+        a, b = _to_np(ours), _to_np(theirs)
+        if b.dtype.kind == "f":
+            tol = TOL.get(str(b.dtype), dict(rtol=1e-3, atol=1e-3))
+            np.testing.assert_allclose(a, b, err_msg=what, equal_nan=True, **tol)
+        else:
+            np.testing.assert_array_equal(a, b, err_msg=what)
+    else:
+        assert type(ours) is type(theirs) and ours == theirs, f"{what}: {ours!r} != torch {theirs!r}"
+
+
+def _build(case, dt):
+    rng = np.random.default_rng(_seed(case.id, dt))
+    arrays = [spec.make(rng, dt) for spec in case.inputs]
+    ours, theirs, leaves = [], [], []
+    for spec, arr in zip(case.inputs, arrays):
+        a = tg.tensor(arr.copy())
+        b = torch.tensor(arr.copy())
+        if spec.grad and arr.dtype.kind == "f":
+            a.requires_grad_(True)
+            b.requires_grad_(True)
+            leaves.append((a, b))
+        ours.append(a)
+        theirs.append(b)
+    return ours, theirs, leaves, rng
+
+
+def _check(case, dt):
+    ours_in, theirs_in, leaves, rng = _build(case, dt)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        expected = case.fn(torch, *theirs_in)
+    got = case.fn(tg, *ours_in)
+    exp_list, got_list = _flatten(expected), _flatten(got)
+    assert isinstance(got, (tuple, list)) or not isinstance(expected, (tuple, list)), \
+        f"expected a sequence of {len(exp_list)} outputs, got {type(got).__name__}"
+    assert len(got_list) == len(exp_list), f"{len(got_list)} outputs, torch gives {len(exp_list)}"
+    for i, (g, e) in enumerate(zip(got_list, exp_list)):
+        _compare(g, e, dt, f"output {i}")
+        if isinstance(e, torch.Tensor):
+            assert g.requires_grad == e.requires_grad, \
+                f"output {i}: requires_grad {g.requires_grad} != torch {e.requires_grad}"
+            assert g.is_leaf == e.is_leaf, f"output {i}: is_leaf {g.is_leaf} != torch {e.is_leaf}"
+            if e.grad_fn is not None and case.name:
+                want = e.grad_fn.name() if case.name is True else case.name
+                assert g.grad_fn.name() == want, f"output {i}: grad_fn {g.grad_fn.name()} != {want}"
+    # ---- backward with the same random upstream gradients
+    roots = [(g, e) for g, e in zip(got_list, exp_list)
+             if isinstance(e, torch.Tensor) and e.requires_grad and e.dtype.is_floating_point]
+    if not roots:
+        return
+    seeds = [rng.standard_normal(tuple(e.shape)).astype(str(e.dtype).removeprefix("torch."))
+             for _, e in roots]
+    try:
+        torch.autograd.backward([e for _, e in roots], [torch.tensor(s) for s in seeds])
+    except RuntimeError as e:  # e.g. "derivative for aten::floor_divide is not implemented"
+        with pytest.raises(RuntimeError) as info:
+            tg.autograd.backward([g for g, _ in roots], [tg.tensor(s) for s in seeds])
+        _assert_same_message(str(info.value), str(e))
+        return
+    tg.autograd.backward([g for g, _ in roots], [tg.tensor(s) for s in seeds])
+    for k, (a, b) in enumerate(leaves):
+        if b.grad is None:
+            assert a.grad is None, f"grad of input {k}: torch has None"
+            continue
+        assert a.grad is not None, f"grad of input {k} is None; torch has one"
+        _compare(a.grad, b.grad, dt, f"grad of input {k}")
+
+
+_PARAMS = [pytest.param(c, dt, id=f"{c.id}-{dt}") for c in CASES for dt in c.dtypes]
+
+
+@pytest.mark.parametrize("case,dt", _PARAMS)
+def test_op_matches_torch(case, dt):
+    theirs_err = None
+    try:
+        _, theirs_in, _, _ = _build(case, dt)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            case.fn(torch, *theirs_in)
+    except Exception as e:  # torch refuses this dtype: tapegrad must refuse it the same way
+        theirs_err = e
+    if theirs_err is not None:
+        ours_in, _, _, _ = _build(case, dt)
+        with pytest.raises(type(theirs_err)) as info:
+            case.fn(tg, *ours_in)
+        _assert_same_message(str(info.value), str(theirs_err))
+        return
+    _check(case, dt)
+
+
+def test_table_is_large_enough():
+    assert len(_PARAMS) > 600
+
+
+# =========================================================================== type promotion
+PROMO_DTYPES = ["bool", "uint8", "int32", "int64", "float16", "float32", "float64"]
+_SAMPLE = {"bool": [True, False, True], "uint8": [1, 2, 3], "int32": [1, -2, 3], "int64": [4, -5, 6],
+           "float16": [0.5, 1.5, -2.0], "float32": [0.25, -1.5, 2.0], "float64": [0.125, 2.5, -3.0]}
+_PROMO_OPS = {"add": lambda a, b: a + b, "mul": lambda a, b: a * b, "div": lambda a, b: a / b}
+
+
+def _pair(lib, dt, zero_dim):
+    vals = _SAMPLE[dt]
+    dtype = getattr(lib, dt)
+    return lib.tensor(vals[0] if zero_dim else vals, dtype=dtype)
+
+
+def _promo_result(lib, op, a, b):
+    try:
+        return _PROMO_OPS[op](a, b)
+    except Exception as e:  # noqa: BLE001
+        return e
+
+
+def _check_promo(op, make_a, make_b):
+    e = _promo_result(torch, op, make_a(torch), make_b(torch))
+    g = _promo_result(tg, op, make_a(tg), make_b(tg))
+    if isinstance(e, Exception):
+        assert isinstance(g, type(e)), f"torch raises {type(e).__name__}: {e}; tapegrad gives {g!r}"
+        return
+    assert not isinstance(g, Exception), f"tapegrad raises {g!r}; torch gives {e.dtype}"
+    assert str(g.dtype) == str(e.dtype), f"dtype {g.dtype} != torch {e.dtype}"
+    assert tuple(g.shape) == tuple(e.shape)
+    np.testing.assert_allclose(g.numpy().astype(np.float64), e.numpy().astype(np.float64),
+                               rtol=2e-3 if "float16" in (str(e.dtype), str(g.dtype)) else 1e-6)
+
+
+@pytest.mark.parametrize("op", sorted(_PROMO_OPS))
+@pytest.mark.parametrize("da", PROMO_DTYPES)
+@pytest.mark.parametrize("db", PROMO_DTYPES)
+@pytest.mark.parametrize("dims", ["nn", "n0", "0n", "00"])
+def test_promotion_tensor_tensor(op, da, db, dims):
+    _check_promo(op, lambda L: _pair(L, da, dims[0] == "0"), lambda L: _pair(L, db, dims[1] == "0"))
+
+
+@pytest.mark.parametrize("op", sorted(_PROMO_OPS))
+@pytest.mark.parametrize("da", PROMO_DTYPES)
+@pytest.mark.parametrize("scalar", [True, 3, 2.5, -1])
+@pytest.mark.parametrize("zero_dim", [False, True])
+@pytest.mark.parametrize("reflected", [False, True])
+def test_promotion_tensor_scalar(op, da, scalar, zero_dim, reflected):
+    if reflected:
+        _check_promo(op, lambda L: scalar, lambda L: _pair(L, da, zero_dim))
+    else:
+        _check_promo(op, lambda L: _pair(L, da, zero_dim), lambda L: scalar)
+
+
+@pytest.mark.parametrize("da", PROMO_DTYPES)
+@pytest.mark.parametrize("db", PROMO_DTYPES)
+def test_promote_types_and_result_type(da, db):
+    assert str(tg.promote_types(getattr(tg, da), getattr(tg, db))) == \
+        str(torch.promote_types(getattr(torch, da), getattr(torch, db)))
+    ta, tb = _pair(torch, da, False), _pair(torch, db, True)
+    ga, gb = _pair(tg, da, False), _pair(tg, db, True)
+    assert str(tg.result_type(ga, gb)) == str(torch.result_type(ta, tb))
+
+
+@pytest.mark.parametrize("default", ["float32", "float64"])
+def test_promotion_follows_default_dtype(default):
+    tg.set_default_dtype(getattr(tg, default))
+    torch.set_default_dtype(getattr(torch, default))
+    for make in (lambda L: L.tensor([1, 2]) + 0.5, lambda L: L.tensor([1, 2]) / 2,
+                 lambda L: L.tensor([True]) * 1.5, lambda L: L.tensor([1.0, 2.0]),
+                 lambda L: L.tensor(3) / L.tensor(2), lambda L: L.exp(L.tensor([1, 2])),
+                 lambda L: L.tensor([1, 2]).float() + L.tensor(1.0, dtype=L.float64)):
+        assert str(make(tg).dtype) == str(make(torch).dtype)
+
+
+# =========================================================================== reprs
+_REPRS = [
+    ("requires_grad", lambda L: L.tensor([1.0, 2.0], requires_grad=True)),
+    ("grad_fn_mul", lambda L: L.tensor([1.0, 2.0], requires_grad=True) * 2),
+    ("grad_fn_sum", lambda L: (L.tensor([1.0, 2.0], requires_grad=True) * 2).sum()),
+    ("grad_fn_sub", lambda L: 3 * L.tensor([2.0, 3.0], requires_grad=True) ** 3
+     - L.tensor([6.0, 4.0], requires_grad=True) ** 2),
+    ("grad_fn_view", lambda L: L.tensor([[1.5, 2.0]], requires_grad=True).view(2)),
+    ("grad_fn_select", lambda L: L.tensor([[1.5, 2.0]], requires_grad=True)[0]),
+    ("grad_fn_mean", lambda L: L.tensor([[1.5, 2.0]], requires_grad=True).mean()),
+    ("grad_fn_mm", lambda L: L.ones(2, 2, requires_grad=True) @ L.ones(2, 2)),
+    ("grad_fn_double", lambda L: L.tensor([1.0, 2.0], dtype=L.float64, requires_grad=True) + 1),
+    ("requires_grad_double", lambda L: L.tensor([1.0, 2.0], dtype=L.float64, requires_grad=True)),
+    ("requires_grad_0d", lambda L: L.tensor(1.5, requires_grad=True)),
+    ("grad_fn_0d", lambda L: L.tensor(1.5, requires_grad=True).exp()),
+    ("no_grad", lambda L: L.tensor([1.0, 2.0])),
+    ("detach", lambda L: (L.tensor([1.0, 2.0], requires_grad=True) * 2).detach()),
+    ("int", lambda L: L.tensor([1, 2])),
+    ("bool_eq", lambda L: L.tensor([1.0, 2.0], requires_grad=True) == 1.0),
+    ("grad_fn_unbind", lambda L: L.tensor([[1.0, 2.0]], requires_grad=True).unbind(0)[0]),
+    ("grad_fn_split", lambda L: L.tensor([1.0, 2.0], requires_grad=True).split(1)[1]),
+    ("grad_fn_max_values", lambda L: L.tensor([[1.0, 2.0]], requires_grad=True).max(1)),
+    ("empty_requires_grad", lambda L: L.zeros(0, requires_grad=True)),
+    ("empty_grad_fn", lambda L: L.zeros(2, 0, requires_grad=True) * 2),
+    ("big", lambda L: L.arange(12.0, requires_grad=True).reshape(3, 4) * 1e5),
+    ("grad_fn_copyslices", lambda L: (lambda z: (z.__setitem__(0, 5.0), z)[1])(
+        L.tensor([1.0, 2.0], requires_grad=True).clone())),
+    ("grad_fn_index_put", lambda L: (lambda z: (z.__setitem__(L.tensor([0]), 5.0), z)[1])(
+        L.tensor([1.0, 2.0], requires_grad=True).clone())),
+    ("grad_fn_copy_", lambda L: L.zeros(2).copy_(L.tensor([1.0, 2.0], requires_grad=True))),
+    ("grad_fn_floordiv", lambda L: L.tensor([1.5, 2.5], requires_grad=True) // 2),
+    ("grad_fn_rdiv", lambda L: 1 / L.tensor([1.5, 2.5], requires_grad=True)),
+    ("grad_fn_mod", lambda L: L.tensor([1.5, 2.5], requires_grad=True) % 2),
+    ("grad_fn_getitem_int", lambda L: L.tensor([[1.5, 2.5]], requires_grad=True)[0, 1]),
+    ("grad_fn_getitem_alias", lambda L: L.tensor([[1.5, 2.5]], requires_grad=True)[...]),
+    ("grad_fn_norm", lambda L: L.tensor([3.0, 4.0], requires_grad=True).norm()),
+    ("grad_fn_min_values", lambda L: L.tensor([[1.0, 2.0]], requires_grad=True).min(1, keepdim=True)),
+]
+
+
+@pytest.mark.parametrize("make", [m for _, m in _REPRS], ids=[n for n, _ in _REPRS])
+def test_repr_with_autograd(make):
+    assert repr(make(tg)) == repr(make(torch))
+    assert str(make(tg)) == str(make(torch))
+
+
+def test_repr_after_backward_grad():
+    a_tg = tg.tensor([2.0, 3.0], requires_grad=True)
+    (a_tg * a_tg).sum().backward()
+    a_th = torch.tensor([2.0, 3.0], requires_grad=True)
+    (a_th * a_th).sum().backward()
+    assert repr(a_tg.grad) == repr(a_th.grad)
+    assert repr(a_tg) == repr(a_th)
+
+
+def test_dtype_and_size_reprs():
+    # NOTE: tapegrad prints dtypes with torch's prefix on purpose (documented in dtypes.py).
+    for name in PROMO_DTYPES:
+        assert repr(getattr(tg, name)) == repr(getattr(torch, name))
+    assert repr(tg.ones(2, 3).shape) == repr(torch.ones(2, 3).shape)
+    assert repr(tg.ones(()).shape) == repr(torch.ones(()).shape)
+    assert tg.ones(2, 3).type() == torch.ones(2, 3).type()
+    assert tg.ones(2, dtype=tg.int64).type() == torch.ones(2, dtype=torch.int64).type()
+
+
+# =========================================================================== error messages
+def _norm(msg):
+    return re.sub(r"\s+", " ", msg).strip()
+
+
+def _assert_same_message(ours, theirs, key=None):
+    """Equal messages, or torch's text inside ours, or (``key``) the phrase a user searches for."""
+    o, t = _norm(ours), _norm(theirs)
+    if key is not None:
+        assert re.search(key, o), f"key phrase {key!r} missing from ours: {o!r} (torch: {t!r})"
+        assert re.search(key, t), f"key phrase {key!r} missing from torch's: {t!r}"
+        return
+    # torch appends C++ context on some builds ("Exception raised from ..."); compare its first part
+    t = t.split(" Exception raised from ")[0]
+    assert o == t or t in o, f"message differs:\n ours:  {o!r}\n torch: {t!r}"
+
+
+def _leaf(L):
+    return L.tensor([1.0, 2.0, 3.0], requires_grad=True)
+
+
+def _twice(L):
+    x = _leaf(L)
+    y = (x * x).sum()
+    y.backward()
+    y.backward()
+
+
+def _inplace_modified(L):
+    x = _leaf(L)
+    y = x.sigmoid()
+    y.mul_(2)
+    y.sum().backward()
+
+
+def _inplace_saved_input(L):
+    x = _leaf(L)
+    z = x * 1
+    y = z * z
+    z.add_(1)
+    y.sum().backward()
+
+
+def _noncontig_view(L):
+    return L.ones(3, 4).t().view(12)
+
+
+def _setitem_out_of_range(L):
+    x = L.zeros(3)
+    x[5] = 1.0
+
+
+ERRORS = [
+    # id, fn, key phrase (None: equal message or torch's contained in ours)
+    ("matmul_2d", lambda L: L.ones(2, 3) @ L.ones(4, 5), None),
+    ("mm", lambda L: L.mm(L.ones(2, 3), L.ones(4, 5)), None),
+    ("matmul_1d", lambda L: L.ones(3) @ L.ones(4), None),
+    ("matmul_2d_1d", lambda L: L.ones(2, 3) @ L.ones(4), r"size mismatch|cannot be multiplied"),
+    ("matmul_batch", lambda L: L.ones(2, 2, 3) @ L.ones(3, 4, 5), r"must match the size of tensor b"),
+    ("matmul_0d", lambda L: L.ones(()) @ L.ones(3), None),
+    ("bmm", lambda L: L.bmm(L.ones(2, 2, 3), L.ones(2, 4, 5)), None),
+    ("bmm_2d", lambda L: L.bmm(L.ones(2, 3), L.ones(3, 2)), None),
+    ("dot_2d", lambda L: L.dot(L.ones(2, 3), L.ones(3)), None),
+    ("dot_dtype", lambda L: L.dot(L.ones(3), L.ones(3, dtype=L.float64)), None),
+    ("cat_size", lambda L: L.cat([L.ones(2, 3), L.ones(2, 4)]), None),
+    ("cat_ndim", lambda L: L.cat([L.ones(2, 3), L.ones(3)]), None),
+    ("cat_empty_list", lambda L: L.cat([]), None),
+    ("cat_0d", lambda L: L.cat([L.tensor(1.0), L.tensor(2.0)]), None),
+    ("cat_tensor_arg", lambda L: L.cat(L.ones(2, 3)), r"must be tuple of Tensors, not Tensor"),
+    ("stack_size", lambda L: L.stack([L.ones(2, 3), L.ones(3, 2)]), None),
+    ("expand", lambda L: L.ones(2, 3).expand(4, 3), None),
+    ("expand_fewer", lambda L: L.ones(2, 3).expand(3), None),
+    ("broadcast_to", lambda L: L.broadcast_to(L.ones(2, 3), (3, 3)), None),
+    ("view_noncontig", _noncontig_view, None),
+    ("view_bad_shape", lambda L: L.ones(2, 3).view(4), None),
+    ("reshape_bad_shape", lambda L: L.ones(2, 3).reshape(4, -1), None),
+    ("reshape_two_infer", lambda L: L.ones(2, 3).reshape(-1, -1), None),
+    ("add_shape", lambda L: L.ones(2, 3) + L.ones(4), None),
+    ("mul_shape", lambda L: L.ones(2, 3) * L.ones(2, 2), None),
+    ("backward_twice", _twice, None),
+    ("backward_nonscalar", lambda L: (_leaf(L) * 2).backward(), None),
+    ("backward_no_grad", lambda L: L.ones(3).sum().backward(), None),
+    ("backward_grad_shape", lambda L: (_leaf(L) * 2).backward(L.ones(2)), None),
+    ("inplace_leaf", lambda L: _leaf(L).add_(1), None),
+    ("inplace_leaf_setitem", lambda L: _leaf(L).__setitem__(0, 1.0), None),
+    ("inplace_modified_output", _inplace_modified, r"one of the variables needed for gradient "
+     r"computation has been modified by an inplace operation: \[torch.FloatTensor \[3\]\], which is "
+     r"output 0 of Sigmoid, is at version 1; expected version 0 instead\."),
+    ("inplace_modified_input", _inplace_saved_input, r"one of the variables needed for gradient "
+     r"computation has been modified by an inplace operation: \[torch.FloatTensor \[3\]\], which is "
+     r"output 0 of Add, is at version 1; expected version 0 instead\."),
+    ("requires_grad_int", lambda L: L.tensor([1, 2]).requires_grad_(), None),
+    ("requires_grad_int_ctor", lambda L: L.tensor([1, 2], requires_grad=True), None),
+    ("requires_grad_nonleaf", lambda L: setattr(_leaf(L) * 2, "requires_grad", False), None),
+    ("index_out_of_range", lambda L: L.ones(3, 4)[3], None),
+    ("index_out_of_range_neg", lambda L: L.ones(3, 4)[:, -5], None),
+    ("index_too_many", lambda L: L.ones(3)[0, 0], None),
+    ("index_tensor_oob", lambda L: L.ones(3)[L.tensor([0, 3])], r"index 3 is out of bounds for "
+     r"dimension 0 with size 3"),
+    ("index_float", lambda L: L.ones(3)[L.tensor([0.0])], None),
+    ("setitem_out_of_range", _setitem_out_of_range, None),
+    ("dim_out_of_range_sum", lambda L: L.ones(2, 3).sum(2), None),
+    ("dim_out_of_range_neg", lambda L: L.ones(2, 3).sum(-3), None),
+    ("dim_out_of_range_softmax", lambda L: L.ones(2, 3).softmax(5), None),
+    ("dim_out_of_range_unsqueeze", lambda L: L.ones(2, 3).unsqueeze(4), None),
+    ("dim_out_of_range_transpose", lambda L: L.ones(2, 3).transpose(0, 2), None),
+    ("dim_out_of_range_cat", lambda L: L.cat([L.ones(2), L.ones(2)], 1), None),
+    ("dim_out_of_range_max", lambda L: L.ones(2, 3).max(2), None),
+    ("size_out_of_range", lambda L: L.ones(2, 3).size(2), None),
+    ("dim_repeated", lambda L: L.ones(2, 3).sum((0, 0)), None),
+    ("numpy_requires_grad", lambda L: _leaf(L).numpy(), None),
+    ("item_many", lambda L: L.ones(3).item(), None),
+    ("bool_many", lambda L: bool(L.ones(3)), None),
+    ("bool_empty", lambda L: bool(L.ones(0)), None),
+    ("len_0d", lambda L: len(L.tensor(1.0)), None),
+    ("iter_0d", lambda L: iter(L.tensor(1.0)), None),
+    ("neg_bool", lambda L: -L.tensor([True]), None),
+    ("sub_bool", lambda L: L.tensor([True]) - L.tensor([False]), None),
+    ("mean_int", lambda L: L.tensor([1, 2]).mean(), None),
+    ("norm_int", lambda L: L.tensor([1, 2]).norm(), None),
+    ("int_neg_pow", lambda L: L.tensor([1, 2]) ** -1, None),
+    ("permute_len", lambda L: L.ones(2, 3).permute(0), r"number of dimensions in the tensor input does "
+     r"not match the length of the desired ordering of dimensions i.e. input.dim\(\) = 2 is not equal to "
+     r"len\(dims\) = 1"),
+    ("permute_dup", lambda L: L.ones(2, 3).permute(0, 0), r"duplicate dims are not allowed"),
+    ("t_3d", lambda L: L.ones(2, 3, 4).t(), None),
+    ("squeeze_oob", lambda L: L.ones(2, 3).squeeze(3), None),
+    ("flatten_order", lambda L: L.ones(2, 3, 4).flatten(2, 1), None),
+    ("split_sizes", lambda L: L.ones(5).split([2, 2]), None),
+    ("chunk_zero", lambda L: L.ones(5).chunk(0), None),
+    ("narrow_oob", lambda L: L.ones(5).narrow(0, 3, 4), None),
+    ("repeat_fewer", lambda L: L.ones(2, 3).repeat(2), None),
+    ("gather_oob", lambda L: L.ones(2, 3).gather(1, L.tensor([[0, 3], [1, 1]])), None),
+    ("gather_float_index", lambda L: L.ones(2, 3).gather(1, L.tensor([[0.0]])), None),
+    ("index_select_2d_index", lambda L: L.ones(3).index_select(0, L.tensor([[0]])), None),
+    ("index_select_oob", lambda L: L.ones(3).index_select(0, L.tensor([3])), None),
+    ("masked_fill_float_mask", lambda L: L.ones(3).masked_fill(L.ones(3), 1.0), r"masked_fill_? only "
+     r"supports boolean masks, but got mask with dtype float"),
+    ("masked_fill_value_dims", lambda L: L.ones(3).masked_fill(L.ones(3) > 0, L.ones(2)), None),
+    ("where_int_cond", lambda L: L.where(L.tensor([1, 0]), L.ones(2), L.zeros(2)), None),
+    ("clamp_none", lambda L: L.clamp(L.ones(2)), None),
+    ("max_dim_keyword_out_of_range", lambda L: L.ones(2, 3).max(dim=5), None),
+    ("einsum_operands", lambda L: L.einsum("ij,jk->ik", L.ones(2, 3)), None),
+    ("einsum_ndim", lambda L: L.einsum("ijk->i", L.ones(2, 3)), None),
+    ("grad_assign_wrong_size", lambda L: setattr(_leaf(L), "grad", L.ones(2)), None),
+    ("inplace_output_shape", lambda L: L.ones(3).add_(L.ones(2, 3)), None),
+    ("inplace_dtype", lambda L: L.ones(3, dtype=L.int64).add_(L.ones(3)), None),
+    ("inplace_dtype_scalar", lambda L: L.ones(3, dtype=L.uint8).mul_(1.5), None),
+    ("inplace_clamp_int_float_bounds", lambda L: L.ones(3, dtype=L.int64).clamp_(-0.5, 0.5),
+     r"result type Float can't be cast to the desired output type"),
+    ("setitem_shape", lambda L: L.zeros(4, 3).__setitem__(slice(None), L.ones(2)), None),
+    ("scatter_oob", lambda L: L.zeros(2, 3).scatter(0, L.tensor([[0, 2, 1]]), 1.5), None),
+    ("floordiv_backward", lambda L: (_leaf(L) // 2).sum().backward(), None),
+    ("rmod_backward", lambda L: (5 % _leaf(L)).sum().backward(), None),
+    ("stack_empty", lambda L: L.stack([]), None),
+    ("cat_non_tensor", lambda L: L.cat([L.ones(2), 3]), None),
+    ("index_select_float_index", lambda L: L.ones(3).index_select(0, L.tensor([0.0])), None),
+    ("matmul_fold", lambda L: L.ones(2, 3, 3) @ L.ones(4, 5), None),
+    ("matmul_fold_vec", lambda L: L.ones(2, 3, 3) @ L.ones(4), None),
+    ("matmul_vec_mat", lambda L: L.ones(3) @ L.ones(2, 4), None),
+    ("matmul_bmm", lambda L: L.ones(2, 3, 3) @ L.ones(2, 4, 5), None),
+    ("matmul_batch_bcast", lambda L: L.ones(2, 1, 2, 3) @ L.ones(3, 4, 5), None),
+    ("add_shape_3d", lambda L: L.ones(5, 1, 3) - L.ones(4, 2), None),
+    ("add_shape_grad", lambda L: _leaf(L) * L.ones(2), None),
+    ("zero_dim_index", lambda L: L.tensor(1.0)[0], None),
+    ("max_empty", lambda L: L.ones(0).max(), None),
+    ("autograd_grad_unused", lambda L: L.autograd.grad((_leaf(L) * 2).sum(), [_leaf(L)]), None),
+    ("autograd_grad_no_requires", lambda L: L.autograd.grad((_leaf(L) * 2).sum(), [L.ones(3)]), None),
+]
+
+
+@pytest.mark.parametrize("fn,key", [(f, k) for _, f, k in ERRORS], ids=[i for i, _, _ in ERRORS])
+def test_error_matches_torch(fn, key):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(Exception) as theirs:
+            fn(torch)
+        with pytest.raises(Exception) as ours:
+            fn(tg)
+    assert ours.type is theirs.type, \
+        f"tapegrad raises {ours.type.__name__}: {ours.value}; torch raises {theirs.type.__name__}: {theirs.value}"
+    _assert_same_message(str(ours.value), str(theirs.value), key)
+
+
+def test_inplace_version_error_says_more():
+    """tapegrad's version error names the op and the source line that modified the tensor."""
+    with pytest.raises(RuntimeError) as info:
+        _inplace_modified(tg)
+    msg = str(info.value)
+    assert "It was modified by mul_" in msg
+    assert "test_ops_parity.py" in msg and "in _inplace_modified" in msg
+
+
+def test_nonleaf_grad_warning_matches_torch():
+    with pytest.warns(UserWarning) as ours:
+        (tg.tensor([1.0], requires_grad=True) * 2).grad
+    with pytest.warns(UserWarning) as theirs:
+        (torch.tensor([1.0], requires_grad=True) * 2).grad
+    assert _norm(str(theirs[0].message)).startswith(_norm(str(ours[0].message))[:200])
+
+
+def test_backward_accumulates_like_torch():
+    res = []
+    for L in (tg, torch):
+        x = L.tensor([1.0, -2.0, 3.0], requires_grad=True)
+        y = (x * x).sum()
+        y.backward(retain_graph=True)
+        y.backward()
+        (x.exp().sum() * 2).backward()
+        res.append(x.grad.detach().numpy().copy())
+    np.testing.assert_allclose(res[0], res[1], rtol=1e-6)
+
+
+def test_leaf_and_grad_flags_match_torch():
+    def flags(L):
+        x = L.tensor([1.0, 2.0], requires_grad=True)
+        y = L.tensor([3.0, 4.0])
+        z = x * y
+        w = z.detach()
+        with L.no_grad():
+            n = x * 2
+        return [(t.requires_grad, t.is_leaf, t.grad_fn is None) for t in (x, y, z, w, n)]
+    assert flags(tg) == flags(torch)
