@@ -4,6 +4,7 @@ Rules the docs follow (and this test enforces):
 
 * Each Markdown file's ```python blocks run in order, in one namespace, in a fresh
   interpreter (``PYTHONPATH=src``) whose working directory is an empty temporary folder.
+  A block that raises fails the test; the blocks after it still run and are reported.
   Each block is compiled as the file ``example.py`` with its own line numbers, so a
   message that names a source line (tapegrad's in-place error) reads as it would for a
   user who saved the block as ``example.py``.
@@ -19,7 +20,8 @@ Rules the docs follow (and this test enforces):
 * Blocks in other languages (```bash, ```text, ...) are not run. There is no way to mark a
   python block "do not run": an example that cannot run here (a download, a GPU) must not
   be a ```python block. ```py / ```python3 / ```pycon are refused so nothing slips by.
-* Relative links between the documents point at files that exist.
+* Relative links between the documents point at files that exist, and ``#anchors`` at
+  headings that exist (GitHub's heading ids).
 """
 from __future__ import annotations
 
@@ -112,8 +114,6 @@ for code in blocks:
     except BaseException:
         err = traceback.format_exc()
     results.append({"stdout": buf.getvalue(), "error": err})
-    if err is not None:
-        break
 sys.__stdout__.write("\n@@RESULTS@@" + json.dumps(results))
 '''
 
@@ -142,40 +142,75 @@ def _ids(paths):
     return [str(p.relative_to(ROOT)) for p in paths]
 
 
-@pytest.mark.parametrize("path", DOCS, ids=_ids(DOCS))
+def _has_python(path):
+    return "```python" in path.read_text()
+
+
+DOCS_WITH_CODE = [p for p in DOCS if _has_python(p)]
+
+
+def test_the_main_docs_have_code_to_run():
+    names = {p.name for p in DOCS_WITH_CODE}
+    assert {"README.md", "autograd.md", "porting.md", "architecture.md"} <= names
+
+
+@pytest.mark.parametrize("path", DOCS_WITH_CODE, ids=_ids(DOCS_WITH_CODE))
 def test_python_blocks_run_and_print_what_the_docs_say(path, tmp_path):
-    blocks = python_blocks(path)
-    if not blocks:
-        pytest.skip(f"{path.name} has no python blocks")
+    try:
+        blocks = python_blocks(path)
+    except AssertionError as e:
+        pytest.fail(str(e), pytrace=False)
     results = run_blocks(blocks, tmp_path)
     rel = path.relative_to(ROOT)
+    problems = []
     for b, r in zip(blocks, results):
         if r["error"]:
             m = re.findall(r'File "example.py", line (\d+)', r["error"])
             where = f"{rel}:{b.line + int(m[-1]) - 1}" if m else f"{rel}:{b.line}"
-            pytest.fail(f"the python block at {rel}:{b.line} raised (at {where}):\n{r['error']}\n"
-                        f"stdout so far:\n{r['stdout']}", pytrace=False)
-        if b.expected is not None and not matches(b.expected, r["stdout"]):
-            pytest.fail(f"the python block at {rel}:{b.line} printed something other than "
-                        f"{b.source}.\n--- expected\n{b.expected}--- got\n{r['stdout']}", pytrace=False)
+            problems.append(f"the python block at {rel}:{b.line} raised (at {where}):\n{r['error']}\n"
+                            f"stdout so far:\n{r['stdout']}")
+        elif b.expected is not None and not matches(b.expected, r["stdout"]):
+            problems.append(f"the python block at {rel}:{b.line} printed something other than "
+                            f"{b.source}.\n--- expected\n{b.expected}--- got\n{r['stdout']}")
+    if problems:
+        note = "\n\n(the blocks run on after an error, so later errors may follow from earlier ones)" \
+            if len(problems) > 1 else ""
+        pytest.fail("\n\n".join(problems) + note, pytrace=False)
     assert len(results) == len(blocks)
 
 
 _LINK = re.compile(r"\]\(([^)\s]+)\)")
 
 
+def github_anchors(text: str) -> set:
+    """The ids GitHub gives the headings of a Markdown text (lower case, punctuation dropped,
+    spaces to hyphens, ``-1``, ``-2``... for repeats)."""
+    text = re.sub(r"```.*?```", "", text, flags=re.S)
+    seen, out = {}, set()
+    for m in re.finditer(r"^#{1,6}\s+(.*?)\s*#*\s*$", text, flags=re.M):
+        slug = re.sub(r"[^\w\- ]", "", m.group(1).strip().lower()).replace(" ", "-")
+        n = seen.get(slug, 0)
+        seen[slug] = n + 1
+        out.add(slug if n == 0 else f"{slug}-{n}")
+    return out
+
+
 @pytest.mark.parametrize("path", DOCS, ids=_ids(DOCS))
-def test_relative_links_point_at_files_that_exist(path):
+def test_relative_links_point_at_files_and_headings_that_exist(path):
     text = path.read_text(encoding="utf-8")
-    text = re.sub(r"```.*?```", "", text, flags=re.S)  # links inside code blocks are code
+    prose = re.sub(r"```.*?```", "", text, flags=re.S)  # links inside code blocks are code
     missing = []
-    for target in _LINK.findall(text):
-        if re.match(r"^[a-z]+:", target) or target.startswith("#"):
+    for target in _LINK.findall(prose):
+        if re.match(r"^[a-z]+:", target):
             continue
-        file = target.split("#", 1)[0]
-        if file and not (path.parent / file).exists():
+        file, _, anchor = target.partition("#")
+        dest = (path.parent / file) if file else path
+        if not dest.exists():
             missing.append(target)
-    assert not missing, f"{path.relative_to(ROOT)} links to missing files: {missing}"
+        elif anchor and dest.suffix == ".md" and anchor not in github_anchors(dest.read_text("utf-8")):
+            missing.append(target)
+    if missing:
+        pytest.fail(f"{path.relative_to(ROOT)} links to missing files or headings: {missing}", pytrace=False)
 
 
 def test_the_rules_themselves():

@@ -243,14 +243,20 @@ def _raw(a):
     return a._data if isinstance(a, Tensor) else a
 
 
+def _wide(x):
+    """float16 reductions accumulate in float32 (as PyTorch's do), then cast back."""
+    return x.astype(xp.float32) if x.dtype == xp.float16 else x
+
+
 # =========================================================================== var / std / norm
 class Var(Node):
     def forward(ctx, x, dims, correction, keepdim):
         ctx.in_shape, ctx.dims, ctx.keepdim, ctx.correction = x.shape, dims, keepdim, correction
         ctx.saved = (x,)
         n = _count(x.shape, dims)
-        return xp.asarray(x.var(axis=dims, ddof=correction, keepdims=keepdim)) if n - correction > 0 else \
-            xp.full(xp.asarray(x.sum(axis=dims, keepdims=keepdim)).shape, xp.nan, dtype=x.dtype)
+        if n - correction <= 0:
+            return xp.full(xp.asarray(x.sum(axis=dims, keepdims=keepdim)).shape, xp.nan, dtype=x.dtype)
+        return xp.asarray(_wide(x).var(axis=dims, ddof=correction, keepdims=keepdim)).astype(x.dtype, copy=False)
 
     def backward(ctx, g):
         (x,) = ctx.saved
@@ -262,7 +268,7 @@ class Var(Node):
 class Std(Node):
     def forward(ctx, x, dims, correction, keepdim):
         ctx.in_shape, ctx.dims, ctx.keepdim, ctx.correction = x.shape, dims, keepdim, correction
-        out = xp.asarray(x.std(axis=dims, ddof=correction, keepdims=keepdim))
+        out = xp.asarray(_wide(x).std(axis=dims, ddof=correction, keepdims=keepdim)).astype(x.dtype, copy=False)
         ctx.saved = (x, out)
         return out
 
@@ -287,6 +293,8 @@ class Norm(Node):
 
     def forward(ctx, x, p, dims, keepdim):
         ctx.in_shape, ctx.dims, ctx.keepdim, ctx.p = x.shape, dims, keepdim, p
+        in_dtype = x.dtype
+        x_in, x = x, _wide(x)
         a = xp.abs(x)
         if p == float("inf"):
             out = a.max(axis=dims, keepdims=keepdim)
@@ -300,8 +308,8 @@ class Norm(Node):
             out = xp.sqrt((x * x).sum(axis=dims, keepdims=keepdim))
         else:
             out = (a ** p).sum(axis=dims, keepdims=keepdim) ** (1.0 / p)
-        out = xp.asarray(out)
-        ctx.saved = (x, out)
+        out = xp.asarray(out).astype(in_dtype, copy=False)
+        ctx.saved = (x_in, out)
         return out
 
     def backward(ctx, g):
@@ -397,6 +405,8 @@ class Cumsum(Node):
             dtype = xp.int64
         if x.ndim == 0:  # NumPy would return shape (1,); PyTorch keeps 0-d
             return x.astype(dtype or x.dtype, copy=True)
+        if dtype is None and x.dtype == xp.float16:
+            return xp.cumsum(x, axis=dim, dtype=xp.float32).astype(xp.float16)
         return xp.cumsum(x, axis=dim, dtype=dtype)
 
     def backward(ctx, g):

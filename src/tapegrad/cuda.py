@@ -1,0 +1,28 @@
+"""``tapegrad.cuda``: this build has no GPU backend, so every query says so.
+
+Lets the common ``device = "cuda" if torch.cuda.is_available() else "cpu"`` line run.
+"""
+
+
+def is_available() -> bool:
+    return False
+
+
+def device_count() -> int:
+    return 0
+
+
+def manual_seed(seed) -> None:
+    """Accepted for compatibility (there is no CUDA generator to seed)."""
+
+
+def manual_seed_all(seed) -> None:
+    """Accepted for compatibility."""
+
+
+def synchronize(device=None) -> None:
+    """Nothing to wait for on the CPU."""
+
+
+def empty_cache() -> None:
+    """Nothing to free: no GPU memory is held."""
