@@ -4,6 +4,7 @@ from __future__ import annotations
 import traceback
 
 from .. import backend as B
+from ..tensor import Tensor
 from . import grad_mode
 from .grad_mode import _DecoratorContextManager
 
@@ -18,6 +19,29 @@ def is_anomaly_check_nan_enabled() -> bool:
     return _state.anomaly_check_nan
 
 
+class _AnomalyObserver:
+    """Checks every op's outputs (forward) and every node's gradients (backward)."""
+
+    def on_forward(self, cls, args, outputs, seconds):
+        for r in outputs:
+            if isinstance(r, Tensor) and r.grad_fn is not None:
+                record_trace(r.grad_fn)
+        check_forward(cls, args, outputs)
+
+    def on_backward(self, node, grads, seconds):
+        check_backward(node, grads)
+
+
+def _set_anomaly(enabled, check_nan):
+    from . import observe
+    was = _state.anomaly
+    _state.anomaly, _state.anomaly_check_nan = enabled, check_nan
+    if enabled and not was:
+        _state._anomaly_observer = observe.add(_AnomalyObserver())
+    elif was and not enabled:
+        observe.remove(getattr(_state, "_anomaly_observer", None))
+
+
 class detect_anomaly(_DecoratorContextManager):
     """Inside, every op checks its output for NaN/Inf and nodes remember where they were made."""
 
@@ -26,10 +50,10 @@ class detect_anomaly(_DecoratorContextManager):
 
     def __enter__(self):
         self._prev = (_state.anomaly, _state.anomaly_check_nan)
-        _state.anomaly, _state.anomaly_check_nan = True, self.check_nan
+        _set_anomaly(True, self.check_nan)
 
     def __exit__(self, *exc):
-        _state.anomaly, _state.anomaly_check_nan = self._prev
+        _set_anomaly(*self._prev)
         return False
 
     def clone(self):
@@ -39,14 +63,14 @@ class detect_anomaly(_DecoratorContextManager):
 class set_detect_anomaly(_DecoratorContextManager):
     def __init__(self, mode, check_nan=True):
         self._prev = (_state.anomaly, _state.anomaly_check_nan)
-        _state.anomaly, _state.anomaly_check_nan = bool(mode), check_nan
+        _set_anomaly(bool(mode), check_nan)
         self.mode, self.check_nan = mode, check_nan
 
     def __enter__(self):
         pass
 
     def __exit__(self, *exc):
-        _state.anomaly, _state.anomaly_check_nan = self._prev
+        _set_anomaly(*self._prev)
         return False
 
     def clone(self):

@@ -183,7 +183,11 @@ def run_backward(tensors, grad_tensors, retain_graph=None, create_graph=False, i
                 if node not in must_run:
                     grad_in = (None,) * len(edges)
                     continue
-            grad_in = _call_backward(node, grads, retain_graph, create_graph)
+            if _state.observers:
+                from .observe import observed_backward
+                grad_in = observed_backward(node, grads, retain_graph, create_graph)
+            else:
+                grad_in = _call_backward(node, grads, retain_graph, create_graph)
     finally:
         _state.enabled = prev_mode
 
@@ -318,15 +322,11 @@ def _call_backward(node, grads, retain_graph, create_graph):
         raise RuntimeError(
             f"function {node.name()} returned an incorrect number of gradients "
             f"(expected {len(node._next)}, got {len(res)})")
-    if _state.anomaly or node._post_hooks:
-        if _state.anomaly:
-            from .anomaly import check_backward
-            check_backward(node, res)
-        if node._post_hooks:
-            for fn in list(node._post_hooks):
-                r = fn(tuple(_wrap_for_user(g) for g in res), tuple(_wrap_for_user(g) for g in grads))
-                if r is not None:
-                    res = tuple(_hook_results(fn, res, r, create_graph))
+    if node._post_hooks:
+        for fn in list(node._post_hooks):
+            r = fn(tuple(_wrap_for_user(g) for g in res), tuple(_wrap_for_user(g) for g in grads))
+            if r is not None:
+                res = tuple(_hook_results(fn, res, r, create_graph))
     if not retain_graph and (node.saved is not None or node.tensor_api):
         node._release()
     return res

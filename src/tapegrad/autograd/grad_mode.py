@@ -12,6 +12,8 @@ class _State(threading.local):
         self.inference = False
         self.anomaly = False
         self.anomaly_check_nan = True
+        # diagnostics watching every op (anomaly mode, profiler...): see observe.py
+        self.observers = ()
 
 
 state = _State()

@@ -97,6 +97,9 @@ class Node:
         """Run the op on tensors (recording a node when needed) or on raw arrays."""
         # NOTE: this is the hottest function of the library: one pass over the
         # arguments, no generators, and the common single-output case inline.
+        if _state.observers:
+            from .observe import observed_apply
+            return observed_apply(cls, args, options)
         arrays = []
         requires = False
         first = None
@@ -134,9 +137,6 @@ class Node:
             res._data = out if type(out) is _ndarray else _asarray(out)
             if cls.is_view and B.may_share_memory(out, arrays[0]):
                 _make_view(res, args[0], (cls, options, -1))
-            if _state.anomaly:
-                from .anomaly import check_forward
-                check_forward(cls, args, (res,))
             return res
 
         node = _new(cls)
@@ -179,10 +179,6 @@ class Node:
             for i, o in enumerate(outs):
                 if B.may_share_memory(o, arrays[0]):
                     _make_view(results[i], args[0], (cls, options, i if cls.multi_output else -1))
-        if _state.anomaly:
-            from .anomaly import check_forward, record_trace
-            record_trace(node)
-            check_forward(cls, args, results)
         return results if cls.multi_output else results[0]
 
     def forward(ctx, *args, **options):  # pragma: no cover - abstract
