@@ -142,7 +142,8 @@ def run_backward(tensors, grad_tensors, retain_graph=None, create_graph=False, i
                         shape, dt = data.shape, data.dtype
                     if g.shape != shape:
                         g = _sum_to(g, shape)
-                    if g.dtype != dt:
+                    gdt = g.dtype
+                    if gdt is not dt and gdt != dt:
                         g = g.to(_dt(dt)) if isinstance(g, Tensor) else g.astype(dt)
                     if not is_node or tgt.n_out == 1:
                         prev = buffers.get(tgt)
