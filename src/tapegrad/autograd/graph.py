@@ -98,8 +98,7 @@ class Node:
         # NOTE: this is the hottest function of the library: one pass over the
         # arguments, no generators, and the common single-output case inline.
         if _state.observers:
-            from .observe import observed_apply
-            return observed_apply(cls, args, options)
+            return _observed_apply(cls, args, options)
         arrays = []
         requires = False
         first = None
@@ -129,12 +128,17 @@ class Node:
                 raise _forward_error(e, arrays) from None
             if cls.multi_output:
                 res = tuple([Tensor._wrap(o) for o in out])
+                if requires:
+                    for r in res:
+                        r._made_by = cls
                 if cls.is_view:
                     for i, r in enumerate(res):
                         _make_view(r, args[0], (cls, options, i))
                 return res
             res = _new(Tensor)
             res._data = out if type(out) is _ndarray else _asarray(out)
+            if requires:
+                res._made_by = cls  # cut by no_grad: for autograd.explain (one store, only here)
             if cls.is_view and B.may_share_memory(out, arrays[0]):
                 _make_view(res, args[0], (cls, options, -1))
             return res
@@ -144,7 +148,8 @@ class Node:
         needs = []
         for a in args:
             if isinstance(a, Tensor) and a._requires_grad:
-                fn = a.grad_fn
+                # (the grad_fn property refreshes views modified in place; others skip it)
+                fn = a._grad_fn if a._base is None else a.grad_fn
                 edges.append((a, 0) if fn is None else (fn, a._output_nr))
                 needs.append(True)
             else:
@@ -310,6 +315,14 @@ class _RemovableHandle:
 
     def __exit__(self, *exc):
         self.remove()
+
+
+def _observed_apply(cls, args, options):
+    """observe.observed_apply, imported on first use (a function-level import costs ~1 us a call)."""
+    global _observed_apply
+    from .observe import observed_apply
+    _observed_apply = observed_apply
+    return observed_apply(cls, args, options)
 
 
 def _forward_error(e, arrays):
