@@ -270,7 +270,11 @@ class Tensor:
     @property
     def data(self):
         """The same storage as a tensor outside the graph (with its own version counter)."""
-        return Tensor._wrap(self._data)
+        t = Tensor._wrap(self._data)
+        if self._requires_grad:
+            from .autograd.explain import note_cut  # for autograd.explain (not a hot path)
+            note_cut(t, self, "data", ".data")
+        return t
 
     @data.setter
     def data(self, value):
@@ -417,6 +421,9 @@ class Tensor:
         if vc is None:
             vc = self._vc = VersionCounter()
         t._vc = vc
+        if self._requires_grad or self._base is not None and self._base._requires_grad:
+            from .autograd.explain import note_cut  # for autograd.explain (not a hot path)
+            note_cut(t, self, "detach", "detach()")
         return t
 
     def detach_(self):

@@ -5,7 +5,11 @@ over the graph of ``Node`` objects that ops record (``graph.py``).
 """
 from __future__ import annotations
 
-from .anomaly import detect_anomaly, set_detect_anomaly, is_anomaly_enabled
+from .anomaly import (detect_anomaly, set_detect_anomaly, is_anomaly_enabled,
+                      is_anomaly_check_nan_enabled)
+from .explain import Explanation, explain, is_tracking_origins, track_origins
+from .leak import (GraphLeakWarning, detect_graph_leaks, is_graph_leak_check_enabled,
+                   set_graph_leak_check)
 from .function import Function, FunctionCtx, InplaceFunction, once_differentiable
 from .grad_mode import (enable_grad, inference_mode, is_grad_enabled, is_inference_mode_enabled,
                         no_grad, set_grad_enabled)
@@ -80,4 +84,5 @@ def Variable(data, requires_grad=False, volatile=False):
 
 __all__ = ["backward", "grad", "Variable", "Function", "FunctionCtx", "gradcheck", "gradgradcheck",
            "no_grad", "enable_grad", "set_grad_enabled", "inference_mode", "is_grad_enabled",
-           "detect_anomaly", "set_detect_anomaly", "Node"]
+           "detect_anomaly", "set_detect_anomaly", "Node", "explain", "track_origins",
+           "detect_graph_leaks", "set_graph_leak_check", "GraphLeakWarning"]

@@ -185,8 +185,7 @@ def run_backward(tensors, grad_tensors, retain_graph=None, create_graph=False, i
                     grad_in = (None,) * len(edges)
                     continue
             if _state.observers:
-                from .observe import observed_backward
-                grad_in = observed_backward(node, grads, retain_graph, create_graph)
+                grad_in = _observed_backward(node, grads, retain_graph, create_graph)
             else:
                 grad_in = _call_backward(node, grads, retain_graph, create_graph)
     finally:
@@ -294,6 +293,14 @@ def _run_tensor_hooks(node, grads, create_graph):
             if t is not None and grads[nr] is not None:
                 _accumulate(t, grads[nr], create_graph)
     return grads
+
+
+def _observed_backward(node, grads, retain_graph, create_graph):
+    """observe.observed_backward, imported on first use (a function-level import costs ~1 us)."""
+    global _observed_backward
+    from .observe import observed_backward
+    _observed_backward = observed_backward
+    return observed_backward(node, grads, retain_graph, create_graph)
 
 
 def _call_backward(node, grads, retain_graph, create_graph):

@@ -17,6 +17,7 @@ import time
 
 from ..tensor import Tensor
 from . import grad_mode
+from .engine import _call_backward
 
 _state = grad_mode.state
 
@@ -54,7 +55,6 @@ def observed_apply(cls, args, options):
 
 
 def observed_backward(node, grads, retain_graph, create_graph):
-    from .engine import _call_backward
     obs = _state.observers
     _state.observers = ()
     t0 = time.perf_counter()

@@ -1208,7 +1208,8 @@ def to_dtype(input, dtype):
     d = dtypes.as_dtype(dtype)
     if input._requires_grad and not d.is_floating_point:
         # Leaving floating point cuts the graph, as in PyTorch.
-        return Tensor._wrap(input._data.astype(d.np))
+        from ..autograd.explain import note_cut
+        return note_cut(Tensor._wrap(input._data.astype(d.np)), input, "integer", f".to({d})")
     return ToDtype.apply(input, dtype=d.np)
 
 
@@ -1239,7 +1240,11 @@ def _compare(fn, name):
                 b = b.astype(res.np)
         else:
             a, b = input._data, o
-        return Tensor._wrap(fn(a, b))
+        out = Tensor._wrap(fn(a, b))
+        if input._requires_grad or isinstance(o, Tensor) and o._requires_grad:
+            from ..autograd.explain import note_cut  # a comparison has no gradient
+            note_cut(out, input if input._requires_grad else o, "integer", f"a comparison ({name})")
+        return out
     f.__name__ = name
     return f
 

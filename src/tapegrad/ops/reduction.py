@@ -585,20 +585,30 @@ def argmax(input, dim=None, keepdim=False):
     _no_bool(input, "argmax")
     a = input._data
     if dim is None:
-        return Tensor._wrap(xp.asarray(_nan_aware_arg(a.reshape(-1), 0, True)))
-    d = wrap_dim(dim, a.ndim)
-    idx = _nan_aware_arg(a, d, True)
-    return Tensor._wrap(xp.expand_dims(idx, d) if keepdim else idx)
+        out = Tensor._wrap(xp.asarray(_nan_aware_arg(a.reshape(-1), 0, True)))
+    else:
+        d = wrap_dim(dim, a.ndim)
+        idx = _nan_aware_arg(a, d, True)
+        out = Tensor._wrap(xp.expand_dims(idx, d) if keepdim else idx)
+    if input._requires_grad:
+        from ..autograd.explain import note_cut  # indices have no gradient
+        note_cut(out, input, "integer", "argmax()")
+    return out
 
 
 def argmin(input, dim=None, keepdim=False):
     _no_bool(input, "argmin")
     a = input._data
     if dim is None:
-        return Tensor._wrap(xp.asarray(_nan_aware_arg(a.reshape(-1), 0, False)))
-    d = wrap_dim(dim, a.ndim)
-    idx = _nan_aware_arg(a, d, False)
-    return Tensor._wrap(xp.expand_dims(idx, d) if keepdim else idx)
+        out = Tensor._wrap(xp.asarray(_nan_aware_arg(a.reshape(-1), 0, False)))
+    else:
+        d = wrap_dim(dim, a.ndim)
+        idx = _nan_aware_arg(a, d, False)
+        out = Tensor._wrap(xp.expand_dims(idx, d) if keepdim else idx)
+    if input._requires_grad:
+        from ..autograd.explain import note_cut  # indices have no gradient
+        note_cut(out, input, "integer", "argmin()")
+    return out
 
 
 def _correction(unbiased, correction):
