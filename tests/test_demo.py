@@ -85,3 +85,22 @@ def test_checkpoint_loads_back(demo):
     model = resnet18(num_classes=20)
     model.load_state_dict(state)
     assert state["fc.weight"].shape == (20, 512)
+
+
+def test_weights_flag_starts_from_a_torchvision_checkpoint(tmp_path):
+    """``--weights PATH``: a torchvision-layout ResNet-18 file (1000-class fc) is loaded
+    where shapes fit and the rest is skipped and listed, instead of pretraining."""
+    import tapegrad
+    from tapegrad.vision.models import resnet18
+    ckpt = tmp_path / "resnet18-f37072fd.pth"
+    tapegrad.manual_seed(3)
+    tapegrad.save(resnet18().state_dict(), ckpt)      # torchvision's key names and shapes
+    out = tmp_path / "out"
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), MPLBACKEND="Agg")
+    proc = subprocess.run([sys.executable, "-m", "tapegrad.demo", "--quick", "--no-progress", "--out", str(out),
+                           "--weights", str(ckpt)], capture_output=True, text=True, env=env, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    res = json.loads((out / "results.json").read_text())
+    assert res["pretrain"]["from_checkpoint"] == str(ckpt)
+    assert res["pretrain"]["skipped_keys"] == ["fc.bias", "fc.weight"]
+    assert "loaded 120 tensors" in proc.stdout
