@@ -662,11 +662,41 @@ def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", we
     """Mean squared error."""
     reduction = _legacy_reduction(size_average, reduce, reduction)
     _check_same_size(input, target, "mse_loss")
-    d = input - target
-    loss = d * d
     if weight is not None:
-        loss = loss * weight
-    return _reduce(loss, reduction)
+        d = input - target
+        return _reduce(d * d * weight, reduction)
+    if reduction not in ("none", "sum", "mean"):
+        raise ValueError(f"{reduction} is not a valid value for reduction")
+    return _MseLoss.apply(input, target, reduction=reduction)
+
+
+class _MseLoss(Node):
+    """``(a - b)**2`` with its reduction; inputs broadcast (PyTorch warns, as above)."""
+
+    _bw_name = "MseLossBackward0"
+    promote = True
+
+    def forward(ctx, a, b, reduction):
+        ctx.saved = (a, b)
+        ctx.reduction = reduction
+        d = a - b
+        sq = d * d
+        ctx.shape = sq.shape
+        if reduction == "none":
+            return sq
+        return xp.asarray(sq.mean() if reduction == "mean" else sq.sum(), dtype=sq.dtype)
+
+    def backward(ctx, g):
+        from ..ops.shape import expand_
+        a, b = ctx.saved
+        n = 1
+        for s in ctx.shape:
+            n *= s
+        if ctx.reduction != "none":
+            g = expand_(g / n if ctx.reduction == "mean" else g, ctx.shape)
+        ga = g * 2 * (a - b)
+        need = ctx.needs_input_grad
+        return (ga if need[0] else None), (-ga if need[1] else None)
 
 
 def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
@@ -736,19 +766,42 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
     if ((tgt[valid] < 0) | (tgt[valid] >= c)).any():
         bad = int(tgt[valid][((tgt[valid] < 0) | (tgt[valid] >= c))][0])
         raise IndexError(f"Target {bad} is out of bounds.")
+    if reduction not in ("none", "sum", "mean"):
+        raise ValueError(f"{reduction} is not a valid value for reduction")
     safe = xp.where(valid, tgt, 0)
-    from ..ops.indexing import GatherAlong
-    picked = GatherAlong.apply(x, safe.reshape(-1, 1), dim=1).reshape(-1)
     w = xp.ones(c, dtype=x._data.dtype) if weight is None else weight._data.astype(x._data.dtype)
     wi = xp.where(valid, w[safe], 0).astype(x._data.dtype)
-    loss = -picked * Tensor._wrap(wi)
+    loss = _NllLoss.apply(x, index=safe.reshape(-1, 1), wi=wi, reduction=reduction)
     if reduction == "none":
-        return loss.reshape(out_shape) if not unbatched else loss.reshape(())
-    if reduction == "sum":
-        return loss.sum()
-    if reduction == "mean":
-        return loss.sum() / Tensor._wrap(xp.asarray(wi.sum(), dtype=x._data.dtype))
-    raise ValueError(f"{reduction} is not a valid value for reduction")
+        if unbatched:
+            return loss.reshape(())
+        return loss if tuple(loss.shape) == out_shape else loss.reshape(out_shape)
+    return loss
+
+
+class _NllLoss(Node):
+    """``-w[t_i] * x[i, t_i]`` per row of (M, C) log-probabilities, then the reduction
+    (mean divides by the total weight of the non-ignored rows, as PyTorch does)."""
+
+    _bw_name = "NllLossBackward0"
+
+    def forward(ctx, x, index, wi, reduction):
+        ctx.index, ctx.wi, ctx.reduction, ctx.x_shape = index, wi, reduction, x.shape
+        losses = -xp.take_along_axis(x, index, axis=1)[:, 0] * wi
+        if reduction == "none":
+            return losses
+        total = losses.sum()
+        return xp.asarray(total / wi.sum() if reduction == "mean" else total, dtype=x.dtype)
+
+    def backward(ctx, g):
+        from ..ops.indexing import ScatterAlong
+        from ..ops.shape import expand_, reshape_
+        m = ctx.x_shape[0]
+        if ctx.reduction == "mean":
+            g = g / ctx.wi.sum()
+        per_row = g if ctx.reduction == "none" else expand_(g, (m,))
+        per_row = reshape_(per_row * -ctx.wi, (m, 1))
+        return ScatterAlong.apply(per_row, index=ctx.index, dim=1, shape=ctx.x_shape)
 
 
 def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,

@@ -1,0 +1,47 @@
+"""The fused losses (NllLossBackward0, MseLossBackward0): first and second derivatives
+by finite differences, over reductions, weights, ignored targets and broadcasting."""
+import warnings
+
+import numpy as np
+import pytest
+
+import tapegrad as tg
+import tapegrad.nn.functional as F
+from tapegrad.autograd import gradcheck, gradgradcheck
+
+rng = np.random.default_rng(0)
+
+
+def T(a, grad=True):
+    return tg.tensor(a, dtype=tg.float64, requires_grad=grad)
+
+
+@pytest.mark.parametrize("reduction", ["none", "sum", "mean"])
+@pytest.mark.parametrize("shapes", [((3, 4), (3, 4)), ((3, 4), (4,)), ((2, 3, 2), (3, 1))])
+def test_mse_loss_derivatives(reduction, shapes):
+    a, b = T(rng.standard_normal(shapes[0])), T(rng.standard_normal(shapes[1]))
+    fn = lambda x, y: F.mse_loss(x, y, reduction=reduction)  # noqa: E731
+    if shapes[0] != shapes[1]:
+        with pytest.warns(UserWarning, match="different to the input size"):
+            fn(a, b)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # the broadcasting warning, checked above
+        assert gradcheck(fn, (a, b))
+        assert gradgradcheck(fn, (a, b))
+        assert fn(a, b).grad_fn.name() == "MseLossBackward0"
+
+
+@pytest.mark.parametrize("reduction", ["none", "sum", "mean"])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("ignore", [False, True])
+def test_nll_and_cross_entropy_derivatives(reduction, weighted, ignore):
+    x = T(rng.standard_normal((5, 4)))
+    t = tg.tensor([0, 3, 1, 1, 2])
+    if ignore:
+        t = tg.tensor([0, -100, 1, 1, -100])
+    w = tg.tensor(rng.random(4) + 0.5, dtype=tg.float64) if weighted else None
+    for fn in (lambda z: F.nll_loss(F.log_softmax(z, 1), t, weight=w, reduction=reduction),
+               lambda z: F.cross_entropy(z, t, weight=w, reduction=reduction)):
+        assert gradcheck(fn, (x,))
+        assert gradgradcheck(fn, (x,))
+        assert fn(x).grad_fn.name() == "NllLossBackward0"
