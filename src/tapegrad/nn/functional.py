@@ -210,9 +210,7 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     if oh <= 0 or ow <= 0:
         raise RuntimeError(f"Given input size: ({c}x{h}x{w}). Calculated output size: ({c}x{oh}x{ow}). "
                            "Output size is too small")
-    from ..ops.indexing import GatherAlong
-    flat = x.reshape(n, c, h * w)
-    out = GatherAlong.apply(flat, idx.reshape(n, c, oh * ow), dim=2).reshape(n, c, oh, ow)
+    out = C.MaxPool2dWithIndices.apply(x, idx=idx)
     if not batched:
         out = out.squeeze(0)
         idx = idx[0]

@@ -295,3 +295,24 @@ def max_pool2d_indices(x, k, stride, pads, dil, ceil_mode):
     rows = xp.arange(oh).reshape(oh, 1) * stride[0] + ki * dil[0] - pads[0]
     cols = xp.arange(ow).reshape(1, ow) * stride[1] + kj * dil[1] - pads[2]
     return (rows * w + cols).astype(xp.int64)
+
+
+class MaxPool2dWithIndices(Node):
+    """Max pooling given each window's argmax (flat ``h*W + w`` indices, shape (N, C, oh, ow));
+    the derivative scatter-adds into those positions (and its derivative gathers again)."""
+
+    _bw_name = "MaxPool2DWithIndicesBackward0"
+
+    def forward(ctx, x, idx):
+        n, c, h, w = x.shape
+        flat_idx = idx.reshape(n, c, -1)
+        ctx.x_shape, ctx.idx = x.shape, flat_idx
+        return xp.take_along_axis(x.reshape(n, c, h * w), flat_idx, axis=2).reshape(idx.shape)
+
+    def backward(ctx, g):
+        from .indexing import ScatterAlong
+        from .shape import reshape_
+        n, c, h, w = ctx.x_shape
+        flat = ScatterAlong.apply(reshape_(g, (n, c, ctx.idx.shape[2])), index=ctx.idx, dim=2,
+                                  shape=(n, c, h * w))
+        return reshape_(flat, ctx.x_shape)

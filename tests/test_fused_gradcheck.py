@@ -1,4 +1,4 @@
-"""The fused losses (NllLossBackward0, MseLossBackward0): first and second derivatives
+"""The fused nn ops (NllLossBackward0, MseLossBackward0, MaxPool2DWithIndicesBackward0): first and second
 by finite differences, over reductions, weights, ignored targets and broadcasting."""
 import warnings
 
@@ -45,3 +45,16 @@ def test_nll_and_cross_entropy_derivatives(reduction, weighted, ignore):
         assert gradcheck(fn, (x,))
         assert gradgradcheck(fn, (x,))
         assert fn(x).grad_fn.name() == "NllLossBackward0"
+
+
+@pytest.mark.parametrize("kw", [dict(kernel_size=3, stride=2, padding=1), dict(kernel_size=2),
+                                dict(kernel_size=3, stride=2, ceil_mode=True),
+                                dict(kernel_size=2, stride=1, dilation=2)])
+def test_max_pool2d_derivatives(kw):
+    # spread values so no window has a tie (max is not differentiable at ties)
+    x = tg.tensor(rng.permutation(2 * 3 * 7 * 6).reshape(2, 3, 7, 6) / 10.0, dtype=tg.float64,
+                  requires_grad=True)
+    fn = lambda z: F.max_pool2d(z, **kw)  # noqa: E731
+    assert fn(x).grad_fn.name() == "MaxPool2DWithIndicesBackward0"
+    assert gradcheck(fn, (x,))
+    assert gradgradcheck(fn, (x,))
