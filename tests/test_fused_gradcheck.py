@@ -1,5 +1,6 @@
-"""The fused nn ops (NllLossBackward0, MseLossBackward0, MaxPool2DWithIndicesBackward0): first and second
-by finite differences, over reductions, weights, ignored targets and broadcasting."""
+"""The fused nn ops (NllLossBackward0, MseLossBackward0, MaxPool2DWithIndicesBackward0):
+first and second derivatives by finite differences, over reductions, weights, ignored
+targets, broadcasting and pooling configurations."""
 import warnings
 
 import numpy as np
