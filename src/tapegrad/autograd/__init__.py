@@ -86,3 +86,5 @@ __all__ = ["backward", "grad", "Variable", "Function", "FunctionCtx", "gradcheck
            "no_grad", "enable_grad", "set_grad_enabled", "inference_mode", "is_grad_enabled",
            "detect_anomaly", "set_detect_anomaly", "Node", "explain", "track_origins",
            "detect_graph_leaks", "set_graph_leak_check", "GraphLeakWarning"]
+from . import functional  # noqa: E402,F401  (vjp, jvp, jacobian, hessian, hvp, vhp)
+from . import forward_ad  # noqa: E402,F401  (dual_level, make_dual, unpack_dual)
