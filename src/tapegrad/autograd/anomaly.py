@@ -59,7 +59,7 @@ class _AnomalyObserver:
     the common path) so the mode stays within 2x of the plain run on tiny ops.
     """
 
-    def on_forward(self, cls, args, outputs, seconds):
+    def on_forward(self, cls, args, outputs, seconds, options=None):
         # the stack from Node.apply outwards (frames 0/1: this method, observed_apply)
         f = _getframe(2)
         stack = []

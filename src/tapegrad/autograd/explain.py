@@ -124,7 +124,7 @@ class _OriginObserver:
     an output that does not require grad although an input did is a cut; a value computed
     from a cut value inherits it; a node fed by cut values remembers them."""
 
-    def on_forward(self, cls, args, outputs, seconds):
+    def on_forward(self, cls, args, outputs, seconds, options=None):
         where = user_frame_summary()
         name = _fwd_name(cls)
         src = None

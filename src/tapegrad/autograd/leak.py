@@ -62,7 +62,7 @@ class _LeakObserver:
         self.growth_warned = False
         self.prune_at = 4096
 
-    def on_forward(self, cls, args, outputs, seconds):
+    def on_forward(self, cls, args, outputs, seconds, options=None):
         if self.in_backward:
             self.in_backward = False
             self.step += 1

@@ -5,7 +5,8 @@ paths pay one attribute check (``_state.observers``); while one is, each op
 on tensors runs through ``observed_apply`` and each backward node through
 ``observed_backward``, which time it and hand it to every observer:
 
-    observer.on_forward(cls, args, outputs, seconds)   # outputs: a tuple of tensors
+    observer.on_forward(cls, args, outputs, seconds, options)   # outputs: a tuple of tensors;
+                                                                 # options: the op's keyword options
     observer.on_backward(node, grad_inputs, seconds)   # grad_inputs: what the node returned
 
 Ops run *inside* an observed op (a backward formula under create_graph, say)
@@ -50,7 +51,7 @@ def observed_apply(cls, args, options):
     dt = time.perf_counter() - t0
     outs = out if isinstance(out, tuple) else (out,)
     for o in obs:
-        o.on_forward(cls, args, outs, dt)
+        o.on_forward(cls, args, outs, dt, options)
     return out
 
 

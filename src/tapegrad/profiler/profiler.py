@@ -120,7 +120,7 @@ class _Recorder:
         self.tid = threading.get_native_id()
 
     # -- observer protocol
-    def on_forward(self, cls, args, outputs, seconds):
+    def on_forward(self, cls, args, outputs, seconds, options=None):
         end = _now()
         mem = 0
         seq = -1

@@ -1,0 +1,486 @@
+"""Forward-mode AD, like ``torch.autograd.forward_ad``: dual tensors and JVPs.
+
+    >>> import tapegrad as torch
+    >>> import tapegrad.autograd.forward_ad as fwAD
+    >>> x, v = torch.randn(3), torch.ones(3)
+    >>> with fwAD.dual_level():
+    ...     y = fwAD.make_dual(x, v).exp()
+    ...     primal, jvp = fwAD.unpack_dual(y)      # jvp == exp(x) * v
+
+How it works. A dual tensor is an ordinary tensor whose tangent sits in the
+current level's side table (keyed by ``id``, dropped by a weakref callback
+when the tensor dies, cleared when the level exits). While a level is active
+an observer (``autograd.observe``) sees every op run on tensors; when an
+input carries a tangent it computes the output tangents:
+
+* a few common elementwise ops have hand-written rules (``_RULES``);
+* every other op gets its JVP from its own reverse-mode formula with the
+  "double-vjp trick": re-run the op on the inputs, take a dummy cotangent
+  ``u`` (requiring grad), form ``g_i(u) = VJP(u)`` w.r.t. the dual inputs
+  under ``create_graph``, and differentiate ``sum_i <g_i(u), t_i>`` w.r.t.
+  ``u``. ``g_i`` is linear in ``u``, so that gradient is ``J t``. Every op
+  with a backward (and every nn.functional layer built from ops) thus has
+  a forward derivative with no per-op code.
+
+Outputs that are not floating point (comparisons, argmax, indices) carry no
+tangent. Tangents are themselves differentiable in reverse mode while grad
+mode is on (reverse-over-forward). No observer is installed outside a level,
+so ordinary code pays nothing.
+
+In-place methods (``add_``, ``relu_``, ``F.relu(inplace=True)``...) are an
+out-of-place op plus a write (ops/inplace.py): while a level is active,
+``ops.inplace``'s ``_needs_graph``/``rebase``/``on_view`` are wrapped so the
+written tensor takes the result's tangent (and the root of a dual view has
+the region updated). ``x[idx] = v`` with no graph involved writes storage
+directly and is NOT tracked.
+
+Not supported (yet): ``__setitem__`` outside a graph, forward-over-reverse
+(ops inside a backward pass are not observed), and nested levels (PyTorch
+refuses those too).
+"""
+from __future__ import annotations
+
+import functools
+import sys
+import weakref
+from typing import NamedTuple, Optional
+
+from .. import backend as B
+from ..tensor import Tensor
+from . import grad_mode
+from . import observe as _observe
+
+__all__ = ["UnpackedDualTensor", "enter_dual_level", "exit_dual_level", "make_dual",
+           "unpack_dual", "dual_level"]
+
+_state = grad_mode.state
+_current_level = -1
+_levels = {}  # level index -> _Level
+
+
+class _Level:
+    """One forward-AD level: the tangents of its dual tensors, and its observer."""
+
+    def __init__(self, idx):
+        self.idx = idx
+        self.table = {}  # id(tensor) -> (weakref to tensor, tangent)
+        self.aliases = {}  # make_dual's outputs (views whose root does not share the tangent)
+        self.observer = _Propagator(self)
+
+    def get(self, t):
+        e = self.table.get(id(t))
+        if e is not None and e[0]() is t:
+            return e[1]
+        return None
+
+    def set(self, t, tangent, table=None):
+        key = id(t)
+        if table is None:
+            table = self.table
+
+        def drop(ref, key=key, table=table):
+            e = table.get(key)
+            if e is not None and e[0] is ref:
+                del table[key]
+
+        table[key] = (weakref.ref(t, drop), tangent)
+
+    def clear(self):
+        self.table.clear()
+        self.aliases.clear()
+
+
+# ----------------------------------------------------------------------------- levels
+def enter_dual_level():
+    """Enter a new forward grad level (only one may be active) and return its index."""
+    global _current_level
+    if _current_level >= 0:
+        raise RuntimeError("Nested forward mode AD is not supported at the moment")
+    new = _current_level + 1
+    lvl = _Level(new)
+    _levels[new] = lvl
+    _current_level = new
+    _observe.add(lvl.observer)
+    _inplace_hooks(True)
+    return new
+
+
+def exit_dual_level(*, level=None):
+    """Exit the last entered level, deleting every tangent associated with it."""
+    global _current_level
+    if level is None:
+        level = _current_level
+    if level != _current_level:
+        raise RuntimeError("Trying to exit a forward AD level that was not the last one "
+                           "that was created. This is not supported.")
+    if level < 0:
+        raise RuntimeError("Dual level must be a positive number.")
+    lvl = _levels.pop(level)
+    _observe.remove(lvl.observer)
+    _inplace_hooks(False)
+    lvl.clear()
+    _current_level = level - 1
+
+
+class dual_level:
+    """Context manager (and decorator) for forward AD: ``with dual_level(): ...``.
+
+    Only a single level is supported, like PyTorch.
+    """
+
+    def __enter__(self):
+        return enter_dual_level()
+
+    def __exit__(self, exc_type, exc_value, traceback):
+        exit_dual_level()
+
+    def __call__(self, fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with dual_level():
+                return fn(*args, **kwargs)
+        return wrapper
+
+
+def _quiet_alias(tensor):
+    """An alias (view) of ``tensor`` made without any observer seeing it."""
+    obs = _state.observers
+    _state.observers = ()
+    try:
+        return tensor.view(tuple(tensor.shape))
+    finally:
+        _state.observers = obs
+
+
+def _is_float(t):
+    return t._data.dtype.kind in "fc"
+
+
+def _dtype_name(t):
+    return str(t.dtype)
+
+
+def make_dual(tensor, tangent, *, level=None):
+    """A new tensor aliasing ``tensor`` (a view, backward differentiable) with ``tangent``
+    as its forward gradient at ``level`` (the current level by default)."""
+    if level is None:
+        level = _current_level
+    if level < 0:
+        raise RuntimeError("Trying to create a dual Tensor for forward AD but no level "
+                           "exists, make sure to enter_dual_level() first.")
+    if not _is_float(tensor):
+        raise ValueError(f"Expected primal to be floating point or complex, but got: {_dtype_name(tensor)}")
+    if not isinstance(tangent, Tensor) or not _is_float(tangent):
+        got = _dtype_name(tangent) if isinstance(tangent, Tensor) else type(tangent).__name__
+        raise ValueError(f"Expected tangent to be floating point or complex, but got: {got}")
+    lvl = _levels.get(level)
+    if lvl is None:
+        raise RuntimeError("Invalid level given to _make_dual")
+    if tuple(tangent.shape) != tuple(tensor.shape):
+        raise RuntimeError(
+            "Trying to set a forward gradient that has a different size than that of the original "
+            "Tensor, this is not supported. Tensor is of size "
+            f"{list(tensor.shape)} while the given forward gradient is of size {list(tangent.shape)}.")
+    if lvl.get(tensor) is not None:
+        raise RuntimeError("Making a dual Tensor based on a Tensor that already has a forward "
+                           f"gradient at the same level {level} is not supported.")
+    out = _quiet_alias(tensor)
+    lvl.set(out, tangent)
+    lvl.set(out, True, lvl.aliases)
+    return out
+
+
+class UnpackedDualTensor(NamedTuple):
+    """``(primal, tangent)`` returned by :func:`unpack_dual`."""
+
+    primal: Tensor
+    tangent: Optional[Tensor]
+
+
+def unpack_dual(tensor, *, level=None):
+    """``(primal, tangent)``: a view of ``tensor`` without tangent, and its tangent as-is
+    (None when ``tensor`` has none at ``level``)."""
+    if level is None:
+        level = _current_level
+    if level < 0:
+        return UnpackedDualTensor(tensor, None)
+    lvl = _levels.get(level)
+    if lvl is None:
+        return UnpackedDualTensor(tensor, None)
+    tangent = lvl.get(tensor)
+    return UnpackedDualTensor(_quiet_alias(tensor), tangent)
+
+
+# ----------------------------------------------------------------------------- in-place ops
+_saved_inplace = None
+
+
+def _inplace_hooks(on):
+    """Wrap ops.inplace's funnels while a level is active (restored on exit)."""
+    global _saved_inplace
+    from ..ops import inplace as P
+    if not on:
+        if _saved_inplace is not None:
+            P._needs_graph, P.rebase, P.on_view = _saved_inplace
+            _saved_inplace = None
+        return
+    if _saved_inplace is not None:
+        return
+    _saved_inplace = orig_needs, orig_rebase, orig_on_view = P._needs_graph, P.rebase, P.on_view
+
+    def _level():
+        return _levels.get(_current_level)
+
+    def needs_graph(self, args):
+        if orig_needs(self, args):
+            return True
+        lvl = _level()
+        if lvl is None or not lvl.table:
+            return False
+        # a dual tensor involved: take the op + write path, so the tangent can follow
+        if lvl.get(self) is not None or (self._base is not None and lvl.get(self._base) is not None):
+            return True
+        return any(isinstance(a, Tensor) and lvl.get(a) is not None for a in args)
+
+    def rebase(self, result, op_name):
+        orig_rebase(self, result, op_name)
+        lvl = _level()
+        if lvl is not None:
+            t = lvl.get(result)
+            if t is not None:
+                lvl.set(self, t)
+
+    def on_view(self, compute, op_name):
+        box = []
+
+        def comp(t):
+            r = compute(t)
+            box.append(r)
+            return r
+
+        out = orig_on_view(self, comp, op_name)
+        lvl = _level()
+        if lvl is None or not box:
+            return out
+        t = lvl.get(box[0])
+        if t is None:
+            return out
+        lvl.set(self, t)
+        root = self._base
+        rt = lvl.get(root)
+        e = lvl.aliases.get(id(self))
+        if rt is not None or not (e is not None and e[0]() is self):
+            # (like PyTorch: a view's tangent is a view of its root's; the root of a
+            # make_dual alias keeps none)
+            from .graph import replay_view
+            new = rt._data.copy() if rt is not None else B.xp.zeros(root._data.shape, t._data.dtype)
+            obs = _state.observers
+            _state.observers = ()
+            try:
+                replay_view(new, self._view_chain)[...] = t._data
+            finally:
+                _state.observers = obs
+            lvl.set(root, Tensor._wrap(new))
+        return out
+
+    P._needs_graph, P.rebase, P.on_view = needs_graph, rebase, on_view
+
+
+# ----------------------------------------------------------------------------- propagation
+class _Propagator:
+    """Observer computing output tangents of every op with a dual input."""
+
+    def __init__(self, level):
+        self.level = level
+
+    def on_forward(self, cls, args, outputs, seconds, options=None):
+        lvl = self.level
+        tans = None
+        for i, a in enumerate(args):
+            if isinstance(a, Tensor):
+                t = lvl.get(a)
+                if t is not None:
+                    if tans is None:
+                        tans = [None] * len(args)
+                    tans[i] = t
+        if tans is None:
+            return
+        if not any(isinstance(o, Tensor) and _is_float(o) for o in outputs):
+            return
+        options = options or {}
+        user_grad = _state.enabled
+        obs = _state.observers
+        _state.observers = ()  # the JVP's own ops are not reported (nor propagated)
+        try:
+            with grad_mode.enable_grad():
+                rule = _RULES.get(cls)
+                res = None
+                if rule is not None:
+                    res = rule(args, options, tans, outputs)
+                if res is None:
+                    res = _generic_jvp(cls, args, options, tans, outputs, user_grad)
+            for o, t in zip(outputs, res):
+                if t is None or not isinstance(o, Tensor) or not _is_float(o):
+                    continue
+                if not user_grad and t.requires_grad:
+                    t = t.detach()
+                if t.dtype != o.dtype:
+                    t = t.to(o.dtype)
+                if tuple(t.shape) != tuple(o.shape):
+                    t = t.expand(tuple(o.shape)).contiguous()
+                lvl.set(o, t)
+        finally:
+            _state.observers = obs
+
+    def on_backward(self, node, grad_inputs, seconds):
+        pass
+
+
+def _zeros(o):
+    return Tensor._wrap(B.xp.zeros(o._data.shape, o._data.dtype))
+
+
+def _generic_jvp(cls, args, options, tans, outputs, user_grad):
+    """Output tangents of ``cls`` from its reverse-mode formula (the double-vjp trick)."""
+    from . import grad as _grad
+
+    keep = user_grad and any(
+        (isinstance(a, Tensor) and a._requires_grad) or (t is not None and t._requires_grad)
+        for a, t in zip(args, tans))
+    xs = []
+    wrt = []
+    for a, t in zip(args, tans):
+        if isinstance(a, Tensor):
+            if t is not None and _is_float(a):
+                x = a if (keep and a._requires_grad) else a.detach().requires_grad_()
+                wrt.append((x, t))
+            elif keep:
+                x = a
+            else:
+                x = a.detach()
+            xs.append(x)
+        else:
+            xs.append(a)
+    if not wrt:
+        return [None] * len(outputs)
+    y = cls.apply(*xs, **options)
+    ys = y if isinstance(y, tuple) else (y,)
+    live = []
+    us = []
+    for yk in ys:
+        if isinstance(yk, Tensor) and _is_float(yk) and yk.requires_grad:
+            u = _zeros(yk).requires_grad_()
+            live.append(yk)
+            us.append(u)
+        else:
+            us.append(None)
+    if not live:
+        return [_zeros(o) if _is_float(o) else None for o in outputs]
+    gs = _grad(live, [x for x, _ in wrt], grad_outputs=[u for u in us if u is not None],
+               create_graph=True, allow_unused=True)
+    s = None
+    for g, (_, t) in zip(gs, wrt):
+        if g is None:
+            continue
+        term = (g * t).sum()
+        s = term if s is None else s + term
+    if s is None or not s.requires_grad:
+        return [_zeros(o) if _is_float(o) else None for o in outputs]
+    used = [u for u in us if u is not None]
+    jv = _grad(s, used, create_graph=keep, allow_unused=True)
+    it = iter(jv)
+    res = []
+    for o, u in zip(outputs, us):
+        if u is None:
+            res.append(_zeros(o) if _is_float(o) else None)
+        else:
+            j = next(it)
+            res.append(_zeros(o) if j is None else j)
+    return res
+
+
+# ----------------------------------------------------------------------------- fast rules
+# A rule returns one tangent per output (None: no tangent), or None to defer to the
+# generic rule. They compute on tensors so tangents stay differentiable in reverse mode.
+def _add_rule(args, options, tans, outputs):
+    alpha = options.get("alpha", 1)
+    ta, tb = tans[0], tans[1] if len(tans) > 1 else None
+    if tb is not None and alpha != 1:
+        tb = tb * alpha
+    if ta is None:
+        return [tb]
+    return [ta if tb is None else ta + tb]
+
+
+def _sub_rule(args, options, tans, outputs):
+    alpha = options.get("alpha", 1)
+    ta, tb = tans[0], tans[1] if len(tans) > 1 else None
+    if tb is not None:
+        tb = -tb if alpha == 1 else tb * (-alpha)
+    if ta is None:
+        return [tb]
+    return [ta if tb is None else ta + tb]
+
+
+def _mul_rule(args, options, tans, outputs):
+    if options:
+        return None
+    a, b = args
+    ta, tb = tans
+    r = None
+    if ta is not None:
+        r = ta * b
+    if tb is not None:
+        r2 = a * tb
+        r = r2 if r is None else r + r2
+    return [r]
+
+
+def _div_rule(args, options, tans, outputs):
+    if options:
+        return None
+    a, b = args
+    ta, tb = tans
+    out = outputs[0]
+    r = None
+    if ta is not None:
+        r = ta / b
+    if tb is not None:
+        r2 = -out * tb / b
+        r = r2 if r is None else r + r2
+    return [r]
+
+
+def _unary(f):
+    def rule(args, options, tans, outputs):
+        if options or len(args) != 1:
+            return None
+        return [f(args[0], tans[0], outputs[0])]
+    return rule
+
+
+def _build_rules():
+    from ..ops import elementwise as E
+    return {
+        E.Add: _add_rule,
+        E.Sub: _sub_rule,
+        E.Mul: _mul_rule,
+        E.Div: _div_rule,
+        E.Neg: _unary(lambda x, t, y: -t),
+        E.Exp: _unary(lambda x, t, y: t * x.exp()),
+        E.Log: _unary(lambda x, t, y: t / x),
+        E.Sin: _unary(lambda x, t, y: t * x.cos()),
+        E.Cos: _unary(lambda x, t, y: -t * x.sin()),
+        E.Tanh: _unary(lambda x, t, y: t * (1 - x.tanh() ** 2)),
+        E.Sigmoid: _unary(lambda x, t, y: t * (x.sigmoid() * (1 - x.sigmoid()))),
+    }
+
+
+class _LazyRules(dict):
+    def get(self, key, default=None):
+        if not self:
+            self.update(_build_rules())
+        return dict.get(self, key, default)
+
+
+_RULES = _LazyRules()
