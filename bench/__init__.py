@@ -10,12 +10,12 @@ from __future__ import annotations
 from ._harness import LIBS, WORKLOADS, Config, Impl, Stats, Workload, time_interleaved  # noqa: F401
 
 ORDER = ("q_small", "add_small_grad", "add_small_nograd", "big_elementwise", "mlp_step",
-         "resnet18_step", "resnet18_frozen", "resnet18_memory")
+         "resnet18_step", "resnet18_frozen", "resnet18_memory", "psg_vmap", "psg_loop")
 
 
 def load_workloads() -> dict:
     """Import the workload modules (which register themselves) and return name -> Workload."""
-    from . import core, memory, nn  # noqa: F401
+    from . import core, func, memory, nn  # noqa: F401
     return {name: WORKLOADS[name] for name in sorted(WORKLOADS, key=_order_key)}
 
 

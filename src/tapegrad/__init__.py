@@ -117,7 +117,7 @@ def get_num_threads():
     return os.cpu_count() or 1
 
 
-_SUBMODULES = ("nn", "optim", "vision", "utils", "io", "autograd", "viz", "cuda", "profiler")
+_SUBMODULES = ("nn", "optim", "vision", "utils", "io", "autograd", "viz", "cuda", "profiler", "func")
 
 
 def __getattr__(name):
