@@ -336,7 +336,8 @@ def setitem(self, index, value):
         v = Tensor._wrap(xp.asarray(value, dtype=self._data.dtype))
     if v._data.dtype != self._data.dtype:
         v = v.to(self.dtype)
-    graph = state.enabled and (self._requires_grad or v._requires_grad)
+    # (inplace._needs_graph is also where forward mode routes dual tensors through the op)
+    graph = inplace._needs_graph(self, (v,))
     try:
         if not graph:
             self._data[idx] = v._data
