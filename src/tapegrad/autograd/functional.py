@@ -17,6 +17,10 @@ same signatures, output nesting and error messages:
 
 Results are detached unless ``create_graph=True``, in which case they are
 differentiable with respect to the inputs (and ``v``).
+
+NOTE: this module still follows the layout of PyTorch's own implementation (helper
+names and control flow); it is to be rewritten in tapegrad's own structure (issue 5),
+against tests/test_functional.py and tests/parity/test_functional_parity.py.
 """
 from __future__ import annotations
 
