@@ -1,237 +1,174 @@
-"""Higher-level autograd functions: ``vjp``, ``jvp``, ``jacobian``, ``hessian``, ``hvp``, ``vhp``.
+"""Vector calculus on top of ``backward``: ``vjp``, ``jvp``, ``jacobian``, ``hessian``,
+``hvp``, ``vhp`` with PyTorch's signatures, output nesting and error messages.
 
-A port of ``torch.autograd.functional`` onto tapegrad's reverse-mode engine, with the
-same signatures, output nesting and error messages:
+Everything reduces to reverse-mode products:
 
-* ``vjp`` is one ``autograd.grad`` call with ``grad_outputs=v``.
-* ``jvp`` uses the *double backward trick*: ``g(u) = J^T u`` is linear in ``u``, so
-  differentiating ``g(u) . v`` with respect to ``u`` gives ``J v``. This needs the
-  first backward to be recorded (``create_graph=True``), which tapegrad supports for
-  every op.
-* ``jacobian`` runs one backward per output element (reverse mode) or, with
-  ``strategy="forward-mode"`` (which, as in PyTorch, requires ``vectorize=True``), one
-  ``jvp``-trick backward per input element. ``vectorize=True`` in reverse mode gives
-  the same result as the row loop (tapegrad has no vmap; it loops internally).
-* ``hessian`` is ``jacobian`` of ``jacobian``; ``vhp`` is ``vjp`` of the gradient and
-  ``hvp`` is the double backward trick on the gradient.
+* ``vjp(f, x, v)`` is ``v^T J``: one ``autograd.grad`` with ``grad_outputs=v``;
+* ``jvp(f, x, v)`` is ``J v``: ``u -> J^T u`` is linear, so differentiating
+  ``<J^T u, v>`` with respect to ``u`` gives ``J v`` (the double backward trick, which
+  needs the first backward recorded: tapegrad records it for every op);
+* ``jacobian`` stacks one ``vjp`` per output element (``strategy="reverse-mode"``) or
+  one ``jvp`` per input element (``"forward-mode"``); ``hessian`` is the jacobian of
+  the gradient, ``vhp`` the vjp of the gradient and ``hvp`` its jvp.
 
-Results are detached unless ``create_graph=True``, in which case they are
-differentiable with respect to the inputs (and ``v``).
-
-NOTE: this module still follows the layout of PyTorch's own implementation (helper
-names and control flow); it is to be rewritten in tapegrad's own structure (issue 5),
-against tests/test_functional.py and tests/parity/test_functional_parity.py.
+Results are detached unless ``create_graph=True``; then they are differentiable with
+respect to the inputs (and ``v``).
 """
 from __future__ import annotations
-
-import numpy as np
 
 import tapegrad as torch
 
 __all__ = ["vjp", "jvp", "jacobian", "hessian", "hvp", "vhp"]
 
-
-# ---------------------------------------------------------------------------
-# Utility functions (names and behaviour follow torch/autograd/functional.py)
-# ---------------------------------------------------------------------------
-
-def _as_tuple_nocheck(x):
-    if isinstance(x, tuple):
-        return x
-    if isinstance(x, list):
-        return tuple(x)
-    return (x,)
-
-
-def _as_tuple(inp, arg_name=None, fn_name=None):
-    """Return ``(was_tuple, tuple_of_tensors)``, raising PyTorch's TypeError for non-tensors."""
-    if arg_name is None and fn_name is None:
-        return _as_tuple_nocheck(inp)
-
-    is_inp_tuple = True
-    if not isinstance(inp, tuple):
-        inp = (inp,)
-        is_inp_tuple = False
-
-    for i, el in enumerate(inp):
-        if not isinstance(el, torch.Tensor):
-            if is_inp_tuple:
-                raise TypeError(
-                    f"The {arg_name} given to {fn_name} must be either a Tensor or a tuple of Tensors but the"
-                    f" value at index {i} has type {type(el)}.")
-            raise TypeError(
-                f"The {arg_name} given to {fn_name} must be either a Tensor or a tuple of Tensors but the"
-                f" given {arg_name} has type {type(el)}.")
-    return is_inp_tuple, inp
-
-
-def _tuple_postprocess(res, to_unpack):
-    """Undo ``_as_tuple`` (one boolean) or two nested ``_as_tuple`` (a pair of booleans)."""
-    if isinstance(to_unpack, tuple):
-        assert len(to_unpack) == 2
-        if not to_unpack[1]:
-            res = tuple(el[0] for el in res)
-        if not to_unpack[0]:
-            res = res[0]
-    else:
-        if not to_unpack:
-            res = res[0]
-    return res
+# --------------------------------------------------------------------------- messages
+# PyTorch's texts for strict mode, keyed by what was found independent of what.
+_STRICT = {
+    "outputs": "Output {i} of the user-provided function does not require gradients. The outputs "
+               "must be computed in a differentiable manner from the input when running in strict mode.",
+    "grad_inputs": "The gradient with respect to input {i} is independent of the inputs of the "
+                   "user-provided function. This is not allowed in strict mode.",
+    "jacobian": "While computing the hessian, found that the jacobian of the user-provided function "
+                "with respect to input {i} is independent of the input. This is not allowed in strict "
+                "mode. You should ensure that your function is twice differentiable and that the "
+                "jacobian depends on the inputs (this would be violated by a linear function for "
+                "example).",
+    "hessian": "The hessian of the user-provided function with respect to input {i} is independent of "
+               "the input. This is not allowed in strict mode. You should ensure that your function is "
+               "thrice differentiable and that the hessian depends on the inputs.",
+    "none": "The output of the user-provided function is independent of input {i}. This is not "
+            "allowed in strict mode.",
+}
+# ... and for a gradient that came back empty, by the pass that produced it
+_MISSING = {
+    "back": "The output of the user-provided function is independent of input {i}. This is not "
+            "allowed in strict mode.",
+    "back_trick": "The gradient with respect to the input is independent of entry {i} in the "
+                  "grad_outputs when using the double backward trick to compute forward mode "
+                  "gradients. This is not allowed in strict mode.",
+    "double_back": "The jacobian of the user-provided function is independent of input {i}. This is "
+                   "not allowed in strict mode.",
+    "double_back_trick": "The hessian of the user-provided function is independent of entry {i} in the "
+                         "grad_jacobian. This is not allowed in strict mode as it prevents from using "
+                         "the double backward trick to replace forward mode AD.",
+}
+_CONSTANT_WITH_GRAPH = {
+    False: "The jacobian of the user-provided function is independent of input {i}. This is not "
+           "allowed in strict mode when create_graph=True.",
+    True: "The hessian of the user-provided function is independent of input {i}. This is not "
+          "allowed in strict mode when create_graph=True.",
+}
+_V_NONE_OUT = ("The vector v can only be None if the user-provided function returns a single Tensor "
+               "with a single element.")
+_V_NONE_IN = ("The vector v can only be None if the input to the user-provided function is a single "
+              "Tensor with a single element.")
 
 
-def _grad_preprocess(inputs, create_graph, need_graph):
-    # Always make new Tensor objects, so inputs given as arguments differ from the same
-    # tensors captured by the user's function (pytorch/pytorch#32576).
-    res = []
-    for inp in inputs:
-        if create_graph and inp.requires_grad:
-            res.append(inp.view_as(inp))  # a differentiable shallow copy
-        else:
-            res.append(inp.detach().requires_grad_(need_graph))
-    return tuple(res)
+# --------------------------------------------------------------------------- argument plumbing
+def _tensors(value, what, fn):
+    """``(given_as_tuple, tuple_of_tensors)``; PyTorch's TypeError for anything else."""
+    as_tuple = isinstance(value, tuple)
+    items = value if as_tuple else (value,)
+    for i, item in enumerate(items):
+        if not isinstance(item, torch.Tensor):
+            where = f"value at index {i}" if as_tuple else f"given {what}"
+            raise TypeError(f"The {what} given to {fn} must be either a Tensor or a tuple of Tensors "
+                            f"but the {where} has type {type(item)}.")
+    return as_tuple, items
 
 
-def _grad_postprocess(inputs, create_graph):
-    # Do not hand back tensors with history unless asked to.
-    if isinstance(inputs[0], torch.Tensor):
-        if not create_graph:
-            return tuple(inp.detach() for inp in inputs)
-        return inputs
-    return tuple(_grad_postprocess(inp, create_graph) for inp in inputs)
+def _shape_like(values, as_tuple):
+    return values if as_tuple else values[0]
 
 
-def _validate_v(v, other, is_other_tuple):
-    if len(other) != len(v):
-        if is_other_tuple:
-            raise RuntimeError(f"v is a tuple of invalid length: should be {len(other)} but got {len(v)}.")
+def _shape_like_grid(grid, outs_tuple, ins_tuple):
+    """``grid[i][j]`` (output i, input j) unpacked the way the arguments were given."""
+    if not ins_tuple:
+        grid = tuple(row[0] for row in grid)
+    return grid if outs_tuple else grid[0]
+
+
+def _fresh(inputs, create_graph, need_graph=True):
+    """New tensor objects for the user's function, so that a tensor it also captures from
+    outside is not mistaken for the argument (and the caller's graph stays untouched)."""
+    if create_graph:
+        return tuple(x.view_as(x) if x.requires_grad else x.detach().requires_grad_(need_graph)
+                     for x in inputs)
+    return tuple(x.detach().requires_grad_(need_graph) for x in inputs)
+
+
+def _released(values, create_graph):
+    """Detach results unless the caller asked to differentiate them (nested tuples too)."""
+    if create_graph:
+        return values
+    return tuple(v.detach() if isinstance(v, torch.Tensor) else _released(v, False) for v in values)
+
+
+def _check_v(v, refs, refs_tuple):
+    if len(v) != len(refs):
+        if refs_tuple:
+            raise RuntimeError(f"v is a tuple of invalid length: should be {len(refs)} but got {len(v)}.")
         raise RuntimeError("The given v should contain a single Tensor.")
-
-    for idx, (el_v, el_other) in enumerate(zip(v, other)):
-        if el_v.size() != el_other.size():
-            prepend = f"Entry {idx} in " if is_other_tuple else ""
-            raise RuntimeError(
-                f"{prepend}v has invalid size: should be {el_other.size()} but got {el_v.size()}.")
+    for i, (a, b) in enumerate(zip(v, refs)):
+        if a.size() != b.size():
+            lead = f"Entry {i} in " if refs_tuple else ""
+            raise RuntimeError(f"{lead}v has invalid size: should be {b.size()} but got {a.size()}.")
 
 
-def _check_requires_grad(inputs, input_type, strict):
+def _prepare_v(v, refs, refs_tuple, fn, create_graph, none_message):
+    if v is None:
+        if len(refs) != 1 or refs[0].nelement() != 1:
+            raise RuntimeError(none_message)
+        return None
+    _, v = _tensors(v, "v", fn)
+    v = _fresh(v, create_graph, need_graph=False)
+    _check_v(v, refs, refs_tuple)
+    return v
+
+
+def _strict_requires_grad(values, kind, strict):
+    """In strict mode, every value must depend on the inputs (PyTorch's messages per kind)."""
     if not strict:
         return
-    if input_type not in ["outputs", "grad_inputs", "jacobian", "hessian"]:
-        raise RuntimeError("Invalid input_type to _check_requires_grad")
-    for i, inp in enumerate(inputs):
-        if inp is None:
-            # Only reachable for grad_inputs.
-            raise RuntimeError(
-                f"The output of the user-provided function is independent of input {i}."
-                " This is not allowed in strict mode.")
-        if not inp.requires_grad:
-            if input_type == "hessian":
-                raise RuntimeError(
-                    f"The hessian of the user-provided function with respect to input {i}"
-                    " is independent of the input. This is not allowed in strict mode."
-                    " You should ensure that your function is thrice differentiable and that"
-                    " the hessian depends on the inputs.")
-            elif input_type == "jacobian":
-                raise RuntimeError(
-                    "While computing the hessian, found that the jacobian of the user-provided"
-                    f" function with respect to input {i} is independent of the input. This is not"
-                    " allowed in strict mode. You should ensure that your function is twice"
-                    " differentiable and that the jacobian depends on the inputs (this would be"
-                    " violated by a linear function for example).")
-            elif input_type == "grad_inputs":
-                raise RuntimeError(
-                    f"The gradient with respect to input {i} is independent of the inputs of the"
-                    " user-provided function. This is not allowed in strict mode.")
-            else:
-                raise RuntimeError(
-                    f"Output {i} of the user-provided function does not require gradients."
-                    " The outputs must be computed in a differentiable manner from the input"
-                    " when running in strict mode.")
+    for i, value in enumerate(values):
+        if value is None:
+            raise RuntimeError(_STRICT["none"].format(i=i))
+        if not value.requires_grad:
+            raise RuntimeError(_STRICT[kind].format(i=i))
 
 
-def _autograd_grad(outputs, inputs, grad_outputs=None, create_graph=False, retain_graph=None):
-    """``autograd.grad`` that accepts ``None`` / non-differentiable outputs (skipped) and
-    returns ``None`` for inputs the outputs do not depend on."""
-    assert isinstance(outputs, tuple)
-    if grad_outputs is None:
-        grad_outputs = (None,) * len(outputs)
-    assert isinstance(grad_outputs, tuple)
-    assert len(outputs) == len(grad_outputs)
-
-    new_outputs = ()
-    new_grad_outputs = ()
-    for out, grad_out in zip(outputs, grad_outputs):
-        if out is not None and out.requires_grad:
-            new_outputs += (out,)
-            new_grad_outputs += (grad_out,)
-
-    if len(new_outputs) == 0:
+def _vjp_of(outputs, inputs, cotangents=None, create_graph=False, retain_graph=None):
+    """``autograd.grad`` over the outputs that are differentiable; None for unreached inputs."""
+    cotangents = cotangents if cotangents is not None else (None,) * len(outputs)
+    pairs = [(o, c) for o, c in zip(outputs, cotangents) if o is not None and o.requires_grad]
+    if not pairs:
         return (None,) * len(inputs)
-    return torch.autograd.grad(new_outputs, inputs, new_grad_outputs, allow_unused=True,
-                               create_graph=create_graph, retain_graph=retain_graph)
+    outs, cots = zip(*pairs)
+    return torch.autograd.grad(outs, inputs, cots, allow_unused=True, create_graph=create_graph,
+                               retain_graph=retain_graph)
 
 
-def _fill_in_zeros(grads, refs, strict, create_graph, stage):
-    if stage not in ["back", "back_trick", "double_back", "double_back_trick"]:
-        raise RuntimeError(f"Invalid stage argument '{stage}' to _fill_in_zeros")
-
-    res = ()
-    for i, grads_i in enumerate(grads):
-        if grads_i is None:
+def _zeros_where_missing(grads, refs, strict, create_graph, stage):
+    """Missing gradients become zeros (or, in strict mode, PyTorch's error for that pass)."""
+    out = []
+    for i, (g, ref) in enumerate(zip(grads, refs)):
+        if g is None:
             if strict:
-                if stage == "back":
-                    raise RuntimeError(
-                        "The output of the user-provided function is independent of "
-                        f"input {i}. This is not allowed in strict mode.")
-                elif stage == "back_trick":
-                    raise RuntimeError(
-                        f"The gradient with respect to the input is independent of entry {i}"
-                        " in the grad_outputs when using the double backward trick to compute"
-                        " forward mode gradients. This is not allowed in strict mode.")
-                elif stage == "double_back":
-                    raise RuntimeError(
-                        "The jacobian of the user-provided function is independent of "
-                        f"input {i}. This is not allowed in strict mode.")
-                else:
-                    raise RuntimeError(
-                        "The hessian of the user-provided function is independent of "
-                        f"entry {i} in the grad_jacobian. This is not allowed in strict "
-                        "mode as it prevents from using the double backward trick to "
-                        "replace forward mode AD.")
-            grads_i = torch.zeros_like(refs[i])
-        else:
-            if strict and create_graph and not grads_i.requires_grad:
-                if "double" not in stage:
-                    raise RuntimeError(
-                        "The jacobian of the user-provided function is independent of "
-                        f"input {i}. This is not allowed in strict mode when create_graph=True.")
-                raise RuntimeError(
-                    "The hessian of the user-provided function is independent of "
-                    f"input {i}. This is not allowed in strict mode when create_graph=True.")
-        res += (grads_i,)
-    return res
+                raise RuntimeError(_MISSING[stage].format(i=i))
+            g = torch.zeros_like(ref)
+        elif strict and create_graph and not g.requires_grad:
+            raise RuntimeError(_CONSTANT_WITH_GRAPH["double" in stage].format(i=i))
+        out.append(g)
+    return tuple(out)
 
 
-def _basis_rows(n, ref):
-    """Rows of the ``n x n`` identity as tensors of ``ref``'s dtype."""
-    eye = np.eye(n, dtype=ref._data.dtype) if n else np.zeros((0, 0), dtype=ref._data.dtype)
-    return [torch.tensor(eye[k]) for k in range(n)]
+def _outer_grad_mode(create_graph):
+    return torch.set_grad_enabled(True if create_graph else torch.is_grad_enabled())
 
 
-def _stack_or_empty(rows, shape, ref):
-    if rows:
-        return torch.stack(rows, dim=0).view(shape)
-    return torch.zeros(shape, dtype=ref.dtype)
-
-
-# ---------------------------------------------------------------------------
-# Public API
-# ---------------------------------------------------------------------------
-
+# --------------------------------------------------------------------------- vjp / jvp
 def vjp(func, inputs, v=None, create_graph=False, strict=False):
-    r"""Dot product of a vector ``v`` with the Jacobian of ``func`` at ``inputs``.
+    r"""``(func(inputs), v^T J)``: the vector-Jacobian product, shaped like ``inputs``.
 
-    Returns ``(func_output, vjp)``; ``vjp`` has the shape (and nesting) of ``inputs``.
     ``v`` may be omitted when ``func`` returns a single one-element Tensor.
 
     >>> def adder(x, y):
@@ -240,37 +177,31 @@ def vjp(func, inputs, v=None, create_graph=False, strict=False):
     (tensor([2., 2.]), tensor([3., 3.]))
     """
     with torch.enable_grad():
-        is_inputs_tuple, inputs = _as_tuple(inputs, "inputs", "vjp")
-        inputs = _grad_preprocess(inputs, create_graph=create_graph, need_graph=True)
+        ins_tuple, inputs = _tensors(inputs, "inputs", "vjp")
+        inputs = _fresh(inputs, create_graph)
+        outs_tuple, outputs = _tensors(func(*inputs), "outputs of the user-provided function", "vjp")
+        _strict_requires_grad(outputs, "outputs", strict)
+        v = _prepare_v(v, outputs, outs_tuple, "vjp", create_graph, _V_NONE_OUT)
+    with _outer_grad_mode(create_graph):
+        grads = _vjp_of(outputs, inputs, v, create_graph=create_graph)
+        grads = _zeros_where_missing(grads, inputs, strict, create_graph, "back")
+    return (_shape_like(_released(outputs, create_graph), outs_tuple),
+            _shape_like(_released(grads, create_graph), ins_tuple))
 
-        outputs = func(*inputs)
-        is_outputs_tuple, outputs = _as_tuple(outputs, "outputs of the user-provided function", "vjp")
-        _check_requires_grad(outputs, "outputs", strict=strict)
 
-        if v is not None:
-            _, v = _as_tuple(v, "v", "vjp")
-            v = _grad_preprocess(v, create_graph=create_graph, need_graph=False)
-            _validate_v(v, outputs, is_outputs_tuple)
-        else:
-            if len(outputs) != 1 or outputs[0].nelement() != 1:
-                raise RuntimeError("The vector v can only be None if the "
-                                   "user-provided function returns "
-                                   "a single Tensor with a single element.")
-
-    enable_grad = True if create_graph else torch.is_grad_enabled()
-    with torch.set_grad_enabled(enable_grad):
-        grad_res = _autograd_grad(outputs, inputs, v, create_graph=create_graph)
-        vjp_ = _fill_in_zeros(grad_res, inputs, strict, create_graph, "back")
-
-    outputs = _grad_postprocess(outputs, create_graph)
-    vjp_ = _grad_postprocess(vjp_, create_graph)
-    return _tuple_postprocess(outputs, is_outputs_tuple), _tuple_postprocess(vjp_, is_inputs_tuple)
+def _double_backward_setup(func, inputs, strict, create_graph, fn):
+    """Run ``func`` and record ``u -> J^T u`` (with ``u`` a fresh zero cotangent)."""
+    outs_tuple, outputs = _tensors(func(*inputs), "outputs of the user-provided function", fn)
+    _strict_requires_grad(outputs, "outputs", strict)
+    # J^T u is linear in u: its value is irrelevant, zeros will do
+    u = tuple(torch.zeros_like(o, requires_grad=True) for o in outputs)
+    jtu = _vjp_of(outputs, inputs, u, create_graph=True)
+    return outs_tuple, outputs, u, jtu
 
 
 def jvp(func, inputs, v=None, create_graph=False, strict=False):
-    r"""Dot product of the Jacobian of ``func`` at ``inputs`` with a vector ``v``.
+    r"""``(func(inputs), J v)``: the Jacobian-vector product, shaped like the output.
 
-    Returns ``(func_output, jvp)``; ``jvp`` has the shape (and nesting) of the output.
     Computed with the double backward trick (two reverse passes).
 
     >>> def adder(x, y):
@@ -279,96 +210,65 @@ def jvp(func, inputs, v=None, create_graph=False, strict=False):
     tensor([5., 5.])
     """
     with torch.enable_grad():
-        is_inputs_tuple, inputs = _as_tuple(inputs, "inputs", "jvp")
-        inputs = _grad_preprocess(inputs, create_graph=create_graph, need_graph=True)
-
-        if v is not None:
-            _, v = _as_tuple(v, "v", "jvp")
-            v = _grad_preprocess(v, create_graph=create_graph, need_graph=False)
-            _validate_v(v, inputs, is_inputs_tuple)
-        else:
-            if len(inputs) != 1 or inputs[0].nelement() != 1:
-                raise RuntimeError("The vector v can only be None if the input to "
-                                   "the user-provided function is a single Tensor "
-                                   "with a single element.")
-
-        outputs = func(*inputs)
-        is_outputs_tuple, outputs = _as_tuple(outputs, "outputs of the user-provided function", "jvp")
-        _check_requires_grad(outputs, "outputs", strict=strict)
-        # The backward is linear in grad_outputs, so their value does not matter (it must
-        # only be finite): zeros.
-        grad_outputs = tuple(torch.zeros_like(out, requires_grad=True) for out in outputs)
-
-        grad_inputs = _autograd_grad(outputs, inputs, grad_outputs, create_graph=True)
-        _check_requires_grad(grad_inputs, "grad_inputs", strict=strict)
-
-    if create_graph:
-        with torch.enable_grad():
-            grad_res = _autograd_grad(grad_inputs, grad_outputs, v, create_graph=create_graph)
-            jvp_ = _fill_in_zeros(grad_res, outputs, strict, create_graph, "back_trick")
-    else:
-        grad_res = _autograd_grad(grad_inputs, grad_outputs, v, create_graph=create_graph)
-        jvp_ = _fill_in_zeros(grad_res, outputs, strict, create_graph, "back_trick")
-
-    outputs = _grad_postprocess(outputs, create_graph)
-    jvp_ = _grad_postprocess(jvp_, create_graph)
-    return _tuple_postprocess(outputs, is_outputs_tuple), _tuple_postprocess(jvp_, is_outputs_tuple)
+        ins_tuple, inputs = _tensors(inputs, "inputs", "jvp")
+        inputs = _fresh(inputs, create_graph)
+        v = _prepare_v(v, inputs, ins_tuple, "jvp", create_graph, _V_NONE_IN)
+        outs_tuple, outputs, u, jtu = _double_backward_setup(func, inputs, strict, create_graph, "jvp")
+        _strict_requires_grad(jtu, "grad_inputs", strict)
+    with _outer_grad_mode(create_graph):
+        jv = _vjp_of(jtu, u, v, create_graph=create_graph)
+        jv = _zeros_where_missing(jv, outputs, strict, create_graph, "back_trick")
+    return (_shape_like(_released(outputs, create_graph), outs_tuple),
+            _shape_like(_released(jv, create_graph), outs_tuple))
 
 
-def _jacfwd(func, inputs, strict=False, vectorize=False):
-    """Jacobian column by column: one double-backward-trick pass per input element.
+# --------------------------------------------------------------------------- jacobian / hessian
+def _one_hot_rows(ref):
+    n = ref.nelement()
+    eye = torch.eye(n, dtype=ref.dtype) if n else torch.zeros(0, 0, dtype=ref.dtype)
+    return [eye[k].view(ref.shape) for k in range(n)]
 
-    (PyTorch uses forward-mode AD under vmap here; the values, shapes and the output
-    dtype of each block are the same.)"""
+
+def _stack(rows, shape, ref):
+    return torch.stack(rows, dim=0).view(shape) if rows else torch.zeros(shape, dtype=ref.dtype)
+
+
+def _jacobian_by_columns(func, inputs, strict, vectorize):
+    """Forward strategy: one ``J e_k`` (double backward trick) per input element."""
     if strict:
         raise RuntimeError(
-            "torch.autograd.functional.jacobian: `strict=True` "
-            'and `strategy="forward-mode"` are not supported together (yet). '
-            "Please either set `strict=False` or "
-            '`strategy="reverse-mode"`.')
-    is_inputs_tuple, inputs = _as_tuple(inputs, "inputs", "jacobian")
+            "torch.autograd.functional.jacobian: `strict=True` and `strategy=\"forward-mode\"` are not "
+            "supported together (yet). Please either set `strict=False` or `strategy=\"reverse-mode\"`.")
+    ins_tuple, inputs = _tensors(inputs, "inputs", "jacobian")
     if not vectorize:
         raise NotImplementedError(
             "Computing Jacobian using forward-AD or forward-over-reverse Hessian is"
             "only implemented for `vectorize=True`.")
-
     with torch.enable_grad():
-        inputs = _grad_preprocess(inputs, create_graph=False, need_graph=True)
-        outputs = func(*inputs)
-        is_outputs_tuple, outputs = _as_tuple(outputs, "outputs of the user-provided function",
-                                              "jacobian")
-        grad_outputs = tuple(torch.zeros_like(out, requires_grad=True) for out in outputs)
-        grad_inputs = _autograd_grad(outputs, inputs, grad_outputs, create_graph=True)
-
-    # jac[i][j]: list over elements of input j of tangents of output i (each out_i-shaped).
-    cols = [[[] for _ in inputs] for _ in outputs]
-    for j, inp in enumerate(inputs):
-        for e in _basis_rows(inp.nelement(), inp):
-            tangent = (e.view(inp.shape),)
-            res = _autograd_grad((grad_inputs[j],), grad_outputs, tangent, retain_graph=True)
-            for i, (r, out) in enumerate(zip(res, outputs)):
-                cols[i][j].append(torch.zeros_like(out) if r is None else r.detach())
-
-    # Lists, not tuples, where both nestings are kept: PyTorch's forward-mode path
-    # returns lists of lists there, and we match it.
-    jac = [
-        [
-            # columns stacked on dim 0 -> (n_in, *out) -> move the input dim last
-            (torch.stack(cols[i][j], dim=0).reshape(inp.nelement(), out.nelement()).t()
-             if inp.nelement() else torch.zeros((out.nelement(), 0), dtype=out.dtype))
-            .reshape(tuple(out.shape) + tuple(inp.shape))
-            for j, inp in enumerate(inputs)]
-        for i, out in enumerate(outputs)]
-    return _tuple_postprocess(jac, (is_outputs_tuple, is_inputs_tuple))
+        inputs = _fresh(inputs, False)
+        outs_tuple, outputs, u, jtu = _double_backward_setup(func, inputs, False, False, "jacobian")
+    grid = []
+    for out in outputs:
+        grid.append([[] for _ in inputs])
+    for j, x in enumerate(inputs):
+        for e in _one_hot_rows(x):
+            column = _vjp_of((jtu[j],), u, (e,), retain_graph=True)
+            for i, (c, out) in enumerate(zip(column, outputs)):
+                grid[i][j].append(torch.zeros_like(out) if c is None else c.detach())
+    # columns stacked on a leading dim, then that dim moved behind the output's dims
+    jac = [[(torch.stack(grid[i][j], 0).reshape(x.nelement(), out.nelement()).t() if x.nelement()
+             else torch.zeros((out.nelement(), 0), dtype=out.dtype)).reshape(tuple(out.shape) + tuple(x.shape))
+            for j, x in enumerate(inputs)]
+           for i, out in enumerate(outputs)]
+    # NOTE: lists, not tuples, when both nestings are kept: PyTorch's forward-mode path does so
+    return _shape_like_grid(jac, outs_tuple, ins_tuple)
 
 
-def jacobian(func, inputs, create_graph=False, strict=False, vectorize=False,
-             strategy="reverse-mode"):
+def jacobian(func, inputs, create_graph=False, strict=False, vectorize=False, strategy="reverse-mode"):
     r"""The Jacobian of ``func`` at ``inputs``.
 
-    A single Tensor for a single input and output; a tuple when one of the two is a
-    tuple; a tuple of tuples (``J[i][j]``: output ``i`` w.r.t. input ``j``, of shape
-    ``out_i.shape + in_j.shape``) when both are.
+    A Tensor for a single input and output; a tuple when one of them is a tuple; a tuple
+    of tuples (``J[i][j]`` of shape ``out_i.shape + in_j.shape``) when both are.
 
     >>> jacobian(lambda x: x ** 2, tapegrad.tensor([1., 2.]))
     tensor([[2., 0.],
@@ -376,170 +276,125 @@ def jacobian(func, inputs, create_graph=False, strict=False, vectorize=False,
     """
     if strategy not in ("forward-mode", "reverse-mode"):
         raise AssertionError(
-            'Expected strategy to be either "forward-mode" or "reverse-mode". Hint: If your '
-            'function has more outputs than inputs, "forward-mode" tends to be more performant. '
-            'Otherwise, prefer to use "reverse-mode".')
+            'Expected strategy to be either "forward-mode" or "reverse-mode". Hint: If your function '
+            'has more outputs than inputs, "forward-mode" tends to be more performant. Otherwise, '
+            'prefer to use "reverse-mode".')
     if strategy == "forward-mode":
         if create_graph:
             raise NotImplementedError(
-                "torch.autograd.functional.jacobian: `create_graph=True` "
-                'and `strategy="forward-mode"` are not supported together (yet). '
-                "Please either set `create_graph=False` or "
-                '`strategy="reverse-mode"`.')
-        return _jacfwd(func, inputs, strict, vectorize)
+                "torch.autograd.functional.jacobian: `create_graph=True` and `strategy=\"forward-mode\"` "
+                "are not supported together (yet). Please either set `create_graph=False` or "
+                "`strategy=\"reverse-mode\"`.")
+        return _jacobian_by_columns(func, inputs, strict, vectorize)
 
     with torch.enable_grad():
-        is_inputs_tuple, inputs = _as_tuple(inputs, "inputs", "jacobian")
-        inputs = _grad_preprocess(inputs, create_graph=create_graph, need_graph=True)
-
-        outputs = func(*inputs)
-        is_outputs_tuple, outputs = _as_tuple(outputs, "outputs of the user-provided function",
-                                              "jacobian")
-        _check_requires_grad(outputs, "outputs", strict=strict)
-
+        ins_tuple, inputs = _tensors(inputs, "inputs", "jacobian")
+        inputs = _fresh(inputs, create_graph)
+        outs_tuple, outputs = _tensors(func(*inputs), "outputs of the user-provided function", "jacobian")
+        _strict_requires_grad(outputs, "outputs", strict)
         if vectorize and strict:
             raise RuntimeError(
-                "torch.autograd.functional.jacobian: `strict=True` "
-                "and `vectorized=True` are not supported together. "
-                "Please either set `strict=False` or "
-                "`vectorize=False`.")
-        # vectorize=True: PyTorch batches the rows with vmap; tapegrad has none, so both
-        # settings run the row loop below (same values and shapes).
-
-        jacobian_ = ()
+                "torch.autograd.functional.jacobian: `strict=True` and `vectorized=True` are not "
+                "supported together. Please either set `strict=False` or `vectorize=False`.")
+        # (vectorize=True gives the same rows; without vmap tapegrad loops either way)
+        jac = []
         for i, out in enumerate(outputs):
-            jac_i = tuple([] for _ in range(len(inputs)))
+            rows = [[] for _ in inputs]
             flat = out.reshape(-1)
-            for j in range(out.nelement()):
-                vj = _autograd_grad((flat[j],), inputs, retain_graph=True, create_graph=create_graph)
-                for el_idx, (jac_i_el, vj_el, inp_el) in enumerate(zip(jac_i, vj, inputs)):
-                    if vj_el is not None:
-                        if strict and create_graph and not vj_el.requires_grad:
-                            raise RuntimeError(
-                                "The jacobian of the user-provided function is "
-                                f"independent of input {i}. This is not allowed in "
-                                "strict mode when create_graph=True.")
-                        jac_i_el.append(vj_el)
-                    else:
+            for k in range(out.nelement()):
+                row = _vjp_of((flat[k],), inputs, retain_graph=True, create_graph=create_graph)
+                for j, (g, x) in enumerate(zip(row, inputs)):
+                    if g is None:
                         if strict:
                             raise RuntimeError(
-                                f"Output {i} of the user-provided function is "
-                                f"independent of input {el_idx}. This is not allowed in "
-                                "strict mode.")
-                        jac_i_el.append(torch.zeros_like(inp_el))
+                                f"Output {i} of the user-provided function is independent of input {j}. "
+                                "This is not allowed in strict mode.")
+                        g = torch.zeros_like(x)
+                    elif strict and create_graph and not g.requires_grad:
+                        raise RuntimeError(_CONSTANT_WITH_GRAPH[False].format(i=i))
+                    rows[j].append(g)
+            jac.append(tuple(_stack(r, tuple(out.shape) + tuple(x.shape), x) for r, x in zip(rows, inputs)))
+        return _shape_like_grid(_released(tuple(jac), create_graph), outs_tuple, ins_tuple)
 
-            jacobian_ += (tuple(
-                _stack_or_empty(jac_i_el, tuple(out.size()) + tuple(inputs[el_idx].size()),
-                                inputs[el_idx])
-                for (el_idx, jac_i_el) in enumerate(jac_i)),)
 
-        jacobian_ = _grad_postprocess(jacobian_, create_graph)
-        return _tuple_postprocess(jacobian_, (is_outputs_tuple, is_inputs_tuple))
+def _single_element(func, fn, strict):
+    """``func`` checked to return one one-element Tensor (squeezed), as hessian/vhp/hvp need."""
+    def wrapped(*inputs):
+        out = func(*inputs)
+        as_tuple, outs = _tensors(out, "outputs of the user-provided function", fn)
+        _strict_requires_grad(outs, "outputs", strict)
+        if as_tuple or not isinstance(out, torch.Tensor):
+            raise RuntimeError(f"The function given to {fn} should return a single Tensor")
+        if out.nelement() != 1:
+            raise RuntimeError(f"The Tensor returned by the function given to {fn} should contain a single element")
+        return out
+    return wrapped
 
 
 def hessian(func, inputs, create_graph=False, strict=False, vectorize=False,
             outer_jacobian_strategy="reverse-mode"):
-    r"""The Hessian of the scalar function ``func`` at ``inputs``.
-
-    A single Tensor of shape ``x.shape + x.shape`` for a single input; for a tuple of
-    inputs, a tuple of tuples with ``H[i][j]`` of shape ``in_i.shape + in_j.shape``.
+    r"""The Hessian of the scalar function ``func`` at ``inputs`` (the jacobian of its gradient).
 
     >>> hessian(lambda x: (x ** 3).sum(), tapegrad.tensor([1., 2.]))
     tensor([[ 6.,  0.],
             [ 0., 12.]])
     """
-    is_inputs_tuple, inputs = _as_tuple(inputs, "inputs", "hessian")
+    ins_tuple, inputs = _tensors(inputs, "inputs", "hessian")
     if outer_jacobian_strategy not in ("forward-mode", "reverse-mode"):
         raise AssertionError('Expected strategy to be either "forward-mode" or "reverse-mode".')
+    scalar = _single_element(func, "hessian", strict)
 
-    def ensure_single_output_function(*inp):
-        out = func(*inp)
-        is_out_tuple, t_out = _as_tuple(out, "outputs of the user-provided function", "hessian")
-        _check_requires_grad(t_out, "outputs", strict=strict)
-
-        if is_out_tuple or not isinstance(out, torch.Tensor):
-            raise RuntimeError("The function given to hessian should return a single Tensor")
-        if out.nelement() != 1:
-            raise RuntimeError(
-                "The Tensor returned by the function given to hessian should contain a single element")
-        return out.squeeze()
-
-    def jac_func(*inp):
+    def gradient(*xs):
         if outer_jacobian_strategy == "forward-mode":
-            inp = tuple(t.requires_grad_(True) for t in inp)
-        jac = jacobian(ensure_single_output_function, inp, create_graph=True)
-        _check_requires_grad(jac, "jacobian", strict=strict)
-        return jac
+            xs = tuple(x.requires_grad_(True) for x in xs)
+        g = jacobian(lambda *a: scalar(*a).squeeze(), xs, create_graph=True)
+        _strict_requires_grad(g, "jacobian", strict)
+        return g
 
-    res = jacobian(jac_func, inputs, create_graph=create_graph, strict=strict, vectorize=vectorize,
+    res = jacobian(gradient, inputs, create_graph=create_graph, strict=strict, vectorize=vectorize,
                    strategy=outer_jacobian_strategy)
-    return _tuple_postprocess(res, (is_inputs_tuple, is_inputs_tuple))
+    return _shape_like_grid(res, ins_tuple, ins_tuple)
 
 
-def _scalar_gradient(func, inputs, v, create_graph, strict, name):
-    """Shared first half of ``vhp``/``hvp``: check the arguments, run the scalar function
-    and take its gradient with a graph (so it can be differentiated once more)."""
-    is_inputs_tuple, inputs = _as_tuple(inputs, "inputs", name)
-    inputs = _grad_preprocess(inputs, create_graph=create_graph, need_graph=True)
-    if v is not None:
-        _, v = _as_tuple(v, "v", name)
-        v = _grad_preprocess(v, create_graph=create_graph, need_graph=False)
-        _validate_v(v, inputs, is_inputs_tuple)
-    elif len(inputs) != 1 or inputs[0].nelement() != 1:
-        raise RuntimeError(
-            "The vector v can only be None if the input to the user-provided function "
-            "is a single Tensor with a single element.")
-    outputs = func(*inputs)
-    is_outputs_tuple, outputs = _as_tuple(outputs, "outputs of the user-provided function", name)
-    _check_requires_grad(outputs, "outputs", strict=strict)
-    if is_outputs_tuple or not isinstance(outputs[0], torch.Tensor):
-        raise RuntimeError(f"The function given to {name} should return a single Tensor")
+def _gradient_with_graph(func, inputs, v, create_graph, strict, fn):
+    """Shared first half of ``vhp``/``hvp``: the scalar's gradient, recorded for one more pass."""
+    ins_tuple, inputs = _tensors(inputs, "inputs", fn)
+    inputs = _fresh(inputs, create_graph)
+    v = _prepare_v(v, inputs, ins_tuple, fn, create_graph, _V_NONE_IN)
+    outs_tuple, outputs = _tensors(func(*inputs), "outputs of the user-provided function", fn)
+    _strict_requires_grad(outputs, "outputs", strict)
+    if outs_tuple or not isinstance(outputs[0], torch.Tensor):
+        raise RuntimeError(f"The function given to {fn} should return a single Tensor")
     if outputs[0].nelement() != 1:
-        raise RuntimeError(
-            f"The Tensor returned by the function given to {name} should contain a single element")
-    jac = _autograd_grad(outputs, inputs, create_graph=True)
-    _check_requires_grad(jac, "jacobian", strict=strict)
-    return is_inputs_tuple, inputs, v, is_outputs_tuple, outputs, jac
+        raise RuntimeError(f"The Tensor returned by the function given to {fn} should contain a single element")
+    grad = _vjp_of(outputs, inputs, create_graph=True)
+    _strict_requires_grad(grad, "jacobian", strict)
+    return ins_tuple, inputs, v, outs_tuple, outputs, grad
 
 
 def vhp(func, inputs, v=None, create_graph=False, strict=False):
-    r"""Dot product of a vector ``v`` with the Hessian of the scalar function ``func``.
-
-    Returns ``(func_output, vhp)``; ``vhp`` has the shape (and nesting) of ``inputs``.
-    """
+    r"""``(func(inputs), v^T H)`` for the scalar function ``func``: a vjp of its gradient."""
     with torch.enable_grad():
-        is_inputs_tuple, inputs, v, is_outputs_tuple, outputs, jac = _scalar_gradient(
+        ins_tuple, inputs, v, outs_tuple, outputs, grad = _gradient_with_graph(
             func, inputs, v, create_graph, strict, "vhp")
-
-    # v^T H is one more vector-Jacobian product, of the gradient
-    with torch.set_grad_enabled(True if create_graph else torch.is_grad_enabled()):
-        grad_res = _autograd_grad(jac, inputs, v, create_graph=create_graph)
-        vhp_ = _fill_in_zeros(grad_res, inputs, strict, create_graph, "double_back")
-
-    outputs = _grad_postprocess(outputs, create_graph)
-    vhp_ = _grad_postprocess(vhp_, create_graph)
-    return _tuple_postprocess(outputs, is_outputs_tuple), _tuple_postprocess(vhp_, is_inputs_tuple)
+    with _outer_grad_mode(create_graph):
+        res = _vjp_of(grad, inputs, v, create_graph=create_graph)
+        res = _zeros_where_missing(res, inputs, strict, create_graph, "double_back")
+    return (_shape_like(_released(outputs, create_graph), outs_tuple),
+            _shape_like(_released(res, create_graph), ins_tuple))
 
 
 def hvp(func, inputs, v=None, create_graph=False, strict=False):
-    r"""Dot product of the Hessian of the scalar function ``func`` with a vector ``v``.
-
-    Returns ``(func_output, hvp)``; ``hvp`` has the shape (and nesting) of ``inputs``.
-    Uses the double backward trick on the gradient (three reverse passes); for twice
-    continuously differentiable functions ``hvp == vhp`` and ``vhp`` is cheaper.
-    """
+    r"""``(func(inputs), H v)`` for the scalar function ``func``: the double backward trick on
+    its gradient (three reverse passes; for smooth functions ``hvp == vhp``, which is cheaper)."""
     with torch.enable_grad():
-        is_inputs_tuple, inputs, v, is_outputs_tuple, outputs, jac = _scalar_gradient(
+        ins_tuple, inputs, v, outs_tuple, outputs, grad = _gradient_with_graph(
             func, inputs, v, create_graph, strict, "hvp")
-        # H v = d/du <grad, u> . v: differentiate the VJP of the gradient w.r.t. its cotangent
-        grad_jac = tuple(torch.zeros_like(inp, requires_grad=True) for inp in inputs)
-        double_back = _autograd_grad(jac, inputs, grad_jac, create_graph=True)
-        _check_requires_grad(jac, "hessian", strict=strict)
-
-    with torch.set_grad_enabled(True if create_graph else torch.is_grad_enabled()):
-        grad_res = _autograd_grad(double_back, grad_jac, v, create_graph=create_graph)
-        hvp_ = _fill_in_zeros(grad_res, inputs, strict, create_graph, "double_back_trick")
-
-    outputs = _grad_postprocess(outputs, create_graph)
-    hvp_ = _grad_postprocess(hvp_, create_graph)
-    return _tuple_postprocess(outputs, is_outputs_tuple), _tuple_postprocess(hvp_, is_inputs_tuple)
+        u = tuple(torch.zeros_like(x, requires_grad=True) for x in inputs)
+        htu = _vjp_of(grad, inputs, u, create_graph=True)
+        _strict_requires_grad(grad, "hessian", strict)
+    with _outer_grad_mode(create_graph):
+        res = _vjp_of(htu, u, v, create_graph=create_graph)
+        res = _zeros_where_missing(res, inputs, strict, create_graph, "double_back_trick")
+    return (_shape_like(_released(outputs, create_graph), outs_tuple),
+            _shape_like(_released(res, create_graph), ins_tuple))
