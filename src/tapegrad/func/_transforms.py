@@ -136,6 +136,39 @@ def _expand_to(t, like):
     return S.expand(S.reshape(v, shape1), tuple(target.shape))
 
 
+def _split_aux(out, has_aux, api):
+    """``(output, aux)`` of a function called with ``has_aux`` (torch.func's error otherwise)."""
+    if not has_aux:
+        return out, None
+    if not (isinstance(out, tuple) and len(out) == 2):
+        raise RuntimeError(
+            f"{api}: output of function f should be a tuple: (output, aux) if has_aux is True")
+    return out
+
+
+def _call_at_argnums(func, args, kwargs, nums, api, has_aux, require_inputs=False):
+    """Run ``func`` with fresh differentiable copies of the args at ``nums``.
+
+    Returns ``(fresh_leaves, specs, originals, create_graph, out, aux)``; ``specs`` holds
+    ``(n_leaves, treespec)`` per argnum, to rebuild the gradients' nesting."""
+    args = list(args)
+    specs, fresh, originals = [], [], []
+    for n in nums:
+        leaves, spec = tree_flatten(args[n])
+        if require_inputs and not leaves:
+            raise RuntimeError(f"{api}: Expected f to be a function that has non-empty inputs")
+        originals.extend(leaves)
+        xs = [_make_input(x, api) for x in leaves]
+        fresh.extend(xs)
+        specs.append((len(xs), spec))
+        args[n] = tree_unflatten(xs, spec)
+    cg = _need_graph(originals)
+    with _Level(), grad_mode.enable_grad():
+        out = resolve(func)(*args, **kwargs)
+    out, aux = _split_aux(out, has_aux, api)
+    return fresh, specs, originals, cg, out, aux
+
+
 # ----------------------------------------------------------------------------- grad
 def grad_and_value(func, argnums=0, has_aux=False):
     """``(grad, value)`` of a scalar-valued ``func`` w.r.t. the args at ``argnums``."""
@@ -145,27 +178,8 @@ def grad_and_value(func, argnums=0, has_aux=False):
     def wrapper(*args, **kwargs):
         _ensure_ready()
         nums = _check_argnums(argnums, len(args), api)
-        args = list(args)
-        specs, flat_in, originals = [], [], []
-        for n in nums:
-            leaves, spec = tree_flatten(args[n])
-            if not leaves:
-                raise RuntimeError(f"{api}: Expected f to be a function that has non-empty inputs")
-            originals.extend(leaves)
-            xs = [_make_input(x, api) for x in leaves]
-            flat_in.extend(xs)
-            specs.append((len(xs), spec))
-            args[n] = tree_unflatten(xs, spec)
-        cg = _need_graph(originals)
-        with _Level(), grad_mode.enable_grad():
-            out = resolve(func)(*args, **kwargs)
-        aux = None
-        if has_aux:
-            if not (isinstance(out, tuple) and len(out) == 2):
-                raise RuntimeError(
-                    f"{api}: output of function f should be a tuple: (output, aux) if has_aux is "
-                    "True")
-            out, aux = out
+        flat_in, specs, originals, cg, out, aux = _call_at_argnums(
+            func, args, kwargs, nums, api, has_aux, require_inputs=True)
         if not isinstance(out, Tensor):
             raise RuntimeError(f"{api}: Expected f(*args) to return a Tensor, got {type(out)}")
         if out.dim() != 0:
@@ -222,12 +236,7 @@ def vjp(func, *primals, has_aux=False):
     cg_base = _need_graph(leaves)
     with _Level(), grad_mode.enable_grad():
         out = resolve(func)(*tree_unflatten(xs, spec))
-    aux = None
-    if has_aux:
-        if not (isinstance(out, tuple) and len(out) == 2):
-            raise RuntimeError(
-                f"{api}: output of function f should be a tuple: (output, aux) if has_aux is True")
-        out, aux = out
+    out, aux = _split_aux(out, has_aux, api)
     outs, ospec = tree_flatten(out)
     for o in outs:
         if not isinstance(o, Tensor):
@@ -288,13 +297,7 @@ def jvp(func, primals, tangents, *, strict=False, has_aux=False):
     cg_base = _need_graph(list(leaves) + list(tl))
     with _Level(), grad_mode.enable_grad():
         out = resolve(func)(*tree_unflatten(xs, spec))
-        aux = None
-        if has_aux:
-            if not (isinstance(out, tuple) and len(out) == 2):
-                raise RuntimeError(
-                    f"{api}: output of function f should be a tuple: (output, aux) if has_aux "
-                    "is True")
-            out, aux = out
+        out, aux = _split_aux(out, has_aux, api)
         outs, ospec = tree_flatten(out)
         for o in outs:
             if not isinstance(o, Tensor):
@@ -337,25 +340,7 @@ def jacrev(func, argnums=0, *, has_aux=False, chunk_size=None, _preallocate_and_
     def wrapper(*args, **kwargs):
         _ensure_ready()
         nums = _check_argnums(argnums, len(args), api)
-        args = list(args)
-        specs, xs, originals = [], [], []
-        for n in nums:
-            leaves, spec = tree_flatten(args[n])
-            originals.extend(leaves)
-            new = [_make_input(x, api) for x in leaves]
-            xs.extend(new)
-            specs.append((len(new), spec))
-            args[n] = tree_unflatten(new, spec)
-        cg = _need_graph(originals)
-        with _Level(), grad_mode.enable_grad():
-            out = resolve(func)(*args, **kwargs)
-        aux = None
-        if has_aux:
-            if not (isinstance(out, tuple) and len(out) == 2):
-                raise RuntimeError(
-                    f"{api}: output of function f should be a tuple: (output, aux) if has_aux is "
-                    "True")
-            out, aux = out
+        xs, specs, originals, cg, out, aux = _call_at_argnums(func, args, kwargs, nums, api, has_aux)
         outs, ospec = tree_flatten(out)
         for o in outs:
             if not isinstance(o, Tensor):
