@@ -1,7 +1,8 @@
 """tapegrad vs torch benchmarks: ``python -m bench [--quick] [--only NAME ...] [--json PATH]``.
 
 Workloads live in :mod:`bench.core` (tiny-tensor overhead, a big elementwise chain),
-:mod:`bench.nn` (MLP and ResNet-18 training steps) and :mod:`bench.memory` (peak RSS of
+:mod:`bench.nn` (MLP and ResNet-18 training steps), :mod:`bench.dataloader` (batches
+through ``DataLoader`` with and without workers) and :mod:`bench.memory` (peak RSS of
 a fresh process); all timed ones go through :func:`bench._harness.time_interleaved`.
 See docs/benchmarks.md.
 """
@@ -10,12 +11,13 @@ from __future__ import annotations
 from ._harness import LIBS, WORKLOADS, Config, Impl, Stats, Workload, time_interleaved  # noqa: F401
 
 ORDER = ("q_small", "add_small_grad", "add_small_nograd", "big_elementwise", "mlp_step",
-         "resnet18_step", "resnet18_frozen", "resnet18_memory", "psg_vmap", "psg_loop")
+         "resnet18_step", "resnet18_frozen", "resnet18_memory", "psg_vmap", "psg_loop",
+         "dataloader_w0", "dataloader_w2")
 
 
 def load_workloads() -> dict:
     """Import the workload modules (which register themselves) and return name -> Workload."""
-    from . import core, func, memory, nn  # noqa: F401
+    from . import core, dataloader, func, memory, nn  # noqa: F401
     return {name: WORKLOADS[name] for name in sorted(WORKLOADS, key=_order_key)}
 
 

@@ -32,3 +32,13 @@ def test_workloads_registered():
     names = set(bench.load_workloads())
     assert {"q_small", "add_small_grad", "add_small_nograd", "big_elementwise", "mlp_step",
             "resnet18_step", "resnet18_frozen", "resnet18_memory"} <= names
+
+
+def test_dataloader_workloads_run():
+    assert {"dataloader_w0", "dataloader_w2"} <= set(bench.load_workloads())
+    config = Config(quick=True, rep_time=0.0, warmup_time=0.0, min_warmup=1, min_rounds=2,
+                    round_scale=0.0, time_scale=0.0)
+    for name in ("dataloader_w0", "dataloader_w2"):
+        stats = bench.run_workload(name, config, libs=("tapegrad",))["tapegrad"]
+        assert isinstance(stats, Stats), (name, stats)
+        assert stats.median > 0

@@ -732,3 +732,41 @@ def test_spawn_context(hang_guard):
     loader = DataLoader(RangeDataset(6), batch_size=2, num_workers=1, multiprocessing_context="spawn",
                         timeout=25)
     assert [b.tolist() for b in loader] == [[0, 1], [2, 3], [4, 5]]
+
+
+class BigArrayDataset(Dataset):
+    def __len__(self):
+        return 24
+
+    def __getitem__(self, i):
+        return np.full((3, 32, 32), i, dtype=np.float32), i
+
+
+def _our_blocks():
+    shm = "/dev/shm"
+    return sorted(n for n in os.listdir(shm) if n.startswith(f"tapegrad-dl-{os.getpid()}-")) \
+        if os.path.isdir(shm) else []
+
+
+def test_large_batches_through_shared_memory(hang_guard):
+    from tapegrad.utils.data import _transport
+
+    ref = [(x.numpy().copy(), y.tolist()) for x, y in DataLoader(BigArrayDataset(), batch_size=4)]
+    for min_bytes in (_transport.SHARED_MEMORY_MIN_BYTES, None):  # shared memory, then the pipe
+        old, _transport.SHARED_MEMORY_MIN_BYTES = _transport.SHARED_MEMORY_MIN_BYTES, min_bytes
+        try:
+            got = list(DataLoader(BigArrayDataset(), batch_size=4, num_workers=2))
+        finally:
+            _transport.SHARED_MEMORY_MIN_BYTES = old
+        assert len(got) == len(ref)
+        for (x, y), (rx, ry) in zip(got, ref):
+            assert x.dtype == tapegrad.float32 and y.tolist() == ry
+            np.testing.assert_array_equal(x.numpy(), rx)
+        got[0][0].add_(1)  # batches are ordinary writable tensors
+    # an iterator dropped with batches in flight leaves no shared-memory block behind
+    it = iter(DataLoader(BigArrayDataset(), batch_size=2, num_workers=2, prefetch_factor=4))
+    next(it)
+    time.sleep(0.2)
+    del it
+    gc.collect()
+    assert _our_blocks() == []

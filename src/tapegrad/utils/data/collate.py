@@ -1,21 +1,17 @@
-"""``default_collate`` / ``default_convert``: how ``DataLoader`` turns samples into batches.
+"""Turning samples into batches: :func:`default_collate` and :func:`default_convert`.
 
-Same rules as ``torch.utils.data._utils.collate``:
-
-* tensors are stacked along a new first dimension;
-* NumPy arrays become tensors and are stacked; NumPy scalars become a 1-D tensor
-  of their dtype;
-* Python floats become a float64 tensor, ints an int64 tensor (bools a bool tensor);
-* strings and bytes stay as a list;
-* mappings, namedtuples and sequences are collated element-wise (tuples come back
-  as lists, as in PyTorch); sequences of unequal length raise ``RuntimeError``.
+Both walk the same nested containers (mappings, namedtuples, tuples, lists and other
+sequences) and differ only in what they do at the leaves, so the container rules live
+in one place, :func:`_rebuild`, which makes a container of the sample's own type from
+new children. Leaves of a batch are dispatched through a table
+(``default_collate_fn_map``): tensors are stacked, NumPy arrays and scalars become
+tensors, Python floats float64 and ints int64 tensors, strings stay as they are.
+Tuples come back as lists, as in PyTorch.
 """
 from __future__ import annotations
 
-import collections
-import collections.abc
+import collections.abc as abc
 import copy
-import re
 from collections.abc import Callable
 
 import numpy as np
@@ -28,150 +24,161 @@ from ...tensor import Tensor
 __all__ = ["collate", "default_collate", "default_convert", "default_collate_fn_map",
            "default_collate_err_msg_format"]
 
-np_str_obj_array_pattern = re.compile(r"[SaUO]")
-
 default_collate_err_msg_format = (
     "default_collate: batch must contain tensors, numpy arrays, numbers, "
     "dicts or lists; found {}"
 )
 
+# dtype kinds a tensor cannot hold: bytes, unicode, objects (and void)
+_NON_NUMERIC_KINDS = frozenset("SUOV")
 
+
+def _is_namedtuple(x) -> bool:
+    return isinstance(x, tuple) and hasattr(x, "_fields")
+
+
+def _rebuild(template, children: list):
+    """A container like ``template`` holding ``children`` (one per key / position)."""
+    kind = type(template)
+    if isinstance(template, abc.Mapping):
+        items = dict(zip(template, children))
+        try:
+            if isinstance(template, abc.MutableMapping):
+                clone = copy.copy(template)  # keeps OrderedDict, defaultdict factories, ...
+                clone.update(items)
+                return clone
+            return kind(items)
+        except TypeError:
+            return items
+    if _is_namedtuple(template):
+        return kind(*children)
+    if isinstance(template, tuple):
+        return list(children)
+    try:
+        if isinstance(template, abc.MutableSequence):
+            clone = copy.copy(template)
+            clone[:] = children
+            return clone
+        return kind(children)
+    except TypeError:
+        return list(children)
+
+
+def _is_container(x) -> bool:
+    return isinstance(x, abc.Mapping) or (isinstance(x, abc.Sequence) and not isinstance(x, (str, bytes)))
+
+
+# ------------------------------------------------------------------------------ convert
 def default_convert(data):
-    """Convert NumPy arrays and scalars (also inside mappings and sequences) to tensors.
+    """Turn NumPy arrays and scalars into tensors, also inside containers; leave the rest.
 
-    Used by ``DataLoader`` when automatic batching is off (``batch_size=None``).
+    ``DataLoader`` applies it to each sample when automatic batching is off
+    (``batch_size=None``).
+
+    >>> default_convert({"x": np.arange(2), "name": "a"})
+    {'x': tensor([0, 1]), 'name': 'a'}
     """
-    elem_type = type(data)
     if isinstance(data, Tensor):
         return data
-    if elem_type.__module__ == "numpy" and elem_type.__name__ not in ("str_", "string_", "bytes_"):
-        if elem_type.__name__ == "ndarray" and np_str_obj_array_pattern.search(data.dtype.str) is not None:
-            return data
+    if isinstance(data, np.ndarray):
+        return data if data.dtype.kind in _NON_NUMERIC_KINDS else _creation.as_tensor(data)
+    if isinstance(data, (np.bool_, np.number)):
         return _creation.as_tensor(data)
-    if isinstance(data, collections.abc.Mapping):
-        try:
-            if isinstance(data, collections.abc.MutableMapping):
-                clone = copy.copy(data)
-                clone.update({key: default_convert(data[key]) for key in data})
-                return clone
-            return elem_type({key: default_convert(data[key]) for key in data})
-        except TypeError:
-            return {key: default_convert(data[key]) for key in data}
-    if isinstance(data, tuple) and hasattr(data, "_fields"):  # namedtuple
-        return elem_type(*(default_convert(d) for d in data))
-    if isinstance(data, tuple):
-        return [default_convert(d) for d in data]  # like PyTorch (backwards compatibility)
-    if isinstance(data, collections.abc.Sequence) and not isinstance(data, (str, bytes)):
-        try:
-            if isinstance(data, collections.abc.MutableSequence):
-                clone = copy.copy(data)
-                for i, d in enumerate(data):
-                    clone[i] = default_convert(d)
-                return clone
-            return elem_type([default_convert(d) for d in data])
-        except TypeError:
-            return [default_convert(d) for d in data]
+    if _is_container(data):
+        values = data.values() if isinstance(data, abc.Mapping) else data
+        return _rebuild(data, [default_convert(v) for v in values])
     return data
 
 
+# ------------------------------------------------------------------------------ collate
+def _leaf_rule(kind: type, collate_fn_map: dict):
+    """The ``collate_fn_map`` entry for a sample type: exact match first, then the first
+    entry (in insertion order) whose type(s) the sample's type subclasses."""
+    rule = collate_fn_map.get(kind)
+    if rule is not None:
+        return rule
+    for types, candidate in collate_fn_map.items():
+        if issubclass(kind, types):
+            return candidate
+    return None
+
+
+def _columns(batch: list, template) -> list:
+    """The batch transposed: one list of samples per key / position of ``template``."""
+    if isinstance(template, abc.Mapping):
+        return [[sample[key] for sample in batch] for key in template]
+    width = len(template)
+    if any(len(sample) != width for sample in batch):
+        raise RuntimeError("each element in list of batch should be of equal size")
+    return list(zip(*batch))
+
+
 def collate(batch, *, collate_fn_map: dict[type | tuple[type, ...], Callable] | None = None):
-    """Collate a list of samples, dispatching leaf types through ``collate_fn_map``.
+    """Collate a list of samples: leaves through ``collate_fn_map``, containers recursively.
 
-    ``collate_fn_map`` maps a type (or tuple of types) to ``fn(batch, *, collate_fn_map)``;
-    an exact type match wins, then the first ``isinstance`` match in insertion order.
+    ``collate_fn_map`` maps a type (or a tuple of types) to ``fn(batch, *, collate_fn_map)``;
+    extend ``default_collate_fn_map`` to teach the default collation a new leaf type.
     """
-    elem = batch[0]
-    elem_type = type(elem)
-
+    first = batch[0]
     if collate_fn_map is not None:
-        if elem_type in collate_fn_map:
-            return collate_fn_map[elem_type](batch, collate_fn_map=collate_fn_map)
-        for collate_type in collate_fn_map:
-            if isinstance(elem, collate_type):
-                return collate_fn_map[collate_type](batch, collate_fn_map=collate_fn_map)
-
-    if isinstance(elem, collections.abc.Mapping):
-        try:
-            if isinstance(elem, collections.abc.MutableMapping):
-                clone = copy.copy(elem)
-                clone.update({key: collate([d[key] for d in batch], collate_fn_map=collate_fn_map)
-                              for key in elem})
-                return clone
-            return elem_type({key: collate([d[key] for d in batch], collate_fn_map=collate_fn_map)
-                              for key in elem})
-        except TypeError:
-            return {key: collate([d[key] for d in batch], collate_fn_map=collate_fn_map)
-                    for key in elem}
-    if isinstance(elem, tuple) and hasattr(elem, "_fields"):  # namedtuple
-        return elem_type(*(collate(samples, collate_fn_map=collate_fn_map) for samples in zip(*batch)))
-    if isinstance(elem, collections.abc.Sequence):
-        it = iter(batch)
-        elem_size = len(next(it))
-        if not all(len(e) == elem_size for e in it):
-            raise RuntimeError("each element in list of batch should be of equal size")
-        transposed = list(zip(*batch))
-        if isinstance(elem, tuple):
-            return [collate(samples, collate_fn_map=collate_fn_map) for samples in transposed]
-        try:
-            if isinstance(elem, collections.abc.MutableSequence):
-                clone = copy.copy(elem)
-                for i, samples in enumerate(transposed):
-                    clone[i] = collate(samples, collate_fn_map=collate_fn_map)
-                return clone
-            return elem_type([collate(samples, collate_fn_map=collate_fn_map) for samples in transposed])
-        except TypeError:
-            return [collate(samples, collate_fn_map=collate_fn_map) for samples in transposed]
-
-    raise TypeError(default_collate_err_msg_format.format(elem_type))
+        rule = _leaf_rule(type(first), collate_fn_map)
+        if rule is not None:
+            return rule(batch, collate_fn_map=collate_fn_map)
+    if _is_container(first):
+        columns = _columns(batch, first)
+        return _rebuild(first, [collate(col, collate_fn_map=collate_fn_map) for col in columns])
+    raise TypeError(default_collate_err_msg_format.format(type(first)))
 
 
-def collate_tensor_fn(batch, *, collate_fn_map=None):
+def _stack_tensors(batch, *, collate_fn_map=None):
     return _stack(list(batch), 0)
 
 
-def collate_numpy_array_fn(batch, *, collate_fn_map=None):
-    elem = batch[0]
-    if np_str_obj_array_pattern.search(elem.dtype.str) is not None:
-        raise TypeError(default_collate_err_msg_format.format(elem.dtype))
-    return collate([_creation.as_tensor(b) for b in batch], collate_fn_map=collate_fn_map)
+def _stack_arrays(batch, *, collate_fn_map=None):
+    dtype = batch[0].dtype
+    if dtype.kind in _NON_NUMERIC_KINDS:
+        raise TypeError(default_collate_err_msg_format.format(dtype))
+    return _stack_tensors([_creation.as_tensor(a) for a in batch])
 
 
-def collate_numpy_scalar_fn(batch, *, collate_fn_map=None):
-    # np.asarray keeps the scalars' dtype (float32 stays float32, int32 stays int32), as torch does.
+def _numpy_scalars(batch, *, collate_fn_map=None):
+    # np.asarray keeps the scalars' own dtype (float32 stays float32), as torch does
     return _creation.as_tensor(np.asarray(batch))
 
 
-def collate_float_fn(batch, *, collate_fn_map=None):
+def _python_floats(batch, *, collate_fn_map=None):
     return _creation.tensor(batch, dtype=_dtypes.float64)
 
 
-def collate_int_fn(batch, *, collate_fn_map=None):
-    return _creation.tensor(batch)
+def _python_ints(batch, *, collate_fn_map=None):
+    return _creation.tensor(batch)  # int64, or bool for a batch of bools
 
 
-def collate_str_fn(batch, *, collate_fn_map=None):
+def _unchanged(batch, *, collate_fn_map=None):
     return batch
 
 
-default_collate_fn_map: dict[type | tuple[type, ...], Callable] = {Tensor: collate_tensor_fn}
-default_collate_fn_map[np.ndarray] = collate_numpy_array_fn
-default_collate_fn_map[(np.bool_, np.number, np.object_)] = collate_numpy_scalar_fn
-default_collate_fn_map[float] = collate_float_fn
-default_collate_fn_map[int] = collate_int_fn
-default_collate_fn_map[str] = collate_str_fn
-default_collate_fn_map[bytes] = collate_str_fn
+default_collate_fn_map: dict[type | tuple[type, ...], Callable] = {
+    Tensor: _stack_tensors,
+    np.ndarray: _stack_arrays,
+    (np.bool_, np.number, np.object_): _numpy_scalars,
+    float: _python_floats,
+    int: _python_ints,
+    str: _unchanged,
+    bytes: _unchanged,
+}
 
 
 def default_collate(batch):
     """Put a list of samples together into a batch (``DataLoader``'s default ``collate_fn``).
 
+    Tensors and NumPy arrays are stacked along a new first dimension; numbers become 1-D
+    tensors; strings are left as a sequence; mappings, namedtuples and sequences are
+    collated element by element.
+
     >>> default_collate([0, 1, 2, 3])
     tensor([0, 1, 2, 3])
-    >>> default_collate(["a", "b", "c"])
-    ['a', 'b', 'c']
-    >>> default_collate([{"A": 0, "B": 1}, {"A": 100, "B": 100}])
-    {'A': tensor([  0, 100]), 'B': tensor([  1, 100])}
-    >>> default_collate([(0, 1), (2, 3)])
-    [tensor([0, 2]), tensor([1, 3])]
+    >>> default_collate([{"x": 0.5, "s": "a"}, {"x": 1.5, "s": "b"}])
+    {'x': tensor([0.5000, 1.5000], dtype=torch.float64), 's': ['a', 'b']}
     """
     return collate(batch, collate_fn_map=default_collate_fn_map)
