@@ -1,4 +1,4 @@
-"""AdamW: Adam with decoupled weight decay (``p *= 1 - lr * weight_decay``), PyTorch's rule."""
+"""AdamW (Loshchilov & Hutter, 2019): Adam whose weight decay shrinks the weights directly."""
 from __future__ import annotations
 
 from .adam import Adam, adam
@@ -7,28 +7,29 @@ __all__ = ["AdamW", "adamw"]
 
 
 class AdamW(Adam):
-    """Implements AdamW (``torch.optim.AdamW``): Adam whose weight decay (default ``1e-2``)
-    shrinks the weights directly instead of being added to the gradient."""
+    """AdamW (``torch.optim.AdamW``): ``Adam`` with ``decoupled_weight_decay=True`` and a
+    default ``weight_decay`` of ``1e-2``; see ``adam_update``.
+
+    >>> opt = AdamW(model.parameters(), lr=1e-3, weight_decay=0.05)
+    """
+
+    _group_overrides = {"decoupled_weight_decay": True}
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
                  amsgrad=False, *, maximize=False, foreach=None, capturable=False,
                  differentiable=False, fused=None):
-        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, foreach=foreach,
-                         maximize=maximize, capturable=capturable, differentiable=differentiable,
-                         fused=fused, decoupled_weight_decay=True)
+        given = locals()
+        super().__init__(params, decoupled_weight_decay=True,
+                         **{name: given[name] for name in _ADAM_OPTIONS})
 
-    def __setstate__(self, state):
-        super().__setstate__(state)
-        for group in self.param_groups:
-            group["decoupled_weight_decay"] = True
+
+# Adam's constructor arguments that AdamW passes on unchanged.
+_ADAM_OPTIONS = ("lr", "betas", "eps", "weight_decay", "amsgrad", "maximize", "foreach", "capturable",
+                 "differentiable", "fused")
 
 
 def adamw(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, state_steps, foreach=None,
           capturable=False, differentiable=False, fused=None, grad_scale=None, found_inf=None,
           has_complex=False, *, amsgrad, beta1, beta2, lr, weight_decay, eps, maximize):
-    """Functional AdamW (``adam`` with ``decoupled_weight_decay=True``)."""
-    adam(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, state_steps, foreach=foreach,
-         capturable=capturable, differentiable=differentiable, fused=fused, grad_scale=grad_scale,
-         found_inf=found_inf, has_complex=has_complex, decoupled_weight_decay=True,
-         amsgrad=amsgrad, beta1=beta1, beta2=beta2, lr=lr, weight_decay=weight_decay, eps=eps,
-         maximize=maximize)
+    """Functional AdamW: ``adam`` with ``decoupled_weight_decay=True``."""
+    adam(**locals(), decoupled_weight_decay=True)

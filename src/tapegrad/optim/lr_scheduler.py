@@ -1,9 +1,43 @@
-"""Learning-rate schedulers: the same recurrences as ``torch.optim.lr_scheduler``.
+"""Learning-rate schedulers with the API, state dicts and numbers of ``torch.optim.lr_scheduler``.
 
-Each scheduler's ``get_lr`` is the chainable (recursive) form PyTorch uses, so
-the sequence of learning rates agrees with PyTorch's to the last bit for the
-same calls; ``step(epoch)`` (deprecated in PyTorch) uses the closed form where
-one exists.
+How a schedule is written here
+------------------------------
+Most schedulers are a *per-group rule* (``_PerGroupSchedule``): given the group index
+``i``, the step number ``t`` (``last_epoch``) and the group's current learning rate,
+``_next_lr(i, t, lr)`` says what the learning rate becomes.
+
+* Multiplicative schedules (``StepLR``, ``MultiStepLR``, ``ExponentialLR``, ``ConstantLR``,
+  ``LinearLR``, ``PolynomialLR``, ``MultiplicativeLR``) only declare ``_factor(i, t)``, the
+  number the current rate is multiplied by at step ``t`` (``None``: left alone). Acting on
+  the *current* rate is what lets several schedulers drive one optimizer (``ChainedScheduler``
+  or plain consecutive ``step()`` calls), and it is how PyTorch defines them, so the floats
+  agree with PyTorch's bit for bit. ``CosineAnnealingLR`` is the same idea around ``eta_min``.
+  The constructor's evaluation leaves the current rate alone for ``ExponentialLR``,
+  ``LinearLR`` (after step 0), ``PolynomialLR``, ``MultiplicativeLR`` and
+  ``CosineAnnealingLR``, also when resuming at ``last_epoch >= 0``, as PyTorch 2.x does.
+* Absolute schedules (``LambdaLR``, ``CyclicLR``, ``OneCycleLR``,
+  ``CosineAnnealingWarmRestarts``) ignore the current rate: the value is a function of ``t``.
+* ``_closed_lr(i, t)``, where a schedule has one, is the same schedule written from the base
+  rate alone; the deprecated ``step(epoch)`` jumps with it (as PyTorch does). Its floats may
+  differ from the stepped ones in the last bits, exactly as in PyTorch.
+
+``SequentialLR`` and ``ChainedScheduler`` are compositions of such schedulers, and
+``ReduceLROnPlateau`` is driven by a metric instead of the step number.
+
+Every scheduler keeps the attribute names PyTorch's state dicts use (``last_epoch``,
+``base_lrs``, ``_step_count``, ``_last_lr``, ...), so ``state_dict()`` moves between the
+two libraries both ways.
+
+The "``lr_scheduler.step()`` before ``optimizer.step()``" warning does not wrap the optimizer:
+it compares the optimizer's ``_step_calls`` counter with its value when the scheduler was built.
+
+Example::
+
+    >>> opt = tapegrad.optim.SGD(model.parameters(), lr=0.1)
+    >>> sched = StepLR(opt, step_size=30, gamma=0.1)
+    >>> for epoch in range(100):
+    ...     train(...)          # calls opt.step()
+    ...     sched.step()
 """
 from __future__ import annotations
 
@@ -12,13 +46,9 @@ import types
 import warnings
 from bisect import bisect_right
 from collections import Counter
-from functools import partial, wraps
-from weakref import ref
 
 from ..tensor import Tensor
 from .optimizer import Optimizer
-
-inf = math.inf
 
 __all__ = [
     "LambdaLR", "MultiplicativeLR", "StepLR", "MultiStepLR", "ConstantLR", "LinearLR",
@@ -35,942 +65,944 @@ EPOCH_DEPRECATION_WARNING = (
     "https://github.com/pytorch/pytorch/issues/new/choose."
 )
 
+_ORDER_DOCS = "https://pytorch.org/docs/stable/optim.html#how-to-adjust-learning-rate"
+_STEP_REPLACED_WARNING = (
+    "Seems like `optimizer.step()` has been overridden after learning rate scheduler "
+    "initialization. Please, make sure to call `optimizer.step()` before "
+    "`lr_scheduler.step()`. See more details at " + _ORDER_DOCS)
+_STEP_ORDER_WARNING = (
+    "Detected call of `lr_scheduler.step()` before `optimizer.step()`. "
+    "In PyTorch 1.1.0 and later, you should call them in the opposite order: "
+    "`optimizer.step()` before `lr_scheduler.step()`.  Failure to do this "
+    "will result in PyTorch skipping the first value of the learning rate schedule. "
+    "See more details at " + _ORDER_DOCS)
 
-def _to_scalar(x):
-    return x.item() if isinstance(x, Tensor) else x
+
+# ---------------------------------------------------------------- param-group helpers
+def _own_copy(value):
+    """A value a scheduler may keep: tensors are cloned so later in-place fills don't reach it."""
+    return value.clone() if isinstance(value, Tensor) else value
 
 
-def _format_param(name, optimizer, param):
-    """One value per param group (a list/tuple must have one entry per group)."""
+def _column(optimizer, key):
+    """``[group[key] for each group]``, with tensors cloned."""
+    return [_own_copy(group[key]) for group in optimizer.param_groups]
 
-    def _copy(_param):
-        return _param.clone() if isinstance(_param, Tensor) else _param
 
-    if isinstance(param, (list, tuple)):
-        if len(param) != len(optimizer.param_groups):
+def _store(group, key, value):
+    """Set ``group[key]``; a tensor entry (a tensor lr) is filled in place, keeping its identity."""
+    held = group.get(key)
+    if isinstance(held, Tensor):
+        held.fill_(value)
+    else:
+        group[key] = value
+
+
+def _per_group(name, optimizer, value):
+    """Spread a scalar over the param groups, or check a list/tuple has one value per group."""
+    n_groups = len(optimizer.param_groups)
+    if isinstance(value, (list, tuple)):
+        if len(value) != n_groups:
             raise ValueError(
                 f"{name} must have the same length as optimizer.param_groups. "
-                f"{name} has {len(param)} values, param_groups has {len(optimizer.param_groups)}.")
+                f"{name} has {len(value)} values, param_groups has {n_groups}.")
+        return [_own_copy(v) for v in value]
+    return [_own_copy(value) for _ in range(n_groups)]
+
+
+def _require_optimizer(optimizer):
+    if not isinstance(optimizer, Optimizer):
+        raise TypeError(f"{type(optimizer).__name__} is not an Optimizer")
+
+
+def _set_momentum(group, use_beta1, value):
+    """Write a cycled momentum: SGD-like groups have ``momentum``, Adam-like ones ``betas[0]``."""
+    if use_beta1:
+        group["betas"] = (value, *group["betas"][1:])
     else:
-        param = [param] * len(optimizer.param_groups)
-    return list(map(_copy, param))
+        group["momentum"] = value
 
 
-def _param_groups_val_list(optimizer, key):
-    """``[group[key] for each group]``, cloning tensors so nothing aliases the groups."""
-    return [group[key].clone() if isinstance(group[key], Tensor) else group[key]
-            for group in optimizer.param_groups]
+def _prime_momentum(optimizer, use_beta1, lows, highs):
+    """A new momentum cycle starts high; its bounds are kept in the groups (PyTorch's keys)."""
+    for group, low, high in zip(optimizer.param_groups, lows, highs):
+        _set_momentum(group, use_beta1, high)
+        group.update(max_momentum=high, base_momentum=low)
 
 
-def _update_param_group_val(param_group, key, val):
-    """Set ``param_group[key]``; a tensor value is filled in place (never re-bound)."""
-    if isinstance(param_group[key], Tensor):
-        param_group[key].fill_(_to_scalar(val))
-    else:
-        param_group[key] = val
+def _momentum_support(optimizer):
+    """Whether momentum is cycled through ``betas`` (True) or ``momentum`` (False)."""
+    if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
+        raise ValueError("optimizer must support momentum or beta1 with `cycle_momentum` option enabled")
+    return "betas" in optimizer.defaults
 
 
+# ---------------------------------------------------------------- user callables in state dicts
+def _callable_state(fn):
+    """What a state dict keeps of a user callable: a callable object's attributes; nothing of a
+    plain function or lambda (their code is not data, and they often do not pickle)."""
+    if fn is None or isinstance(fn, types.FunctionType):
+        return None
+    return dict(getattr(fn, "__dict__", {}))
+
+
+def _restore_callable(fn, saved):
+    if saved is not None and fn is not None:
+        fn.__dict__.update(saved)
+
+
+def _warn_if_outside_step(scheduler):
+    if not scheduler._get_lr_called_within_step:
+        warnings.warn("To get the last learning rate computed by the scheduler, "
+                      "please use `get_last_lr()`.", UserWarning, stacklevel=3)
+
+
+# =========================================================================== base class
 class LRScheduler:
-    """Base class of learning-rate schedulers.
+    """Base class of the learning-rate schedulers.
 
-    Construction records ``initial_lr`` in every param group (when ``last_epoch == -1``),
-    remembers ``base_lrs`` and performs the initial step (``last_epoch`` becomes 0).
-    Subclasses implement ``get_lr``; call ``scheduler.step()`` after ``optimizer.step()``.
+    Args:
+        optimizer: the :class:`Optimizer` whose param groups' ``"lr"`` is scheduled.
+        last_epoch: the index of the last step taken; ``-1`` starts a new schedule (and records
+            each group's ``"initial_lr"``), a value ``>= 0`` resumes one, which needs the groups'
+            ``"initial_lr"`` from the earlier run.
+
+    Construction evaluates the schedule at step 0 and writes it into the optimizer. Each
+    ``step()`` then advances ``last_epoch`` by one and writes the next rates. Subclasses
+    implement ``get_lr()`` (the rates at ``last_epoch``); ``get_last_lr()`` returns the rates
+    last written.
     """
 
+    # True only while a step computes the rates / while the constructor's evaluation runs;
+    # instance attributes under PyTorch's names, so they are in state dicts as in PyTorch's.
     _get_lr_called_within_step = False
     _is_initial = False
+    #: ``_closed_lr(i, t)`` where a schedule has a closed form; ``None`` where not
+    _closed_lr = None
+    #: attributes that are wiring, not state
+    _not_saved = frozenset({"optimizer", "_order_watch"})
+    #: attributes holding user callables, saved through ``_callable_state``
+    _callable_fields = ()
 
     def __init__(self, optimizer, last_epoch=-1):
-        if not isinstance(optimizer, Optimizer):
-            raise TypeError(f"{type(optimizer).__name__} is not an Optimizer")
+        _require_optimizer(optimizer)
         self.optimizer = optimizer
+        groups = optimizer.param_groups
+        if last_epoch != -1:
+            # resuming: the base rates must come from the earlier run
+            unset = [k for k, group in enumerate(groups) if "initial_lr" not in group]
+            if unset:
+                raise KeyError(
+                    f"param 'initial_lr' is not specified in param_groups[{unset[0]}] when resuming "
+                    "scheduler with last_epoch >= 0.\n"
+                    "This typically happens when:\n"
+                    "1. You're trying to resume training from a checkpoint but haven't properly "
+                    "loaded the optimizer state\n"
+                    "2. You're using last_epoch >= 0 for a fresh training run (not recommended)")
+        for group in groups:
+            group.setdefault("initial_lr", _own_copy(group["lr"]))
+        self._keep(base_lrs=_column(optimizer, "initial_lr"), last_epoch=last_epoch)
+        self._watch_optimizer()
+        self._first_step()
 
-        if last_epoch == -1:
-            for group in optimizer.param_groups:
-                initial_lr = group["lr"]
-                if isinstance(initial_lr, Tensor):
-                    initial_lr = initial_lr.clone()
-                group.setdefault("initial_lr", initial_lr)
-        else:
-            for i, group in enumerate(optimizer.param_groups):
-                if "initial_lr" not in group:
-                    raise KeyError(
-                        f"param 'initial_lr' is not specified in param_groups[{i}] when resuming "
-                        "scheduler with last_epoch >= 0.\n"
-                        "This typically happens when:\n"
-                        "1. You're trying to resume training from a checkpoint but haven't properly "
-                        "loaded the optimizer state\n"
-                        "2. You're using last_epoch >= 0 for a fresh training run (not recommended)")
-        self.base_lrs = _param_groups_val_list(optimizer, "initial_lr")
-        self.last_epoch = last_epoch
+    def _keep(self, **settings):
+        """Store settings as attributes under PyTorch's names (they are state-dict keys)."""
+        self.__dict__.update(settings)
 
-        def patch_track_step_called(opt):
-            if hasattr(opt.step, "_wrapped_by_lr_sched"):
-                return opt.step
+    # ------------------------------------------------------------ stepping
+    def _watch_optimizer(self):
+        """Remember how far the optimizer had stepped, and its ``step`` instance attribute if any.
 
-            def wrap_step(step_fn):
-                opt_ref = ref(self.optimizer)
-                func = step_fn.__func__
+        The optimizer counts its completed steps in ``_step_calls``; if that has not moved by
+        the first ``scheduler.step()``, the calls came in the wrong order. Replacing
+        ``optimizer.step`` on the instance afterwards hides the count, which gets its own warning.
+        """
+        self._order_watch = (getattr(self.optimizer, "_step_calls", 0),
+                             vars(self.optimizer).get("step"))
 
-                @wraps(func)
-                def wrapper(*args, **kwargs):
-                    opt = opt_ref()
-                    opt._opt_called = True
-                    return func.__get__(opt, opt.__class__)(*args, **kwargs)
+    def _check_step_order(self):
+        watch = getattr(self, "_order_watch", None)
+        if watch is None:  # e.g. a scheduler rebuilt without __init__
+            return
+        calls_then, step_attr_then = watch
+        if vars(self.optimizer).get("step") is not step_attr_then:
+            warnings.warn(_STEP_REPLACED_WARNING, UserWarning, stacklevel=3)
+        elif getattr(self.optimizer, "_step_calls", 0) == calls_then:
+            warnings.warn(_STEP_ORDER_WARNING, UserWarning, stacklevel=3)
 
-                wrapper._wrapped_by_lr_sched = True
-                return wrapper
-
-            opt.step = wrap_step(opt.step)
-
-        patch_track_step_called(self.optimizer)
-        self._initial_step()
-
-    def _initial_step(self):
-        """Initialize step counts and perform a step."""
+    def _first_step(self):
+        """The constructor's evaluation (step 0); also used by SequentialLR on its first member."""
         self._step_count = 0
-        with _initial_mode(self):
+        self._is_initial = True
+        try:
             self.step()
-
-    def state_dict(self):
-        """Every attribute except the optimizer."""
-        return {key: value for key, value in self.__dict__.items() if key != "optimizer"}
-
-    def load_state_dict(self, state_dict):
-        self.__dict__.update(state_dict)
-
-    def get_last_lr(self):
-        """The learning rates of the last ``step`` (one per param group)."""
-        return self._last_lr
-
-    def get_lr(self):
-        """The next learning rates (implemented by subclasses; called by ``step``)."""
-        raise NotImplementedError
+        finally:
+            self._is_initial = False
 
     def step(self, epoch=None):
-        """Advance one epoch (``epoch`` is deprecated: it selects the closed form)."""
+        """Advance the schedule one step and write the new rates into the optimizer.
+
+        ``epoch`` (deprecated, with a warning) jumps to that step instead, through the
+        closed form where the schedule has one.
+        """
         if self._step_count == 1:
-            if not hasattr(self.optimizer.step, "_wrapped_by_lr_sched"):
-                warnings.warn(
-                    "Seems like `optimizer.step()` has been overridden after learning rate scheduler "
-                    "initialization. Please, make sure to call `optimizer.step()` before "
-                    "`lr_scheduler.step()`. See more details at "
-                    "https://pytorch.org/docs/stable/optim.html#how-to-adjust-learning-rate",
-                    UserWarning, stacklevel=2)
-            elif not getattr(self.optimizer, "_opt_called", False):
-                warnings.warn(
-                    "Detected call of `lr_scheduler.step()` before `optimizer.step()`. "
-                    "In PyTorch 1.1.0 and later, you should call them in the opposite order: "
-                    "`optimizer.step()` before `lr_scheduler.step()`.  Failure to do this "
-                    "will result in PyTorch skipping the first value of the learning rate schedule. "
-                    "See more details at "
-                    "https://pytorch.org/docs/stable/optim.html#how-to-adjust-learning-rate",
-                    UserWarning, stacklevel=2)
-        self._step_count += 1
+            self._check_step_order()
         if epoch is not None:
             warnings.warn(EPOCH_DEPRECATION_WARNING, UserWarning, stacklevel=2)
-        self._update_lr(epoch)
+        self._advance(epoch)
 
-    def _update_lr(self, epoch=None):
-        with _enable_get_lr_call(self):
-            if epoch is None:
-                self.last_epoch += 1
-                values = self.get_lr()
+    def _advance(self, epoch):
+        self._step_count += 1
+        if epoch is None:
+            self.last_epoch += 1
+        else:
+            self.last_epoch = epoch
+        self._publish(self._rates_in_step(epoch))
+
+    def _rates_in_step(self, epoch):
+        """The rates at ``last_epoch``: by ``get_lr()``, or by the closed form for an explicit
+        ``epoch`` where there is one. ``get_lr`` sees it is called from a step."""
+        self._get_lr_called_within_step = True
+        try:
+            if epoch is None or self._closed_lr is None:
+                return self.get_lr()
+            return [self._closed_lr(i, epoch) for i in range(len(self.optimizer.param_groups))]
+        finally:
+            self._get_lr_called_within_step = False
+
+    def _restart(self):
+        """Go back to step 0 of this schedule, from its base rates (SequentialLR's milestones)."""
+        self._step_count = 0
+        self._advance(0)
+
+    def _publish(self, rates):
+        for group, rate in zip(self.optimizer.param_groups, rates):
+            _store(group, "lr", rate)
+        self._last_lr = _column(self.optimizer, "lr")
+
+    def get_lr(self):
+        """The learning rates at ``last_epoch``, one per param group (implemented by subclasses)."""
+        raise NotImplementedError
+
+    def get_last_lr(self):
+        """The learning rates this scheduler last wrote, one per param group."""
+        return self._last_lr
+
+    # ------------------------------------------------------------ state
+    def state_dict(self):
+        """The scheduler's state: every attribute except the optimizer (PyTorch's layout)."""
+        state = {k: v for k, v in vars(self).items() if k not in self._not_saved}
+        for name in self._callable_fields:
+            held = state[name]
+            state[name] = ([_callable_state(fn) for fn in held] if isinstance(held, list)
+                           else _callable_state(held))
+        return state
+
+    def load_state_dict(self, state_dict):
+        """Restore a state from :meth:`state_dict` (tapegrad's or PyTorch's)."""
+        state = dict(state_dict)
+        for name in self._callable_fields:
+            saved, held = state.pop(name, None), getattr(self, name)
+            if isinstance(held, list):
+                for fn, fn_state in zip(held, saved or ()):
+                    _restore_callable(fn, fn_state)
             else:
-                self.last_epoch = epoch
-                if hasattr(self, "_get_closed_form_lr"):
-                    values = self._get_closed_form_lr()
-                else:
-                    values = self.get_lr()
-        for param_group, lr in zip(self.optimizer.param_groups, values):
-            _update_param_group_val(param_group, "lr", lr)
-        self._last_lr = _param_groups_val_list(self.optimizer, "lr")
-
-
-def _warn_get_lr_called_within_step(lr_scheduler):
-    if not lr_scheduler._get_lr_called_within_step:
-        warnings.warn("To get the last learning rate computed by the scheduler, "
-                      "please use `get_last_lr()`.", UserWarning, stacklevel=2)
+                _restore_callable(held, saved)
+        self.__dict__.update(state)
 
 
 class _LRScheduler(LRScheduler):
-    """Deprecated alias of ``LRScheduler``."""
+    """The former name of :class:`LRScheduler`, kept for code that subclasses it."""
 
 
-class _enable_get_lr_call:
-    def __init__(self, o):
-        self.o = o
-
-    def __enter__(self):
-        self.o._get_lr_called_within_step = True
-        return self
-
-    def __exit__(self, type, value, traceback):
-        self.o._get_lr_called_within_step = False
-
-
-class _initial_mode:
-    def __init__(self, o):
-        self.o = o
-
-    def __enter__(self):
-        self.o._is_initial = True
-
-    def __exit__(self, type, value, traceback):
-        self.o._is_initial = False
-
-
-def _lambdas(optimizer, lr_lambda):
-    if not isinstance(lr_lambda, (list, tuple)):
-        return [lr_lambda] * len(optimizer.param_groups)
-    if len(lr_lambda) != len(optimizer.param_groups):
-        raise ValueError(f"Expected {len(optimizer.param_groups)} lr_lambdas, but got {len(lr_lambda)}")
-    return list(lr_lambda)
-
-
-class _LambdaStateMixin:
-    def state_dict(self):
-        state_dict = {key: value for key, value in self.__dict__.items()
-                      if key not in ("optimizer", "lr_lambdas")}
-        state_dict["lr_lambdas"] = [None] * len(self.lr_lambdas)
-        for idx, fn in enumerate(self.lr_lambdas):
-            if not isinstance(fn, types.FunctionType):
-                state_dict["lr_lambdas"][idx] = fn.__dict__.copy()
-        return state_dict
-
-    def load_state_dict(self, state_dict):
-        lr_lambdas = state_dict.pop("lr_lambdas")
-        self.__dict__.update(state_dict)
-        state_dict["lr_lambdas"] = lr_lambdas
-        for idx, fn in enumerate(lr_lambdas):
-            if fn is not None:
-                self.lr_lambdas[idx].__dict__.update(fn)
-
-
-class LambdaLR(_LambdaStateMixin, LRScheduler):
-    """``lr = base_lr * lr_lambda(epoch)`` (one lambda, or one per param group)."""
-
-    def __init__(self, optimizer, lr_lambda, last_epoch=-1):
-        self.optimizer = optimizer
-        self.lr_lambdas = _lambdas(optimizer, lr_lambda)
-        super().__init__(optimizer, last_epoch)
+# =========================================================================== per-group rules
+class _PerGroupSchedule(LRScheduler):
+    """A schedule given by ``_next_lr(i, t, lr)``: group ``i``'s rate at step ``t``, from its
+    current rate ``lr``."""
 
     def get_lr(self):
-        _warn_get_lr_called_within_step(self)
-        return [base_lr * lmbda(self.last_epoch)
-                for lmbda, base_lr in zip(self.lr_lambdas, self.base_lrs)]
+        _warn_if_outside_step(self)
+        t = self.last_epoch
+        return [self._next_lr(i, t, group["lr"]) for i, group in enumerate(self.optimizer.param_groups)]
+
+    def _next_lr(self, i, t, lr):
+        raise NotImplementedError
 
 
-class MultiplicativeLR(_LambdaStateMixin, LRScheduler):
-    """``lr *= lr_lambda(epoch)`` at every step after the first."""
+class _FactorSchedule(_PerGroupSchedule):
+    """A schedule that multiplies the current rate by ``_factor(i, t)`` (``None``: unchanged)."""
+
+    def _next_lr(self, i, t, lr):
+        factor = self._factor(i, t)
+        return lr if factor is None else lr * factor
+
+    def _factor(self, i, t):
+        raise NotImplementedError
+
+
+def _lambda_list(optimizer, lr_lambda):
+    n_groups = len(optimizer.param_groups)
+    if isinstance(lr_lambda, (list, tuple)):
+        if len(lr_lambda) != n_groups:
+            raise ValueError(f"Expected {n_groups} lr_lambdas, but got {len(lr_lambda)}")
+        return list(lr_lambda)
+    return [lr_lambda] * n_groups
+
+
+class LambdaLR(_PerGroupSchedule):
+    """Sets each group's rate to its base rate times ``lr_lambda(epoch)``.
+
+    Args:
+        optimizer: the wrapped optimizer.
+        lr_lambda: a function of the epoch (an int), or a list of them, one per param group.
+        last_epoch: see :class:`LRScheduler`.
+
+    Example: ``LambdaLR(opt, lambda epoch: 0.95 ** epoch)``.
+    """
+
+    _callable_fields = ("lr_lambdas",)
 
     def __init__(self, optimizer, lr_lambda, last_epoch=-1):
         self.optimizer = optimizer
-        self.lr_lambdas = _lambdas(optimizer, lr_lambda)
+        self.lr_lambdas = _lambda_list(optimizer, lr_lambda)
+        super().__init__(optimizer, last_epoch)
+
+    def _next_lr(self, i, t, lr):
+        return self.base_lrs[i] * self.lr_lambdas[i](t)
+
+
+class MultiplicativeLR(_FactorSchedule):
+    """Multiplies each group's rate by ``lr_lambda(epoch)`` at every step after the first.
+
+    Args:
+        optimizer: the wrapped optimizer.
+        lr_lambda: a function of the epoch giving the factor, or a list of them (one per group).
+        last_epoch: see :class:`LRScheduler`.
+    """
+
+    _callable_fields = ("lr_lambdas",)
+
+    def __init__(self, optimizer, lr_lambda, last_epoch=-1):
+        self.optimizer = optimizer
+        self.lr_lambdas = _lambda_list(optimizer, lr_lambda)
         for fn in self.lr_lambdas:
             if not callable(fn):
                 raise TypeError(f"lr_lambda should be a function, but got {type(fn).__name__}")
         super().__init__(optimizer, last_epoch)
 
-    def get_lr(self):
-        _warn_get_lr_called_within_step(self)
-        if not self._is_initial:
-            return [group["lr"] * lmbda(self.last_epoch)
-                    for lmbda, group in zip(self.lr_lambdas, self.optimizer.param_groups)]
-        return _param_groups_val_list(self.optimizer, "lr")
+    def _factor(self, i, t):
+        return None if self._is_initial else self.lr_lambdas[i](t)
 
 
-class StepLR(LRScheduler):
-    """Multiply the lr by ``gamma`` every ``step_size`` epochs."""
+class StepLR(_FactorSchedule):
+    """Multiplies the rates by ``gamma`` every ``step_size`` epochs.
+
+    With ``lr=0.05, step_size=30, gamma=0.1``: 0.05 for epochs 0-29, 0.005 for 30-59, ...
+    """
 
     def __init__(self, optimizer, step_size, gamma=0.1, last_epoch=-1):
-        self.step_size = step_size
-        self.gamma = gamma
+        self._keep(step_size=step_size, gamma=gamma)
         super().__init__(optimizer, last_epoch)
 
-    def get_lr(self):
-        _warn_get_lr_called_within_step(self)
-        if (self.last_epoch == 0) or (self.last_epoch % self.step_size != 0):
-            return _param_groups_val_list(self.optimizer, "lr")
-        return [group["lr"] * self.gamma for group in self.optimizer.param_groups]
+    def _factor(self, i, t):
+        if t and t % self.step_size == 0:
+            return self.gamma
+        return None
 
-    def _get_closed_form_lr(self):
-        return [base_lr * self.gamma ** (self.last_epoch // self.step_size) for base_lr in self.base_lrs]
+    def _closed_lr(self, i, t):
+        return self.base_lrs[i] * self.gamma ** (t // self.step_size)
 
 
-class MultiStepLR(LRScheduler):
-    """Multiply the lr by ``gamma`` at each milestone epoch (repeated milestones compound)."""
+class MultiStepLR(_FactorSchedule):
+    """Multiplies the rates by ``gamma`` at each milestone (a repeated milestone counts twice).
+
+    With ``lr=0.05, milestones=[30, 80], gamma=0.1``: 0.05 until epoch 29, 0.005 until 79,
+    then 0.0005.
+    """
 
     def __init__(self, optimizer, milestones, gamma=0.1, last_epoch=-1):
-        self.milestones = Counter(milestones)
-        self.gamma = gamma
+        self._keep(milestones=Counter(milestones), gamma=gamma)
         super().__init__(optimizer, last_epoch)
 
-    def get_lr(self):
-        _warn_get_lr_called_within_step(self)
-        if self.last_epoch not in self.milestones:
-            return _param_groups_val_list(self.optimizer, "lr")
-        return [group["lr"] * self.gamma ** self.milestones[self.last_epoch]
-                for group in self.optimizer.param_groups]
+    def _factor(self, i, t):
+        hits = self.milestones.get(t, 0)
+        return self.gamma ** hits if hits else None
 
-    def _get_closed_form_lr(self):
-        milestones = sorted(self.milestones.elements())
-        return [base_lr * self.gamma ** bisect_right(milestones, self.last_epoch)
-                for base_lr in self.base_lrs]
+    def _closed_lr(self, i, t):
+        passed = bisect_right(sorted(self.milestones.elements()), t)
+        return self.base_lrs[i] * self.gamma ** passed
 
 
-class ConstantLR(LRScheduler):
-    """Scale the lr by ``factor`` until epoch ``total_iters``."""
+class ConstantLR(_FactorSchedule):
+    """Scales the rates by ``factor`` for the first ``total_iters`` epochs, then restores them."""
 
     def __init__(self, optimizer, factor=1.0 / 3, total_iters=5, last_epoch=-1):
-        if factor > 1.0 or factor < 0:
+        if factor < 0 or factor > 1.0:
             raise ValueError("Constant multiplicative factor expected to be between 0 and 1.")
-        self.factor = factor
-        self.total_iters = total_iters
+        self._keep(factor=factor, total_iters=total_iters)
         super().__init__(optimizer, last_epoch)
 
-    def get_lr(self):
-        _warn_get_lr_called_within_step(self)
-        if self.last_epoch == 0:
-            return [group["lr"] * self.factor for group in self.optimizer.param_groups]
-        if self.last_epoch != self.total_iters:
-            return _param_groups_val_list(self.optimizer, "lr")
-        return [group["lr"] * (1.0 / self.factor) for group in self.optimizer.param_groups]
+    def _factor(self, i, t):
+        if t == 0:
+            return self.factor
+        if t == self.total_iters:
+            return 1.0 / self.factor
+        return None
 
-    def _get_closed_form_lr(self):
-        return [base_lr * (self.factor + (self.last_epoch >= self.total_iters) * (1 - self.factor))
-                for base_lr in self.base_lrs]
+    def _closed_lr(self, i, t):
+        restored = t >= self.total_iters
+        return self.base_lrs[i] * (self.factor + restored * (1 - self.factor))
 
 
-class LinearLR(LRScheduler):
-    """Scale the lr linearly from ``start_factor`` to ``end_factor`` over ``total_iters`` epochs."""
+class LinearLR(_FactorSchedule):
+    """Scales the rates by a factor going linearly from ``start_factor`` to ``end_factor``
+    over ``total_iters`` epochs, then keeps them."""
 
     def __init__(self, optimizer, start_factor=1.0 / 3, end_factor=1.0, total_iters=5, last_epoch=-1):
-        if start_factor > 1.0 or start_factor <= 0:
+        if start_factor <= 0 or start_factor > 1.0:
             raise ValueError(
                 "Starting multiplicative factor expected to be greater than 0 and less or equal to 1.")
-        if end_factor > 1.0 or end_factor < 0:
+        if end_factor < 0 or end_factor > 1.0:
             raise ValueError("Ending multiplicative factor expected to be between 0 and 1.")
-        self.start_factor = start_factor
-        self.end_factor = end_factor
-        self.total_iters = total_iters
+        self._keep(start_factor=start_factor, end_factor=end_factor, total_iters=total_iters)
         super().__init__(optimizer, last_epoch)
 
-    def get_lr(self):
-        _warn_get_lr_called_within_step(self)
-        if self.last_epoch == 0:
-            return [group["lr"] * self.start_factor for group in self.optimizer.param_groups]
-        if self._is_initial or self.last_epoch > self.total_iters:
-            return _param_groups_val_list(self.optimizer, "lr")
-        return [group["lr"] * (1.0 + (self.end_factor - self.start_factor)
-                               / (self.total_iters * self.start_factor
-                                  + (self.last_epoch - 1) * (self.end_factor - self.start_factor)))
-                for group in self.optimizer.param_groups]
+    def _factor(self, i, t):
+        if t == 0:
+            return self.start_factor
+        if self._is_initial or t > self.total_iters:
+            return None
+        # ratio of consecutive points of the line: f(t) / f(t - 1)
+        slope = self.end_factor - self.start_factor
+        return 1.0 + slope / (self.total_iters * self.start_factor + (t - 1) * slope)
 
-    def _get_closed_form_lr(self):
-        return [base_lr * (self.start_factor + (self.end_factor - self.start_factor)
-                           * min(self.total_iters, self.last_epoch) / self.total_iters)
-                for base_lr in self.base_lrs]
+    def _closed_lr(self, i, t):
+        done = min(self.total_iters, t)
+        return self.base_lrs[i] * (
+            self.start_factor + (self.end_factor - self.start_factor) * done / self.total_iters)
 
 
-class ExponentialLR(LRScheduler):
-    """Multiply the lr by ``gamma`` every epoch."""
+class ExponentialLR(_FactorSchedule):
+    """Multiplies the rates by ``gamma`` every epoch."""
 
     def __init__(self, optimizer, gamma, last_epoch=-1):
-        self.gamma = gamma
+        self._keep(gamma=gamma)
         super().__init__(optimizer, last_epoch)
 
-    def get_lr(self):
-        _warn_get_lr_called_within_step(self)
-        if self._is_initial:
-            return _param_groups_val_list(self.optimizer, "lr")
-        return [group["lr"] * self.gamma for group in self.optimizer.param_groups]
+    def _factor(self, i, t):
+        return None if self._is_initial else self.gamma
 
-    def _get_closed_form_lr(self):
-        return [base_lr * self.gamma ** self.last_epoch for base_lr in self.base_lrs]
+    def _closed_lr(self, i, t):
+        return self.base_lrs[i] * self.gamma ** t
 
 
-class SequentialLR(LRScheduler):
-    """Run ``schedulers`` one after another, switching at ``milestones``."""
-
-    def __init__(self, optimizer, schedulers, milestones, last_epoch=-1):
-        if len(schedulers) < 1:
-            raise ValueError(
-                f"{self.__class__.__name__} expects at least one scheduler, but got no scheduler.")
-        for scheduler_idx, scheduler in enumerate(schedulers):
-            if not hasattr(scheduler, "optimizer"):
-                raise TypeError(
-                    f"{self.__class__.__name__} at index {scheduler_idx} should have `optimizer` as its attribute.")
-            if isinstance(scheduler, ReduceLROnPlateau):
-                raise ValueError(
-                    f"{self.__class__.__name__} does not support `ReduceLROnPlateau` scheduler as it "
-                    "requires additional kwargs to be specified when calling `step`, "
-                    f"but got one at index {scheduler_idx} in the given schedulers sequence.")
-            if optimizer != scheduler.optimizer:
-                raise ValueError(
-                    f"{self.__class__.__name__} expects all schedulers to belong to the same optimizer, but "
-                    f"got scheduler {scheduler.__class__.__name__} at index {scheduler_idx} has {scheduler.optimizer}, "
-                    f"which is different from {optimizer.__class__.__name__}.")
-        if len(milestones) != len(schedulers) - 1:
-            raise ValueError(
-                "Sequential Schedulers expects number of schedulers provided to be one more "
-                f"than the number of milestone points, but got number of schedulers {len(schedulers)} and the "
-                f"number of milestones to be equal to {len(milestones)}")
-        self._schedulers = schedulers
-        self._milestones = milestones
-        self.last_epoch = last_epoch + 1
-        self.optimizer = optimizer
-
-        for group in self.optimizer.param_groups:
-            _update_param_group_val(group, "lr", group["initial_lr"])
-        self.recursive_undo()
-        idx = bisect_right(self._milestones, 0)
-        self._schedulers[idx]._initial_step()
-        self._last_lr = schedulers[idx].get_last_lr()
-
-    def recursive_undo(self, sched=None):
-        scheds = self if sched is None else sched
-        if hasattr(scheds, "_schedulers"):
-            for s in scheds._schedulers:
-                self.recursive_undo(s)
-        elif hasattr(scheds, "last_epoch"):
-            scheds.last_epoch -= 1
-
-    def step(self):
-        self.last_epoch += 1
-        idx = bisect_right(self._milestones, self.last_epoch)
-        scheduler = self._schedulers[idx]
-        if idx > 0 and self._milestones[idx - 1] == self.last_epoch:
-            scheduler._update_lr(0)
-        else:
-            scheduler.step()
-        self._last_lr = scheduler.get_last_lr()
-
-    def state_dict(self):
-        state_dict = {key: value for key, value in self.__dict__.items()
-                      if key not in ("optimizer", "_schedulers")}
-        state_dict["_schedulers"] = [s.state_dict() for s in self._schedulers]
-        return state_dict
-
-    def load_state_dict(self, state_dict):
-        _schedulers = state_dict.pop("_schedulers")
-        self.__dict__.update(state_dict)
-        state_dict["_schedulers"] = _schedulers
-        for idx, s in enumerate(_schedulers):
-            self._schedulers[idx].load_state_dict(s)
-
-
-class PolynomialLR(LRScheduler):
-    """Decay the lr polynomially (``power``) to zero over ``total_iters`` epochs."""
+class PolynomialLR(_FactorSchedule):
+    """Decays the rates as ``(1 - t / total_iters) ** power`` over ``total_iters`` epochs."""
 
     def __init__(self, optimizer, total_iters=5, power=1.0, last_epoch=-1):
-        self.total_iters = total_iters
-        self.power = power
+        self._keep(total_iters=total_iters, power=power)
         super().__init__(optimizer, last_epoch)
 
-    def get_lr(self):
-        _warn_get_lr_called_within_step(self)
-        if self._is_initial or self.last_epoch > self.total_iters:
-            return _param_groups_val_list(self.optimizer, "lr")
-        decay_factor = ((1.0 - self.last_epoch / self.total_iters)
-                        / (1.0 - (self.last_epoch - 1) / self.total_iters)) ** self.power
-        return [group["lr"] * decay_factor for group in self.optimizer.param_groups]
+    def _factor(self, i, t):
+        if self._is_initial or t > self.total_iters:
+            return None
+        left_now = 1.0 - t / self.total_iters
+        left_before = 1.0 - (t - 1) / self.total_iters
+        return (left_now / left_before) ** self.power
 
-    def _get_closed_form_lr(self):
-        return [base_lr * (1.0 - min(self.total_iters, self.last_epoch) / self.total_iters) ** self.power
-                for base_lr in self.base_lrs]
+    def _closed_lr(self, i, t):
+        left = 1.0 - min(self.total_iters, t) / self.total_iters
+        return self.base_lrs[i] * left ** self.power
 
 
-class CosineAnnealingLR(LRScheduler):
-    """Cosine annealing from the base lr to ``eta_min`` over ``T_max`` epochs (recursive form)."""
+class CosineAnnealingLR(_PerGroupSchedule):
+    """Anneals the rates along a cosine from the base rate to ``eta_min`` in ``T_max`` epochs
+    (and back up, if stepped further: the cosine continues).
+
+    Stepped, each rate is derived from the current one, so other schedulers acting on the same
+    optimizer compose with it; ``step(epoch)`` uses
+    ``eta_min + (base_lr - eta_min) * (1 + cos(pi * epoch / T_max)) / 2``.
+    """
 
     def __init__(self, optimizer, T_max, eta_min=0.0, last_epoch=-1):
-        self.T_max = T_max
-        self.eta_min = eta_min
+        self._keep(T_max=T_max, eta_min=eta_min)
         super().__init__(optimizer, last_epoch)
 
-    def get_lr(self):
-        _warn_get_lr_called_within_step(self)
+    def _cos_at(self, t):
+        return 1 + math.cos(math.pi * t / self.T_max)
+
+    def _next_lr(self, i, t, lr):
+        low, span = self.eta_min, self.base_lrs[i] - self.eta_min
         if self._is_initial:
-            return _param_groups_val_list(self.optimizer, "lr")
-        elif self._step_count == 1 and self.last_epoch > 0:
-            return [self.eta_min + (base_lr - self.eta_min)
-                    * (1 + math.cos((self.last_epoch) * math.pi / self.T_max)) / 2
-                    for base_lr, group in zip(self.base_lrs, self.optimizer.param_groups)]
-        elif (self.last_epoch - 1 - self.T_max) % (2 * self.T_max) == 0:
-            return [group["lr"] + (base_lr - self.eta_min) * (1 - math.cos(math.pi / self.T_max)) / 2
-                    for base_lr, group in zip(self.base_lrs, self.optimizer.param_groups)]
-        return [(1 + math.cos(math.pi * self.last_epoch / self.T_max))
-                / (1 + math.cos(math.pi * (self.last_epoch - 1) / self.T_max))
-                * (group["lr"] - self.eta_min) + self.eta_min
-                for group in self.optimizer.param_groups]
+            return lr
+        if (t - 1 - self.T_max) % (2 * self.T_max) == 0:
+            # the step leaving the trough, where the ratio below would be 0 / 0
+            return lr + span * (1 - math.cos(math.pi / self.T_max)) / 2
+        return self._cos_at(t) / self._cos_at(t - 1) * (lr - low) + low
 
-    def _get_closed_form_lr(self):
-        return [self.eta_min + (base_lr - self.eta_min)
-                * (1 + math.cos(math.pi * self.last_epoch / self.T_max)) / 2
-                for base_lr in self.base_lrs]
+    def _closed_lr(self, i, t):
+        return self.eta_min + (self.base_lrs[i] - self.eta_min) * self._cos_at(t) / 2
 
 
-class ChainedScheduler(LRScheduler):
-    """Step several schedulers together (their factors compose)."""
+class CosineAnnealingWarmRestarts(_PerGroupSchedule):
+    """Cosine annealing from the base rate to ``eta_min`` over ``T_i`` epochs, restarting at
+    the base rate after each period; periods grow ``T_0, T_0*T_mult, T_0*T_mult**2, ...``.
 
-    def __init__(self, schedulers, optimizer=None):
-        if len(schedulers) < 1:
-            raise ValueError(
-                f"{self.__class__.__name__} expects at least one scheduler to be chained, but got no scheduler.")
-        optimizer = optimizer or schedulers[0].optimizer
-        for scheduler_idx, scheduler in enumerate(schedulers):
-            if not hasattr(scheduler, "optimizer"):
-                raise TypeError(
-                    f"{self.__class__.__name__} at index {scheduler_idx} should have `optimizer` as its attribute.")
-            if isinstance(scheduler, ReduceLROnPlateau):
-                raise ValueError(
-                    f"{self.__class__.__name__} does not support `ReduceLROnPlateau` scheduler as it "
-                    "requires additional kwargs to be specified when calling `step`, "
-                    f"but got one at index {scheduler_idx} in the given schedulers sequence.")
-            if optimizer != scheduler.optimizer:
-                raise ValueError(
-                    f"{self.__class__.__name__} expects all schedulers to belong to the same optimizer, but "
-                    f"got scheduler {scheduler.__class__.__name__} at index {scheduler_idx} has {scheduler.optimizer}, "
-                    f"which is different from {optimizer.__class__.__name__}.")
-        self._schedulers = schedulers
-        self.optimizer = optimizer
-        self._last_lr = _param_groups_val_list(self._schedulers[-1].optimizer, "lr")
+    ``step(epoch)`` takes fractional epochs (e.g. ``epoch + batch / n_batches``) without a
+    deprecation warning.
+    """
 
-    def step(self):
-        for scheduler in self._schedulers:
-            scheduler.step()
-        self._last_lr = _param_groups_val_list(self._schedulers[-1].optimizer, "lr")
+    def __init__(self, optimizer, T_0, T_mult=1, eta_min=0.0, last_epoch=-1):
+        if not isinstance(T_0, int) or T_0 <= 0:
+            raise ValueError(f"Expected positive integer T_0, but got {T_0}")
+        if not isinstance(T_mult, int) or T_mult < 1:
+            raise ValueError(f"Expected integer T_mult >= 1, but got {T_mult}")
+        if not isinstance(eta_min, (float, int)):
+            raise ValueError(f"Expected float or int eta_min, but got {eta_min} of type {type(eta_min)}")
+        # T_cur: epochs into the current period; T_i: that period's length
+        self._keep(T_0=T_0, T_i=T_0, T_mult=T_mult, eta_min=eta_min, T_cur=last_epoch)
+        super().__init__(optimizer, last_epoch)
 
-    def state_dict(self):
-        state_dict = {key: value for key, value in self.__dict__.items()
-                      if key not in ("optimizer", "_schedulers")}
-        state_dict["_schedulers"] = [s.state_dict() for s in self._schedulers]
-        return state_dict
+    def _next_lr(self, i, t, lr):
+        phase = math.pi * self.T_cur / self.T_i
+        return self.eta_min + (self.base_lrs[i] - self.eta_min) * (1 + math.cos(phase)) / 2
 
-    def load_state_dict(self, state_dict):
-        _schedulers = state_dict.pop("_schedulers")
-        self.__dict__.update(state_dict)
-        state_dict["_schedulers"] = _schedulers
-        for idx, s in enumerate(_schedulers):
-            self._schedulers[idx].load_state_dict(s)
+    def _locate(self, epoch):
+        """``(T_cur, T_i)`` at an absolute (possibly fractional) epoch."""
+        if epoch < self.T_0:
+            return epoch, self.T_0
+        if self.T_mult == 1:
+            return epoch % self.T_0, self.T_0
+        # periods T_0 * T_mult**k, k < n, fill T_0 * (T_mult**n - 1) / (T_mult - 1) epochs
+        growth = self.T_mult - 1
+        n = int(math.log(epoch / self.T_0 * growth + 1, self.T_mult))
+        return epoch - self.T_0 * (self.T_mult ** n - 1) / growth, self.T_0 * self.T_mult ** n
 
+    def _one_epoch_on(self):
+        """``(T_cur, T_i)`` one epoch after the current position."""
+        into, length = self.T_cur + 1, self.T_i
+        if into < length:
+            return into, length
+        # a scheduler resumed at a large last_epoch may be several periods in
+        return into % length, length * self.T_mult
 
-class ReduceLROnPlateau(LRScheduler):
-    """Reduce the lr by ``factor`` when ``metrics`` (passed to ``step``) stop improving."""
+    def step(self, epoch=None):
+        """Advance one epoch, or (``epoch`` given, fractional allowed) move to that epoch."""
+        self._advance(epoch)
 
-    def __init__(self, optimizer, mode="min", factor=0.1, patience=10, threshold=1e-4,
-                 threshold_mode="rel", cooldown=0, min_lr=0, eps=1e-8):
-        if factor >= 1.0:
-            raise ValueError("Factor should be < 1.0.")
-        self.factor = factor
-
-        if not isinstance(optimizer, Optimizer):
-            raise TypeError(f"{type(optimizer).__name__} is not an Optimizer")
-        self.optimizer = optimizer
-
-        if isinstance(min_lr, (list, tuple)):
-            if len(min_lr) != len(optimizer.param_groups):
-                raise ValueError(f"expected {len(optimizer.param_groups)} min_lrs, got {len(min_lr)}")
-            self.default_min_lr = None
-            self.min_lrs = list(min_lr)
+    def _advance(self, epoch):
+        # no _step_count and no order check here, as in PyTorch
+        if epoch is None and self.last_epoch >= 0:
+            self.T_cur, self.T_i = self._one_epoch_on()
+            self.last_epoch += 1
         else:
-            self.default_min_lr = min_lr
-            self.min_lrs = [min_lr] * len(optimizer.param_groups)
-
-        self.patience = patience
-        self.cooldown = cooldown
-        self.eps = eps
-        self.last_epoch = 0
-        self._last_lr = _param_groups_val_list(self.optimizer, "lr")
-        self._init_is_better(mode=mode, threshold=threshold, threshold_mode=threshold_mode)
-        self._reset()
-
-    def _reset(self):
-        self.best = self.mode_worse
-        self.cooldown_counter = 0
-        self.num_bad_epochs = 0
-
-    def step(self, metrics, epoch=None):
-        current = float(metrics)
-        if epoch is None:
-            epoch = self.last_epoch + 1
-        else:
-            warnings.warn(EPOCH_DEPRECATION_WARNING, UserWarning, stacklevel=2)
-        self.last_epoch = epoch
-
-        if self._is_better(current, self.best):
-            self.best = current
-            self.num_bad_epochs = 0
-        else:
-            self.num_bad_epochs += 1
-
-        if self.in_cooldown:
-            self.cooldown_counter -= 1
-            self.num_bad_epochs = 0  # ignore any bad epochs in cooldown
-
-        if self.num_bad_epochs > self.patience:
-            self._reduce_lr(epoch)
-            self.cooldown_counter = self.cooldown
-            self.num_bad_epochs = 0
-
-        self._last_lr = _param_groups_val_list(self.optimizer, "lr")
-
-    def _reduce_lr(self, epoch):
-        if len(self.optimizer.param_groups) != len(self.min_lrs):
-            if self.default_min_lr is None:
-                raise RuntimeError(
-                    "The number of param groups in the `optimizer` "
-                    f"({len(self.optimizer.param_groups)}) differs "
-                    f"from when `ReduceLROnPlateau` was initialized "
-                    f"({len(self.min_lrs)}), usually due to a new "
-                    "param group being added to the optimizer. Please "
-                    "modify the `min_lrs` field to match the length "
-                    "of the `optimizer` param groups.")
-            self.min_lrs = [self.default_min_lr] * len(self.optimizer.param_groups)
-
-        for i, param_group in enumerate(self.optimizer.param_groups):
-            old_lr = float(param_group["lr"])
-            new_lr = max(old_lr * self.factor, self.min_lrs[i])
-            if old_lr - new_lr > self.eps:
-                _update_param_group_val(param_group, "lr", new_lr)
-
-    @property
-    def in_cooldown(self):
-        return self.cooldown_counter > 0
-
-    def _is_better(self, a, best):
-        if self.mode == "min" and self.threshold_mode == "rel":
-            return a < best * (1.0 - self.threshold)
-        elif self.mode == "min" and self.threshold_mode == "abs":
-            return a < best - self.threshold
-        elif self.mode == "max" and self.threshold_mode == "rel":
-            return a > best * (self.threshold + 1.0)
-        return a > best + self.threshold
-
-    def _init_is_better(self, mode, threshold, threshold_mode):
-        if mode not in {"min", "max"}:
-            raise ValueError("mode " + mode + " is unknown!")
-        if threshold_mode not in {"rel", "abs"}:
-            raise ValueError("threshold mode " + threshold_mode + " is unknown!")
-        self.mode_worse = inf if mode == "min" else -inf
-        self.mode = mode
-        self.threshold = threshold
-        self.threshold_mode = threshold_mode
-
-    def load_state_dict(self, state_dict):
-        self.__dict__.update(state_dict)
-        self._init_is_better(mode=self.mode, threshold=self.threshold, threshold_mode=self.threshold_mode)
+            target = 0 if epoch is None else epoch
+            if target < 0:
+                raise ValueError(f"Expected non-negative epoch, but got {epoch}")
+            self.T_cur, self.T_i = self._locate(target)
+            self.last_epoch = math.floor(target)
+        self._publish(self._rates_in_step(None))
 
 
-class CyclicLR(LRScheduler):
-    """Cycle the lr between ``base_lr`` and ``max_lr`` (and the momentum inversely)."""
+class CyclicLR(_PerGroupSchedule):
+    """Cycles the rates between ``base_lr`` and ``max_lr`` (the cyclical learning rate policy),
+    and the momentum inversely between ``max_momentum`` and ``base_momentum``.
+
+    A cycle rises for ``step_size_up`` steps and falls for ``step_size_down`` (default: the
+    same). The amplitude is scaled by ``scale_fn`` of the cycle number (``scale_mode="cycle"``)
+    or of the step (``"iterations"``): ``"triangular"`` keeps it, ``"triangular2"`` halves it
+    every cycle, ``"exp_range"`` multiplies it by ``gamma`` every step. Step it after every
+    batch.
+    """
+
+    _callable_fields = ("_scale_fn_custom",)
+    _BUILTIN_SCALE_MODE = {"triangular": "cycle", "triangular2": "cycle", "exp_range": "iterations"}
 
     def __init__(self, optimizer, base_lr, max_lr, step_size_up=2000, step_size_down=None,
                  mode="triangular", gamma=1.0, scale_fn=None, scale_mode="cycle",
                  cycle_momentum=True, base_momentum=0.8, max_momentum=0.9, last_epoch=-1):
-        if not isinstance(optimizer, Optimizer):
-            raise TypeError(f"{type(optimizer).__name__} is not an Optimizer")
-        self.optimizer = optimizer
+        _require_optimizer(optimizer)
+        base_lrs = _per_group("base_lr", optimizer, base_lr)
+        if last_epoch == -1:  # a new schedule starts at its base rates
+            for group, lr in zip(optimizer.param_groups, base_lrs):
+                _store(group, "lr", lr)
+        up = float(step_size_up)
+        cycle_len = up + (up if step_size_down is None else float(step_size_down))
+        self._keep(max_lrs=_per_group("max_lr", optimizer, max_lr),
+                   total_size=cycle_len, step_ratio=up / cycle_len)
 
-        base_lrs = _format_param("base_lr", optimizer, base_lr)
-        if last_epoch == -1:
-            for lr, group in zip(base_lrs, optimizer.param_groups):
-                _update_param_group_val(group, "lr", lr)
-
-        self.max_lrs = _format_param("max_lr", optimizer, max_lr)
-
-        step_size_up = float(step_size_up)
-        step_size_down = float(step_size_down) if step_size_down is not None else step_size_up
-        self.total_size = step_size_up + step_size_down
-        self.step_ratio = step_size_up / self.total_size
-
-        if mode not in ["triangular", "triangular2", "exp_range"] and scale_fn is None:
+        if scale_fn is None and mode not in self._BUILTIN_SCALE_MODE:
             raise ValueError("mode is invalid and scale_fn is None")
-
-        self.mode = mode
-        self.gamma = gamma
-        self._scale_fn_custom = scale_fn
-        self.scale_mode = scale_mode
-        self._init_scale_fn()
-
-        self.cycle_momentum = cycle_momentum
+        self._keep(mode=mode, gamma=gamma, _scale_fn_custom=scale_fn,
+                   scale_mode=self._BUILTIN_SCALE_MODE[mode] if scale_fn is None else scale_mode,
+                   cycle_momentum=cycle_momentum)
         if cycle_momentum:
-            if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
-                raise ValueError(
-                    "optimizer must support momentum or beta1 with `cycle_momentum` option enabled")
-            self.use_beta1 = "betas" in self.optimizer.defaults
-            self.base_momentums = _format_param("base_momentum", optimizer, base_momentum)
-            self.max_momentums = _format_param("max_momentum", optimizer, max_momentum)
+            use_beta1 = _momentum_support(optimizer)
+            lows = _per_group("base_momentum", optimizer, base_momentum)
+            highs = _per_group("max_momentum", optimizer, max_momentum)
+            self._keep(use_beta1=use_beta1, base_momentums=lows, max_momentums=highs)
             if last_epoch == -1:
-                for m_momentum, b_momentum, group in zip(self.max_momentums, self.base_momentums,
-                                                         optimizer.param_groups):
-                    if self.use_beta1:
-                        group["betas"] = (m_momentum, *group["betas"][1:])
-                    else:
-                        group["momentum"] = m_momentum
-                    group["max_momentum"] = m_momentum
-                    group["base_momentum"] = b_momentum
-
+                _prime_momentum(optimizer, use_beta1, lows, highs)
         super().__init__(optimizer, last_epoch)
         self.base_lrs = base_lrs
 
-    def _init_scale_fn(self):
-        if self._scale_fn_custom is not None:
-            return
-        if self.mode == "triangular":
-            self._scale_fn_ref = self._triangular_scale_fn
-            self.scale_mode = "cycle"
-        elif self.mode == "triangular2":
-            self._scale_fn_ref = self._triangular2_scale_fn
-            self.scale_mode = "cycle"
-        elif self.mode == "exp_range":
-            self._scale_fn_ref = partial(self._exp_range_scale_fn, self.gamma)
-            self.scale_mode = "iterations"
-
     def scale_fn(self, x):
+        """The amplitude scale at ``x`` (a cycle number or a step, see ``scale_mode``)."""
         if self._scale_fn_custom is not None:
             return self._scale_fn_custom(x)
-        return self._scale_fn_ref(x)
-
-    @staticmethod
-    def _triangular_scale_fn(x):
+        if self.mode == "triangular2":
+            return 1 / (2.0 ** (x - 1))
+        if self.mode == "exp_range":
+            return self.gamma ** x
         return 1.0
 
-    @staticmethod
-    def _triangular2_scale_fn(x):
-        return 1 / (2.0 ** (x - 1))
+    def _wave(self, t):
+        """The fraction of the way from base to max at step ``t``, times the amplitude scale."""
+        cycle = math.floor(1 + t / self.total_size)
+        x = 1.0 + t / self.total_size - cycle      # position in the cycle, in [0, 1)
+        rising = x <= self.step_ratio
+        fraction = x / self.step_ratio if rising else (x - 1) / (self.step_ratio - 1)
+        return fraction, self.scale_fn(cycle if self.scale_mode == "cycle" else t)
 
-    @staticmethod
-    def _exp_range_scale_fn(gamma, x):
-        return gamma ** x
+    def _next_lr(self, i, t, lr):
+        fraction, scale = self._wave(t)
+        return self.base_lrs[i] + (self.max_lrs[i] - self.base_lrs[i]) * fraction * scale
 
     def get_lr(self):
-        _warn_get_lr_called_within_step(self)
-        cycle = math.floor(1 + self.last_epoch / self.total_size)
-        x = 1.0 + self.last_epoch / self.total_size - cycle
-        if x <= self.step_ratio:
-            scale_factor = x / self.step_ratio
-        else:
-            scale_factor = (x - 1) / (self.step_ratio - 1)
-
-        lrs = []
-        for base_lr, max_lr in zip(self.base_lrs, self.max_lrs):
-            base_height = (max_lr - base_lr) * scale_factor
-            if self.scale_mode == "cycle":
-                lr = base_lr + base_height * self.scale_fn(cycle)
-            else:
-                lr = base_lr + base_height * self.scale_fn(self.last_epoch)
-            lrs.append(lr)
-
+        rates = super().get_lr()
         if self.cycle_momentum:
-            momentums = []
-            for base_momentum, max_momentum in zip(self.base_momentums, self.max_momentums):
-                base_height = (max_momentum - base_momentum) * scale_factor
-                if self.scale_mode == "cycle":
-                    momentum = max_momentum - base_height * self.scale_fn(cycle)
-                else:
-                    momentum = max_momentum - base_height * self.scale_fn(self.last_epoch)
-                momentums.append(momentum)
-            for param_group, momentum in zip(self.optimizer.param_groups, momentums):
-                if self.use_beta1:
-                    param_group["betas"] = (momentum, *param_group["betas"][1:])
-                else:
-                    param_group["momentum"] = momentum
-        return lrs
-
-    def state_dict(self):
-        state = super().state_dict()
-        state.pop("_scale_fn_ref", None)
-        fn = state.pop("_scale_fn_custom")
-        state["_scale_fn_custom"] = None
-        if fn is not None and not isinstance(fn, types.FunctionType):
-            state["_scale_fn_custom"] = fn.__dict__.copy()
-        return state
-
-    def load_state_dict(self, state_dict):
-        fn = state_dict.pop("_scale_fn_custom")
-        super().load_state_dict(state_dict)
-        if fn is not None:
-            self._scale_fn_custom.__dict__.update(fn)
-        self._init_scale_fn()
+            fraction, scale = self._wave(self.last_epoch)
+            for group, low, high in zip(self.optimizer.param_groups, self.base_momentums, self.max_momentums):
+                _set_momentum(group, self.use_beta1, high - (high - low) * fraction * scale)
+        return rates
 
 
-class CosineAnnealingWarmRestarts(LRScheduler):
-    """Cosine annealing restarted every ``T_i`` epochs (``T_i`` grows by ``T_mult``)."""
-
-    def __init__(self, optimizer, T_0, T_mult=1, eta_min=0.0, last_epoch=-1):
-        if T_0 <= 0 or not isinstance(T_0, int):
-            raise ValueError(f"Expected positive integer T_0, but got {T_0}")
-        if T_mult < 1 or not isinstance(T_mult, int):
-            raise ValueError(f"Expected integer T_mult >= 1, but got {T_mult}")
-        if not isinstance(eta_min, (float, int)):
-            raise ValueError(f"Expected float or int eta_min, but got {eta_min} of type {type(eta_min)}")
-        self.T_0 = T_0
-        self.T_i = T_0
-        self.T_mult = T_mult
-        self.eta_min = eta_min
-        self.T_cur = last_epoch
-        super().__init__(optimizer, last_epoch)
-
-    def get_lr(self):
-        _warn_get_lr_called_within_step(self)
-        return [self.eta_min + (base_lr - self.eta_min) * (1 + math.cos(math.pi * self.T_cur / self.T_i)) / 2
-                for base_lr in self.base_lrs]
-
-    def step(self, epoch=None):
-        if epoch is None and self.last_epoch < 0:
-            epoch = 0
-
-        if epoch is None:
-            epoch = self.last_epoch + 1
-            self.T_cur = self.T_cur + 1
-            if self.T_cur >= self.T_i:
-                self.T_cur = self.T_cur % self.T_i
-                self.T_i = self.T_i * self.T_mult
-        else:
-            if epoch < 0:
-                raise ValueError(f"Expected non-negative epoch, but got {epoch}")
-            if epoch >= self.T_0:
-                if self.T_mult == 1:
-                    self.T_cur = epoch % self.T_0
-                else:
-                    n = int(math.log((epoch / self.T_0 * (self.T_mult - 1) + 1), self.T_mult))
-                    self.T_cur = epoch - self.T_0 * (self.T_mult ** n - 1) / (self.T_mult - 1)
-                    self.T_i = self.T_0 * self.T_mult ** (n)
-            else:
-                self.T_i = self.T_0
-                self.T_cur = epoch
-        self.last_epoch = math.floor(epoch)
-
-        with _enable_get_lr_call(self):
-            for param_group, lr in zip(self.optimizer.param_groups, self.get_lr()):
-                _update_param_group_val(param_group, "lr", lr)
-
-        self._last_lr = _param_groups_val_list(self.optimizer, "lr")
+def _cos_ramp(start, end, pct):
+    return end + (start - end) / 2.0 * (math.cos(math.pi * pct) + 1)
 
 
-class OneCycleLR(LRScheduler):
-    """The 1cycle policy: warm up to ``max_lr`` then anneal to ``max_lr / div_factor /
-    final_div_factor`` over ``total_steps`` (momentum / beta1 cycled inversely)."""
+def _linear_ramp(start, end, pct):
+    return (end - start) * pct + start
+
+
+class OneCycleLR(_PerGroupSchedule):
+    """The 1cycle policy: the rate rises from ``max_lr / div_factor`` to ``max_lr``, then falls
+    to ``max_lr / div_factor / final_div_factor`` (with ``three_phase``, it first falls back to
+    the start and then anneals further), over ``total_steps`` (or ``epochs * steps_per_epoch``)
+    steps; the momentum moves inversely. Step it after every batch.
+    """
+
+    _RAMPS = {"cos": _cos_ramp, "linear": _linear_ramp}
 
     def __init__(self, optimizer, max_lr, total_steps=None, epochs=None, steps_per_epoch=None,
                  pct_start=0.3, anneal_strategy="cos", cycle_momentum=True, base_momentum=0.85,
                  max_momentum=0.95, div_factor=25.0, final_div_factor=1e4, three_phase=False,
                  last_epoch=-1):
-        if not isinstance(optimizer, Optimizer):
-            raise TypeError(f"{type(optimizer).__name__} is not an Optimizer")
+        _require_optimizer(optimizer)
         self.optimizer = optimizer
-
-        if total_steps is not None:
-            if total_steps <= 0 or not isinstance(total_steps, int):
-                raise ValueError(f"Expected positive integer total_steps, but got {total_steps}")
-            self.total_steps = total_steps
-        elif epochs is not None and steps_per_epoch is not None:
-            if not isinstance(epochs, int) or epochs <= 0:
-                raise ValueError(f"Expected positive integer epochs, but got {epochs}")
-            if not isinstance(steps_per_epoch, int) or steps_per_epoch <= 0:
-                raise ValueError(f"Expected positive integer steps_per_epoch, but got {steps_per_epoch}")
-            self.total_steps = epochs * steps_per_epoch
-        else:
-            raise ValueError("You must define either total_steps OR (epochs AND steps_per_epoch)")
-
-        if three_phase:
-            self._schedule_phases = [
-                {"end_step": float(pct_start * self.total_steps) - 1, "start_lr": "initial_lr",
-                 "end_lr": "max_lr", "start_momentum": "max_momentum", "end_momentum": "base_momentum"},
-                {"end_step": float(2 * pct_start * self.total_steps) - 2, "start_lr": "max_lr",
-                 "end_lr": "initial_lr", "start_momentum": "base_momentum", "end_momentum": "max_momentum"},
-                {"end_step": self.total_steps - 1, "start_lr": "initial_lr", "end_lr": "min_lr",
-                 "start_momentum": "max_momentum", "end_momentum": "max_momentum"},
-            ]
-        else:
-            self._schedule_phases = [
-                {"end_step": float(pct_start * self.total_steps) - 1, "start_lr": "initial_lr",
-                 "end_lr": "max_lr", "start_momentum": "max_momentum", "end_momentum": "base_momentum"},
-                {"end_step": self.total_steps - 1, "start_lr": "max_lr", "end_lr": "min_lr",
-                 "start_momentum": "base_momentum", "end_momentum": "max_momentum"},
-            ]
-
+        self.total_steps = self._count_steps(total_steps, epochs, steps_per_epoch)
+        self._schedule_phases = self._phases(pct_start, three_phase)
         if pct_start < 0 or pct_start > 1 or not isinstance(pct_start, float):
             raise ValueError(f"Expected float between 0 and 1 pct_start, but got {pct_start}")
-
-        if anneal_strategy not in ["cos", "linear"]:
+        if anneal_strategy not in self._RAMPS:
             raise ValueError(
                 f"anneal_strategy must be one of 'cos' or 'linear', instead got {anneal_strategy}")
-        self._anneal_func_type = anneal_strategy
+        self._keep(_anneal_func_type=anneal_strategy)
 
-        max_lrs = _format_param("max_lr", self.optimizer, max_lr)
-        if last_epoch == -1:
-            for idx, group in enumerate(self.optimizer.param_groups):
-                group["initial_lr"] = max_lrs[idx] / div_factor
-                group["max_lr"] = max_lrs[idx]
-                group["min_lr"] = group["initial_lr"] / final_div_factor
+        peaks = _per_group("max_lr", optimizer, max_lr)
+        if last_epoch == -1:  # the rates the phases run between, per group
+            for group, peak in zip(optimizer.param_groups, peaks):
+                group.update(initial_lr=peak / div_factor, max_lr=peak,
+                             min_lr=peak / div_factor / final_div_factor)
 
-        self.cycle_momentum = cycle_momentum
-        if self.cycle_momentum:
-            if "momentum" not in self.optimizer.defaults and "betas" not in self.optimizer.defaults:
-                raise ValueError(
-                    "optimizer must support momentum or beta1 with `cycle_momentum` option enabled")
-            self.use_beta1 = "betas" in self.optimizer.defaults
-            max_momentums = _format_param("max_momentum", optimizer, max_momentum)
-            base_momentums = _format_param("base_momentum", optimizer, base_momentum)
+        self._keep(cycle_momentum=cycle_momentum)
+        if cycle_momentum:
+            use_beta1 = _momentum_support(optimizer)
+            highs = _per_group("max_momentum", optimizer, max_momentum)
+            lows = _per_group("base_momentum", optimizer, base_momentum)
+            self._keep(use_beta1=use_beta1)
             if last_epoch == -1:
-                for m_momentum, b_momentum, group in zip(max_momentums, base_momentums,
-                                                         optimizer.param_groups):
-                    if self.use_beta1:
-                        group["betas"] = (m_momentum, *group["betas"][1:])
-                    else:
-                        group["momentum"] = m_momentum
-                    group["max_momentum"] = m_momentum
-                    group["base_momentum"] = b_momentum
-
+                _prime_momentum(optimizer, use_beta1, lows, highs)
         super().__init__(optimizer, last_epoch)
 
-    def _anneal_func(self, *args, **kwargs):
-        if hasattr(self, "_anneal_func_type"):
-            if self._anneal_func_type == "cos":
-                return self._annealing_cos(*args, **kwargs)
-            elif self._anneal_func_type == "linear":
-                return self._annealing_linear(*args, **kwargs)
-            raise ValueError(f"Unknown _anneal_func_type: {self._anneal_func_type}")
-        return self.anneal_func(*args, **kwargs)
-
     @staticmethod
-    def _annealing_cos(start, end, pct):
-        cos_out = math.cos(math.pi * pct) + 1
-        return end + (start - end) / 2.0 * cos_out
+    def _count_steps(total_steps, epochs, steps_per_epoch):
+        def positive_int(value, name):
+            if value <= 0 or not isinstance(value, int):
+                raise ValueError(f"Expected positive integer {name}, but got {value}")
+            return value
 
-    @staticmethod
-    def _annealing_linear(start, end, pct):
-        return (end - start) * pct + start
+        if total_steps is not None:
+            return positive_int(total_steps, "total_steps")
+        if epochs is not None and steps_per_epoch is not None:
+            return positive_int(epochs, "epochs") * positive_int(steps_per_epoch, "steps_per_epoch")
+        raise ValueError("You must define either total_steps OR (epochs AND steps_per_epoch)")
+
+    def _phases(self, pct_start, three_phase):
+        """The phases as PyTorch saves them: the step each one ends at, and the group keys of
+        the rate (and momentum) at its start and end."""
+        warm_end = float(pct_start * self.total_steps) - 1
+        last = self.total_steps - 1
+        if three_phase:
+            plan = [(warm_end, "initial_lr", "max_lr", "max_momentum", "base_momentum"),
+                    (float(2 * pct_start * self.total_steps) - 2, "max_lr", "initial_lr",
+                     "base_momentum", "max_momentum"),
+                    (last, "initial_lr", "min_lr", "max_momentum", "max_momentum")]
+        else:
+            plan = [(warm_end, "initial_lr", "max_lr", "max_momentum", "base_momentum"),
+                    (last, "max_lr", "min_lr", "base_momentum", "max_momentum")]
+        keys = ("end_step", "start_lr", "end_lr", "start_momentum", "end_momentum")
+        return [dict(zip(keys, row)) for row in plan]
+
+    def _where(self, t):
+        """The phase step ``t`` falls in and the fraction of it done (the last phase extends)."""
+        begin = 0
+        for k, phase in enumerate(self._schedule_phases):
+            if t <= phase["end_step"] or k == len(self._schedule_phases) - 1:
+                return phase, (t - begin) / (phase["end_step"] - begin)
+            begin = phase["end_step"]
+
+    def _ramp(self, group, phase, what, pct):
+        ramp = self._RAMPS[self._anneal_func_type]
+        return ramp(group[phase["start_" + what]], group[phase["end_" + what]], pct)
 
     def get_lr(self):
-        _warn_get_lr_called_within_step(self)
-        lrs = []
-        step_num = self.last_epoch
-        if step_num > self.total_steps:
+        t = self.last_epoch
+        if t > self.total_steps:
             raise ValueError(
-                f"Tried to step {step_num} times. The specified number of total steps is {self.total_steps}")
+                f"Tried to step {t} times. The specified number of total steps is {self.total_steps}")
+        rates = super().get_lr()
+        if self.cycle_momentum:
+            phase, pct = self._where(t)
+            for group in self.optimizer.param_groups:
+                _set_momentum(group, self.use_beta1, self._ramp(group, phase, "momentum", pct))
+        return rates
 
-        for group in self.optimizer.param_groups:
-            start_step = 0.0
-            for i, phase in enumerate(self._schedule_phases):
-                end_step = phase["end_step"]
-                if step_num <= end_step or i == len(self._schedule_phases) - 1:
-                    pct = (step_num - start_step) / (end_step - start_step)
-                    computed_lr = self._anneal_func(group[phase["start_lr"]], group[phase["end_lr"]], pct)
-                    if self.cycle_momentum:
-                        computed_momentum = self._anneal_func(
-                            group[phase["start_momentum"]], group[phase["end_momentum"]], pct)
-                    break
-                start_step = phase["end_step"]
+    def _next_lr(self, i, t, lr):
+        phase, pct = self._where(t)
+        return self._ramp(self.optimizer.param_groups[i], phase, "lr", pct)
 
-            lrs.append(computed_lr)
-            if self.cycle_momentum:
-                if self.use_beta1:
-                    group["betas"] = (computed_momentum, *group["betas"][1:])
-                else:
-                    group["momentum"] = computed_momentum
-        return lrs
+
+# =========================================================================== compositions
+def _check_members(owner, schedulers, optimizer):
+    """PyTorch's checks on the members of a SequentialLR / ChainedScheduler."""
+    for idx, member in enumerate(schedulers):
+        if not hasattr(member, "optimizer"):
+            raise TypeError(f"{owner} at index {idx} should have `optimizer` as its attribute.")
+        if isinstance(member, ReduceLROnPlateau):
+            raise ValueError(
+                f"{owner} does not support `ReduceLROnPlateau` scheduler as it "
+                "requires additional kwargs to be specified when calling `step`, "
+                f"but got one at index {idx} in the given schedulers sequence.")
+        if member.optimizer is not optimizer:
+            raise ValueError(
+                f"{owner} expects all schedulers to belong to the same optimizer, but "
+                f"got scheduler {member.__class__.__name__} at index {idx} has {member.optimizer}, "
+                f"which is different from {optimizer.__class__.__name__}.")
+
+
+class _Composite(LRScheduler):
+    """State handling of schedulers made of other schedulers (kept in ``_schedulers``):
+    the members' states are saved as a list of their own state dicts."""
+
+    _not_saved = LRScheduler._not_saved | {"_schedulers"}
+
+    def state_dict(self):
+        state = super().state_dict()
+        state["_schedulers"] = [member.state_dict() for member in self._schedulers]
+        return state
+
+    def load_state_dict(self, state_dict):
+        state = dict(state_dict)
+        members = state.pop("_schedulers")
+        super().load_state_dict(state)
+        for member, member_state in zip(self._schedulers, members):
+            member.load_state_dict(member_state)
+
+
+class SequentialLR(_Composite):
+    """Runs ``schedulers[0]`` until ``milestones[0]``, then ``schedulers[1]`` (started over from
+    its step 0) until ``milestones[1]``, and so on.
+
+    Example (5 epochs of linear warm-up, then exponential decay)::
+
+        >>> warm = LinearLR(opt, start_factor=0.1, total_iters=5)
+        >>> decay = ExponentialLR(opt, gamma=0.9)
+        >>> sched = SequentialLR(opt, [warm, decay], milestones=[5])
+    """
+
+    def __init__(self, optimizer, schedulers, milestones, last_epoch=-1):
+        if len(schedulers) < 1:
+            raise ValueError(
+                f"{self.__class__.__name__} expects at least one scheduler, but got no scheduler.")
+        _check_members(self.__class__.__name__, schedulers, optimizer)
+        if len(milestones) != len(schedulers) - 1:
+            raise ValueError(
+                "Sequential Schedulers expects number of schedulers provided to be one more "
+                f"than the number of milestone points, but got number of schedulers {len(schedulers)} and the "
+                f"number of milestones to be equal to {len(milestones)}")
+        self.optimizer = optimizer
+        self._keep(_schedulers=schedulers, _milestones=milestones, last_epoch=last_epoch + 1)
+        # each member's constructor took its step 0 on the optimizer: take all of them back,
+        # then start the first member alone
+        for group in optimizer.param_groups:
+            _store(group, "lr", group["initial_lr"])
+        self.recursive_undo()
+        schedulers[0]._first_step()
+        self._last_lr = schedulers[0].get_last_lr()
+
+    def recursive_undo(self, sched=None):
+        """Take back the step each member (members of nested SequentialLRs included) took when
+        it was constructed."""
+        pending = list((self if sched is None else sched)._schedulers)
+        while pending:
+            member = pending.pop()
+            if isinstance(member, SequentialLR):
+                pending.extend(member._schedulers)
+            else:
+                member.last_epoch -= 1
+
+    def step(self):
+        """Advance one epoch, switching to the next scheduler at a milestone."""
+        self.last_epoch += 1
+        t = self.last_epoch
+        member = self._schedulers[bisect_right(self._milestones, t)]
+        if t in self._milestones:  # its first epoch: start it from its base rates
+            member._restart()
+        else:
+            member.step()
+        self._last_lr = member.get_last_lr()
+
+
+class ChainedScheduler(_Composite):
+    """Steps several schedulers of one optimizer together, each acting on the rate the
+    previous one left (e.g. ``ConstantLR`` warm-up times ``ExponentialLR`` decay).
+
+    Args:
+        schedulers: the schedulers, stepped in this order.
+        optimizer: their optimizer (default: the first scheduler's).
+    """
+
+    def __init__(self, schedulers, optimizer=None):
+        if len(schedulers) < 1:
+            raise ValueError(
+                f"{self.__class__.__name__} expects at least one scheduler to be chained, but got no scheduler.")
+        if optimizer is None:
+            optimizer = schedulers[0].optimizer
+        _check_members(self.__class__.__name__, schedulers, optimizer)
+        self._schedulers = schedulers
+        self.optimizer = optimizer
+        self._last_lr = _column(optimizer, "lr")
+
+    def step(self):
+        """Step every member once, in order."""
+        for member in self._schedulers:
+            member.step()
+        self._last_lr = _column(self.optimizer, "lr")
+
+
+# =========================================================================== metric-driven
+_IMPROVES = {
+    ("min", "rel"): lambda a, best, threshold: a < best * (1.0 - threshold),
+    ("min", "abs"): lambda a, best, threshold: a < best - threshold,
+    ("max", "rel"): lambda a, best, threshold: a > best * (threshold + 1.0),
+    ("max", "abs"): lambda a, best, threshold: a > best + threshold,
+}
+
+
+class ReduceLROnPlateau(LRScheduler):
+    """Multiplies the rates by ``factor`` when a metric has stopped improving.
+
+    ``step(metric)`` is called once per epoch with the metric. An epoch improves on the best
+    value so far when the metric is below ``best * (1 - threshold)`` (``mode="min"``,
+    ``threshold_mode="rel"``), ``best - threshold`` (``"abs"``), or above ``best * (1 +
+    threshold)`` / ``best + threshold`` with ``mode="max"``. After more than ``patience`` epochs
+    without improvement the rates are reduced (never below ``min_lr``, and not at all when the
+    change would be at most ``eps``), and counting pauses for ``cooldown`` epochs.
+
+    Example::
+
+        >>> sched = ReduceLROnPlateau(opt, mode="min", patience=5)
+        >>> for epoch in range(100):
+        ...     sched.step(validate(...))
+    """
+
+    def __init__(self, optimizer, mode="min", factor=0.1, patience=10, threshold=1e-4,
+                 threshold_mode="rel", cooldown=0, min_lr=0, eps=1e-8):
+        if factor >= 1.0:
+            raise ValueError("Factor should be < 1.0.")
+        _require_optimizer(optimizer)
+        n_groups = len(optimizer.param_groups)
+        per_group_floor = isinstance(min_lr, (list, tuple))
+        if per_group_floor and len(min_lr) != n_groups:
+            raise ValueError(f"expected {n_groups} min_lrs, got {len(min_lr)}")
+        self.optimizer = optimizer
+        self._keep(
+            factor=factor,
+            # a scalar min_lr is remembered, to cover param groups added later
+            default_min_lr=None if per_group_floor else min_lr,
+            min_lrs=list(min_lr) if per_group_floor else [min_lr] * n_groups,
+            patience=patience, cooldown=cooldown, eps=eps,
+            last_epoch=0, _last_lr=_column(optimizer, "lr"))
+        self._set_criterion(mode, threshold, threshold_mode)
+        # counters: a fresh start, any first metric is an improvement
+        self._keep(best=self.mode_worse, cooldown_counter=0, num_bad_epochs=0)
+
+    def _set_criterion(self, mode, threshold, threshold_mode):
+        if mode not in {"min", "max"}:
+            raise ValueError("mode " + mode + " is unknown!")
+        if threshold_mode not in {"rel", "abs"}:
+            raise ValueError("threshold mode " + threshold_mode + " is unknown!")
+        self._keep(mode_worse=-math.inf if mode == "max" else math.inf,
+                   mode=mode, threshold=threshold, threshold_mode=threshold_mode)
+
+    @property
+    def in_cooldown(self):
+        """Whether the scheduler is in the cooldown after a reduction."""
+        return self.cooldown_counter > 0
+
+    def step(self, metrics, epoch=None):
+        """Record one epoch's metric and reduce the rates if it has plateaued."""
+        value = float(metrics)
+        if epoch is not None:
+            warnings.warn(EPOCH_DEPRECATION_WARNING, UserWarning, stacklevel=2)
+        self.last_epoch = self.last_epoch + 1 if epoch is None else epoch
+
+        improved = _IMPROVES[self.mode, self.threshold_mode](value, self.best, self.threshold)
+        if improved:
+            self.best = value
+        streak = 0 if improved else self.num_bad_epochs + 1
+        if self.in_cooldown:
+            # epochs right after a reduction do not count as bad ones
+            self.cooldown_counter -= 1
+            streak = 0
+        if streak > self.patience:
+            self._reduce()
+            self.cooldown_counter, streak = self.cooldown, 0
+        self.num_bad_epochs = streak
+        self._last_lr = _column(self.optimizer, "lr")
+
+    def _reduce(self):
+        groups = self.optimizer.param_groups
+        if len(self.min_lrs) != len(groups):
+            if self.default_min_lr is None:
+                raise RuntimeError(
+                    "The number of param groups in the `optimizer` "
+                    f"({len(groups)}) differs "
+                    f"from when `ReduceLROnPlateau` was initialized "
+                    f"({len(self.min_lrs)}), usually due to a new "
+                    "param group being added to the optimizer. Please "
+                    "modify the `min_lrs` field to match the length "
+                    "of the `optimizer` param groups.")
+            self.min_lrs = [self.default_min_lr for _ in groups]
+        for k, group in enumerate(groups):
+            now = float(group["lr"])
+            lowered = max(self.min_lrs[k], now * self.factor)
+            # changes within eps are not worth making
+            if now - lowered > self.eps:
+                _store(group, "lr", lowered)
+
+    def load_state_dict(self, state_dict):
+        """Restore a state from :meth:`state_dict` (tapegrad's or PyTorch's)."""
+        super().load_state_dict(state_dict)
+        self._set_criterion(self.mode, self.threshold, self.threshold_mode)

@@ -1,25 +1,26 @@
-"""``Optimizer``: parameter groups, per-parameter state, state dicts and step hooks.
+"""``Optimizer``: the bookkeeping shared by every optimizer.
 
-The design follows ``torch.optim``: a class owns the param groups (dicts of
-hyper-parameters, every default filled in) and the per-parameter ``state``
-(a dict keyed by the parameter tensor, with PyTorch's state names); the
-update rule of each optimizer is a plain function (``sgd``, ``adam``...)
-that receives lists of tensors and the hyper-parameters as keywords.
+An optimizer here is two things kept apart:
 
-Update functions write into the parameters' storage in place (the tensor
-object keeps its identity) with NumPy, replicating the order of the
-floating-point operations of PyTorch's single-tensor CPU kernels, so the
-numbers agree to rounding.
+* an *update rule*, a plain function in the algorithm's module (``adam_update``,
+  ``sgd_update``...) that changes one parameter's NumPy array and its state arrays in
+  place, written to be read next to the paper's formula;
+* this class, which owns the parameter groups (hyper-parameter dicts with every default
+  filled in), the per-parameter ``state`` (PyTorch's state names, tensors, ``step`` as a
+  0-d float tensor), the PyTorch-format ``state_dict`` and the hooks.
+
+Built-in optimizers implement ``_update_param(param, group)`` and let
+``_step_each_param`` walk the parameters that have a gradient. Hooks are attached once
+per class: ``__init_subclass__`` wraps the ``step`` a subclass defines (user subclasses
+included), so nothing is patched at run time.
 """
 from __future__ import annotations
 
 import functools
 import itertools
 import warnings
-import weakref
 from collections import OrderedDict, defaultdict
 from copy import deepcopy
-from itertools import chain
 
 from .. import backend as B
 from .. import dtypes
@@ -32,9 +33,8 @@ __all__ = ["Optimizer", "register_optimizer_step_pre_hook", "register_optimizer_
            "required"]
 
 
-# =========================================================================== helpers
 class _RequiredParameter:
-    """Singleton class representing a required parameter for an Optimizer."""
+    """Marks a hyper-parameter that every parameter group must set (``defaults={"lr": required}``)."""
 
     def __repr__(self):
         return "<required parameter>"
@@ -44,18 +44,19 @@ required = _RequiredParameter()
 
 
 class RemovableHandle:
-    """A handle that removes a hook registered in an ``OrderedDict`` keyed by ``handle.id``."""
+    """What the ``register_*_hook`` methods return: ``handle.remove()`` unregisters the hook.
 
-    _next_id = itertools.count()
+    Also a context manager that removes the hook on exit.
+    """
 
-    def __init__(self, hooks_dict):
-        self.hooks_dict_ref = weakref.ref(hooks_dict)
-        self.id = next(RemovableHandle._next_id)
+    _ids = itertools.count()
+
+    def __init__(self, registry):
+        self.registry = registry
+        self.id = next(self._ids)
 
     def remove(self):
-        d = self.hooks_dict_ref()
-        if d is not None and self.id in d:
-            del d[self.id]
+        self.registry.pop(self.id, None)
 
     def __enter__(self):
         return self
@@ -64,98 +65,51 @@ class RemovableHandle:
         self.remove()
 
 
-_global_optimizer_pre_hooks: "OrderedDict[int, object]" = OrderedDict()
-_global_optimizer_post_hooks: "OrderedDict[int, object]" = OrderedDict()
+def _add_hook(registry, hook, prepend=False):
+    handle = RemovableHandle(registry)
+    registry[handle.id] = hook
+    if prepend:
+        registry.move_to_end(handle.id, last=False)
+    return handle
+
+
+# Hooks that run around the step of every optimizer, before the instance's own.
+_global_optimizer_pre_hooks: OrderedDict = OrderedDict()
+_global_optimizer_post_hooks: OrderedDict = OrderedDict()
 
 
 def register_optimizer_step_pre_hook(hook):
-    """Register ``hook(optimizer, args, kwargs) -> None or (args, kwargs)`` on every optimizer."""
-    handle = RemovableHandle(_global_optimizer_pre_hooks)
-    _global_optimizer_pre_hooks[handle.id] = hook
-    return handle
+    """Run ``hook(optimizer, args, kwargs)`` before every optimizer's ``step``.
+
+    It may return ``(new_args, new_kwargs)`` to replace the call's arguments.
+    """
+    return _add_hook(_global_optimizer_pre_hooks, hook)
 
 
 def register_optimizer_step_post_hook(hook):
-    """Register ``hook(optimizer, args, kwargs)`` run after every optimizer's ``step``."""
-    handle = RemovableHandle(_global_optimizer_post_hooks)
-    _global_optimizer_post_hooks[handle.id] = hook
-    return handle
+    """Run ``hook(optimizer, args, kwargs)`` after every optimizer's ``step``."""
+    return _add_hook(_global_optimizer_post_hooks, hook)
 
 
 def _typename(obj):
-    """``torch.typename``: a tensor's type string, else the qualified class/function name."""
+    """``torch.typename``: ``"torch.FloatTensor"`` for a tensor, else the (qualified) type name."""
     if isinstance(obj, Tensor):
         return obj.type()
-    module = getattr(obj, "__module__", "") or ""
-    if hasattr(obj, "__qualname__"):
-        qualname = obj.__qualname__
-    elif hasattr(obj, "__name__"):
-        qualname = obj.__name__
-    else:
-        module = obj.__class__.__module__ or ""
-        qualname = obj.__class__.__qualname__
-    if module in ("", "builtins"):
-        return qualname
-    return f"{module}.{qualname}"
+    if not (hasattr(obj, "__qualname__") or hasattr(obj, "__name__")):
+        obj = type(obj)
+    name = getattr(obj, "__qualname__", None) or obj.__name__
+    module = getattr(obj, "__module__", None) or ""
+    return name if module in ("", "builtins") else f"{module}.{name}"
 
 
-def _use_grad_for_differentiable(func):
-    """Run ``step`` with grad mode set to the optimizer's ``differentiable`` flag (off)."""
-
-    @functools.wraps(func)
-    def _use_grad(self, *args, **kwargs):
-        prev = grad_mode.state.enabled
-        try:
-            grad_mode.state.enabled = bool(self.defaults.get("differentiable", False))
-            return func(self, *args, **kwargs)
-        finally:
-            grad_mode.state.enabled = prev
-    return _use_grad
-
-
-def _silent_fp(func):
-    """Run an update function with NumPy's floating-point warnings off (PyTorch yields inf/nan
-    silently, e.g. ``0 / 0`` with ``eps=0``)."""
-
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        with xp.errstate(all="ignore"):
-            return func(*args, **kwargs)
-    return wrapper
-
-
-def _get_value(x):
-    return x.item() if isinstance(x, Tensor) else x
-
-
+# ---------------------------------------------------------------------------- helpers for the rules
 def _to_scalar(x):
-    """A hyper-parameter as a Python number (a 1-element tensor is read out)."""
-    if isinstance(x, Tensor):
-        if x.numel() != 1:
-            raise ValueError("Tensor lr must be 1-element")
-        return x.item()
-    return x
-
-
-def _get_scalar_dtype(is_fused=None):
-    if is_fused:
-        return dtypes.float32
-    return dtypes.float64 if dtypes.get_default_dtype() == dtypes.float64 else dtypes.float32
-
-
-def _scalar_tensor(value, dtype=None):
-    """A 0-d tensor (the ``step`` counters)."""
-    d = dtype if dtype is not None else _get_scalar_dtype()
-    return Tensor._wrap(xp.array(value, dtype=d.np))
-
-
-def _check_unsupported(differentiable=False, grad_scale=None, found_inf=None):
-    if differentiable:
-        raise NotImplementedError(
-            "differentiable=True is not supported by tapegrad optimizers: updates are not recorded "
-            "on the autograd tape")
-    if grad_scale is not None or found_inf is not None:
-        raise NotImplementedError("grad_scale/found_inf (AMP gradient scaling) are not supported by tapegrad")
+    """A hyper-parameter as a Python number (``lr`` and ``betas`` may be 1-element tensors)."""
+    if not isinstance(x, Tensor):
+        return x
+    if x.numel() != 1:
+        raise ValueError("Tensor lr must be 1-element")
+    return x.item()
 
 
 def _check_lr(lr):
@@ -165,349 +119,430 @@ def _check_lr(lr):
         raise ValueError(f"Invalid learning rate: {lr}")
 
 
-def _grad_array(grad, maximize):
-    g = grad._data
-    return -g if maximize else g
+def _check_unsupported(differentiable=False, grad_scale=None, found_inf=None):
+    """Refuse what the NumPy updates cannot do: record themselves on the tape, or AMP scaling."""
+    if differentiable:
+        raise NotImplementedError(
+            "differentiable=True is not supported by tapegrad optimizers: updates are not recorded "
+            "on the autograd tape")
+    if grad_scale is not None or found_inf is not None:
+        raise NotImplementedError("grad_scale/found_inf (AMP gradient scaling) are not supported by tapegrad")
 
 
-def _params_with_grad(group):
-    """The params of a group that have a gradient (the others are skipped)."""
-    return [p for p in group["params"] if p._grad is not None]
+def _check_fused(fused, foreach):
+    # fused/foreach only select PyTorch kernels; here both run the same single-tensor rule.
+    if fused and foreach:
+        raise RuntimeError("`fused` and `foreach` cannot be `True` together.")
 
 
-# =========================================================================== Optimizer
+def _step_dtype(fused=None):
+    """dtype of the ``step`` counter: float32 for fused kernels, else the default float dtype."""
+    return dtypes.float32 if fused else dtypes.get_default_dtype()
+
+
+def _new_step_counter(fused=None, value=0.0):
+    return Tensor._wrap(xp.asarray(value, dtype=_step_dtype(fused).np))
+
+
+def _count_step(counter):
+    """Advance a 0-d ``step`` tensor in place and return the new count as a Python float."""
+    counter._data += 1
+    return float(counter._data)
+
+
+def _zeros_like(param):
+    return Tensor._wrap(xp.zeros_like(param._data))
+
+
+def _scalars(source, names):
+    """``{name: source[name]}`` for ``names``, 1-element tensors read out as Python numbers:
+    the keyword arguments an update rule takes from a parameter group."""
+    return {name: _to_scalar(source[name]) for name in names}
+
+
+def _check_optimizable(param, leaves_only):
+    if not isinstance(param, Tensor):
+        raise TypeError("optimizer can only optimize Tensors, "
+                        "but one of the params is " + _typename(param))
+    if leaves_only and not (param.is_leaf or param.retains_grad):
+        raise ValueError("can't optimize a non-leaf Tensor")
+
+
+def _run_hooks_that_may_replace(hooks, value, optimizer):
+    """Call ``hook(optimizer, value)`` for each hook; a non-None result becomes the value."""
+    for hook in hooks.values():
+        replaced = hook(optimizer, value)
+        if replaced is not None:
+            value = replaced
+    return value
+
+
 class Optimizer:
-    """Base class for all optimizers.
+    """Base class of all optimizers.
 
-    Args:
-        params: an iterable of tensors, of ``(name, tensor)`` pairs, or of dicts (param groups,
-            each with a ``"params"`` entry and optional per-group hyper-parameters).
-        defaults: the default value of each hyper-parameter (used by groups that omit it).
+    ``params`` is an iterable of tensors, of ``(name, tensor)`` pairs, or of dicts (parameter
+    groups: ``{"params": [...], "lr": 0.1, ...}``); ``defaults`` gives every hyper-parameter a
+    group does not set. A subclass defines ``step(closure=None)``; hooks run around it and
+    ``_step_calls`` counts the completed calls.
 
-    Subclasses implement ``step``. ``state`` maps each parameter tensor to a dict of its
-    optimizer state; ``state_dict()``/``load_state_dict()`` save and restore both the state
-    and the param groups, referring to parameters by their index over all groups.
+    >>> class PlainSGD(Optimizer):
+    ...     def __init__(self, params, lr=0.1):
+    ...         super().__init__(params, {"lr": lr})
+    ...     @tapegrad.no_grad()
+    ...     def step(self, closure=None):
+    ...         for group in self.param_groups:
+    ...             for p in group["params"]:
+    ...                 if p.grad is not None:
+    ...                     p.add_(p.grad, alpha=-group["lr"])
     """
+
+    # The constructor arguments that become ``defaults``, in PyTorch's order of group keys.
+    _hyperparameters: tuple = ()
+    # The group entries a built-in update rule reads (as keyword arguments of the same names).
+    _rule_args: tuple = ()
+    # Group keys an older checkpoint may lack, with the value they had before they existed.
+    _group_fallbacks: dict = {}
+    # Group entries fixed by the class itself, whatever a loaded state dict says.
+    _group_overrides: dict = {}
+    # In-place op recorded on a parameter's version counter by the built-in updates.
+    _write_op = "addcdiv_"
 
     def __init__(self, params, defaults):
         self.defaults = defaults
-        self._optimizer_step_pre_hooks = OrderedDict()
-        self._optimizer_step_post_hooks = OrderedDict()
-        self._optimizer_state_dict_pre_hooks = OrderedDict()
-        self._optimizer_state_dict_post_hooks = OrderedDict()
-        self._optimizer_load_state_dict_pre_hooks = OrderedDict()
-        self._optimizer_load_state_dict_post_hooks = OrderedDict()
-
-        self._patch_step_function()
-
+        self._init_private_attributes()
         if isinstance(params, Tensor):
             raise TypeError(
                 "params argument given to the optimizer should be "
                 "an iterable of Tensors or dicts, but got " + _typename(params))
-
+        given = list(params)
+        if not given:
+            raise ValueError("optimizer got an empty parameter list")
         self.state = defaultdict(dict)
         self.param_groups = []
+        # A flat list of tensors (or of (name, tensor) pairs) makes a single group.
+        for group in given if isinstance(given[0], dict) else [{"params": given}]:
+            self.add_param_group(group)
 
-        param_groups = list(params)
-        if len(param_groups) == 0:
-            raise ValueError("optimizer got an empty parameter list")
-        if not isinstance(param_groups[0], dict):
-            param_groups = [{"params": param_groups}]
-
-        for param_group in param_groups:
-            self.add_param_group(param_group)
-
-    # ------------------------------------------------------------------ pickling / repr
-    def __getstate__(self):
-        return {"defaults": self.defaults, "state": self.state, "param_groups": self.param_groups}
-
-    def __setstate__(self, state):
-        self.__dict__.update(state)
+    def _init_private_attributes(self):
+        """Hook registries and the step counter: not pickled, so also made on unpickling."""
         for name in ("_optimizer_step_pre_hooks", "_optimizer_step_post_hooks",
                      "_optimizer_state_dict_pre_hooks", "_optimizer_state_dict_post_hooks",
                      "_optimizer_load_state_dict_pre_hooks", "_optimizer_load_state_dict_post_hooks"):
             if name not in self.__dict__:
                 setattr(self, name, OrderedDict())
-        self._patch_step_function()
-        self.defaults.setdefault("differentiable", False)
+        self.__dict__.setdefault("_step_calls", 0)
+        self.__dict__.setdefault("_step_depth", 0)
 
-    def __repr__(self):
-        format_string = self.__class__.__name__ + " ("
-        for i, group in enumerate(self.param_groups):
-            format_string += "\n"
-            format_string += f"Parameter Group {i}\n"
-            for key in sorted(group.keys()):
-                if key != "params":
-                    format_string += f"    {key}: {group[key]}\n"
-        format_string += ")"
-        return format_string
-
-    # ------------------------------------------------------------------ step hooks
-    def _optimizer_step_code(self):
-        """Entry point kept for parity with PyTorch's profiler hook (a no-op)."""
-
-    @staticmethod
-    def profile_hook_step(func):
-        """Wrap ``step`` so the global and per-instance step pre/post hooks run around it."""
-
-        @functools.wraps(func)
-        def wrapper(*args, **kwargs):
-            self, *_ = args
-            for pre_hook in chain(_global_optimizer_pre_hooks.values(),
-                                  self._optimizer_step_pre_hooks.values()):
-                result = pre_hook(self, args, kwargs)
-                if result is not None:
-                    if isinstance(result, tuple) and len(result) == 2:
-                        args, kwargs = result
-                    else:
-                        raise RuntimeError(
-                            f"{func} must return None or a tuple of (new_args, new_kwargs), but got {result}.")
-            out = func(*args, **kwargs)
-            self._optimizer_step_code()
-            for post_hook in chain(self._optimizer_step_post_hooks.values(),
-                                   _global_optimizer_post_hooks.values()):
-                post_hook(self, args, kwargs)
-            return out
-
-        return wrapper
-
-    def _patch_step_function(self):
-        self._zero_grad_profile_name = f"Optimizer.zero_grad#{self.__class__.__name__}.zero_grad"
-        hooked = getattr(self.__class__.step, "hooked", None)
-        if not hooked:
-            self.__class__.step = self.profile_hook_step(self.__class__.step)
-            self.__class__.step.hooked = True
-
-    def register_step_pre_hook(self, hook):
-        """``hook(optimizer, args, kwargs) -> None or (new_args, new_kwargs)`` before ``step``."""
-        handle = RemovableHandle(self._optimizer_step_pre_hooks)
-        self._optimizer_step_pre_hooks[handle.id] = hook
-        return handle
-
-    def register_step_post_hook(self, hook):
-        """``hook(optimizer, args, kwargs)`` after ``step``."""
-        handle = RemovableHandle(self._optimizer_step_post_hooks)
-        self._optimizer_step_post_hooks[handle.id] = hook
-        return handle
-
-    def register_state_dict_pre_hook(self, hook, prepend=False):
-        handle = RemovableHandle(self._optimizer_state_dict_pre_hooks)
-        self._optimizer_state_dict_pre_hooks[handle.id] = hook
-        if prepend:
-            self._optimizer_state_dict_pre_hooks.move_to_end(handle.id, last=False)
-        return handle
-
-    def register_state_dict_post_hook(self, hook, prepend=False):
-        handle = RemovableHandle(self._optimizer_state_dict_post_hooks)
-        self._optimizer_state_dict_post_hooks[handle.id] = hook
-        if prepend:
-            self._optimizer_state_dict_post_hooks.move_to_end(handle.id, last=False)
-        return handle
-
-    def register_load_state_dict_pre_hook(self, hook, prepend=False):
-        handle = RemovableHandle(self._optimizer_load_state_dict_pre_hooks)
-        self._optimizer_load_state_dict_pre_hooks[handle.id] = hook
-        if prepend:
-            self._optimizer_load_state_dict_pre_hooks.move_to_end(handle.id, last=False)
-        return handle
-
-    def register_load_state_dict_post_hook(self, hook, prepend=False):
-        handle = RemovableHandle(self._optimizer_load_state_dict_post_hooks)
-        self._optimizer_load_state_dict_post_hooks[handle.id] = hook
-        if prepend:
-            self._optimizer_load_state_dict_post_hooks.move_to_end(handle.id, last=False)
-        return handle
-
-    # ------------------------------------------------------------------ state dict
-    def state_dict(self):
-        """``{"state": {index: {...}}, "param_groups": [{..., "params": [indices]}]}``.
-
-        Parameters are referred to by their position over all groups. Like PyTorch, the
-        state tensors are not copied (the dict refers to the optimizer's own tensors).
-        """
-        for pre_hook in self._optimizer_state_dict_pre_hooks.values():
-            pre_hook(self)
-
-        param_mappings = {}
-        start_index = 0
-
-        def pack_group(group):
-            nonlocal start_index
-            packed = {k: v for k, v in group.items() if k != "params"}
-            param_mappings.update({id(p): i for i, p in enumerate(group["params"], start_index)
-                                   if id(p) not in param_mappings})
-            packed["params"] = [param_mappings[id(p)] for p in group["params"]]
-            start_index += len(packed["params"])
-            return packed
-
-        param_groups = [pack_group(g) for g in self.param_groups]
-        packed_state = {(param_mappings[id(k)] if isinstance(k, Tensor) else k): v
-                        for k, v in self.state.items()}
-        state_dict = {"state": packed_state, "param_groups": param_groups}
-
-        for post_hook in self._optimizer_state_dict_post_hooks.values():
-            hook_result = post_hook(self, state_dict)
-            if hook_result is not None:
-                state_dict = hook_result
-        return state_dict
-
-    @staticmethod
-    def _process_value_according_to_param_policy(param, value, param_id, param_groups, key=None):
-        # ``step`` keeps its own dtype; other floating state follows the param's dtype.
-        if key == "step":
-            fused = capturable = False
-            for pg in param_groups:
-                if param_id in pg["params"]:
-                    fused = pg.get("fused", False)
-                    capturable = pg.get("capturable", False)
-                    break
-            if capturable or fused:
-                return value.to(dtype=dtypes.float32)
-            return value
-        if param.is_floating_point():
-            return value.to(dtype=param.dtype)
-        return value
-
-    def load_state_dict(self, state_dict):
-        """Restore the state and hyper-parameters saved by ``state_dict``."""
-        state_dict = state_dict.copy()
-
-        for pre_hook in self._optimizer_load_state_dict_pre_hooks.values():
-            hook_result = pre_hook(self, state_dict)
-            if hook_result is not None:
-                state_dict = hook_result
-
-        groups = self.param_groups
-        saved_groups = deepcopy(state_dict["param_groups"])
-
-        if len(groups) != len(saved_groups):
-            raise ValueError("loaded state dict has a different number of parameter groups")
-        param_lens = (len(g["params"]) for g in groups)
-        saved_lens = (len(g["params"]) for g in saved_groups)
-        if any(p_len != s_len for p_len, s_len in zip(param_lens, saved_lens)):
-            raise ValueError(
-                "loaded state dict contains a parameter group "
-                "that doesn't match the size of optimizer's group")
-
-        id_map = dict(zip(chain.from_iterable(g["params"] for g in saved_groups),
-                          chain.from_iterable(g["params"] for g in groups)))
-
-        def _cast(param, value, param_id=None, param_groups=None, key=None):
-            if isinstance(value, Tensor):
-                return Optimizer._process_value_according_to_param_policy(
-                    param, value, param_id, param_groups, key)
-            if isinstance(value, dict):
-                return {k: _cast(param, v, param_id=param_id, param_groups=param_groups, key=k)
-                        for k, v in value.items()}
-            if isinstance(value, (list, tuple)):
-                return type(value)(_cast(param, v, param_id=param_id, param_groups=param_groups)
-                                   for v in value)
-            return value
-
-        state = defaultdict(dict)
-        for k, v in state_dict["state"].items():
-            if k in id_map:
-                param = id_map[k]
-                state[param] = _cast(param, v, param_id=k, param_groups=state_dict["param_groups"])
-            else:
-                state[k] = v
-
-        def update_group(group, new_group):
-            new_group["params"] = group["params"]
-            if "param_names" in group and "param_names" not in new_group:
-                new_group["param_names"] = group["param_names"]
-            return new_group
-
-        param_groups = [update_group(g, ng) for g, ng in zip(groups, saved_groups)]
-        self.__setstate__({"state": state, "param_groups": param_groups})
-
-        for post_hook in self._optimizer_load_state_dict_post_hooks.values():
-            post_hook(self)
-
-    # ------------------------------------------------------------------ grads
-    def zero_grad(self, set_to_none=True):
-        """Reset the gradients of all optimized tensors (to ``None`` by default, else to zero)."""
-        for group in self.param_groups:
-            for p in group["params"]:
-                g = p._grad
-                if g is not None:
-                    if set_to_none:
-                        p.grad = None
-                    else:
-                        if g.grad_fn is not None:
-                            g.detach_()
-                        else:
-                            g.requires_grad_(False)
-                        g.zero_()
+    # ------------------------------------------------------------------ step and its hooks
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        step = cls.__dict__.get("step")
+        if (callable(step) and not isinstance(step, (staticmethod, classmethod))
+                and not hasattr(step, "_runs_step_hooks")):
+            cls.step = _with_step_hooks(step)
 
     def step(self, closure=None):
-        """Perform a single optimization step (implemented by subclasses)."""
+        """Update the parameters once; ``closure`` re-evaluates the model and returns the loss."""
         raise NotImplementedError
+
+    def register_step_pre_hook(self, hook):
+        """Run ``hook(optimizer, args, kwargs)`` before this optimizer's ``step``; it may return
+        ``(new_args, new_kwargs)``. Returns a handle whose ``remove()`` unregisters it."""
+        return _add_hook(self._optimizer_step_pre_hooks, hook)
+
+    def register_step_post_hook(self, hook):
+        """Run ``hook(optimizer, args, kwargs)`` after this optimizer's ``step``."""
+        return _add_hook(self._optimizer_step_post_hooks, hook)
+
+    def _step_each_param(self, closure):
+        """The body of the built-in ``step``: the closure with grad enabled, then
+        ``_update_param`` for each parameter that has a gradient, group by group."""
+        loss = None
+        if closure is not None:
+            with grad_mode.enable_grad():
+                loss = closure()
+        # Like PyTorch, overflow and 0/0 give inf/nan without a warning.
+        with xp.errstate(all="ignore"):
+            for group in self.param_groups:
+                for param in group["params"]:
+                    if param._grad is not None:
+                        self._update_param(param, group)
+                        param._bump_version(self._write_op)
+        return loss
+
+    def _update_param(self, param, group):
+        raise NotImplementedError
+
+    @classmethod
+    def _defaults_from(cls, arguments):
+        """The ``defaults`` dict of a built-in optimizer from its constructor's ``locals()``."""
+        return {name: arguments[name] for name in cls._hyperparameters}
+
+    def _zero_state(self, group):
+        """Names of the zero-initialised state arrays a parameter of ``group`` needs."""
+        return ()
+
+    def _state_for(self, param, group):
+        """The parameter's state; on its first update, a ``step`` counter and the arrays
+        named by ``_zero_state``."""
+        state = self.state[param]
+        if state:
+            return state
+        state["step"] = _new_step_counter(group.get("fused"))
+        state.update((name, _zeros_like(param)) for name in self._zero_state(group))
+        return state
 
     # ------------------------------------------------------------------ groups
     def add_param_group(self, param_group):
-        """Add a group of parameters (a dict with ``"params"`` and optional hyper-parameters)."""
+        """Add a group (a dict with ``"params"`` and optional hyper-parameters); unset
+        hyper-parameters take the optimizer's defaults."""
         if not isinstance(param_group, dict):
             raise TypeError(f"param_group must be a dict, but got {type(param_group)}")
-
-        params = param_group["params"]
-        if isinstance(params, Tensor):
-            param_group["params"] = [params]
-        elif isinstance(params, set):
+        entries = param_group["params"]
+        if isinstance(entries, set):
             raise TypeError(
                 "optimizer parameters need to be organized in ordered collections, but "
                 "the ordering of tensors in sets will change between runs. Please use a list instead.")
-        else:
-            param_group["params"] = list(params)
+        param_group["params"] = [entries] if isinstance(entries, Tensor) else list(entries)
+        self._take_param_names(param_group)
 
-        extracted_param_tensors = []
-        extracted_param_names = []
+        leaves_only = not self.defaults.get("differentiable", None)
         for param in param_group["params"]:
-            if isinstance(param, tuple):
-                extracted_param_names.append(param[0])
-                extracted_param_tensors.append(param[1])
-            else:
-                extracted_param_tensors.append(param)
+            _check_optimizable(param, leaves_only)
 
-        param_group["params"] = extracted_param_tensors
-        if len(extracted_param_names) != 0:
-            if len(extracted_param_names) == len(extracted_param_tensors):
-                param_group["param_names"] = extracted_param_names
-            else:
-                raise ValueError(
-                    "all optimizer params should be with/without names. Some param names are missing")
-
-        for param in param_group["params"]:
-            if not isinstance(param, Tensor):
-                raise TypeError("optimizer can only optimize Tensors, "
-                                "but one of the params is " + _typename(param))
-            if not self.defaults.get("differentiable", None) and not (param.is_leaf or param.retains_grad):
-                raise ValueError("can't optimize a non-leaf Tensor")
-
-        for name, default in self.defaults.items():
-            if default is required and name not in param_group:
+        unset = [(k, v) for k, v in self.defaults.items() if k not in param_group]
+        for name, default in unset:
+            if default is required:
                 raise ValueError(
                     f"parameter group didn't specify a value of required optimization parameter {name}")
-            param_group.setdefault(name, default)
+        param_group.update(unset)
 
         params = param_group["params"]
-        if len(params) != len(set(params)):
+        if len(set(params)) != len(params):
             warnings.warn(
                 "optimizer contains a parameter group with duplicate parameters; "
                 "in future, this will cause an error; "
                 "see github.com/pytorch/pytorch/issues/40967 for more information",
                 stacklevel=3)
 
-        param_set = set()
-        for group in self.param_groups:
-            param_set.update(set(group["params"]))
-            if ("param_names" in param_group) != ("param_names" in group):
-                current_group_txt = "with names" if "param_names" in param_group else "without names"
-                raise ValueError(
-                    "all optimizer param groups should be with/without names. "
-                    f"cannot add param group {current_group_txt} to the optimizer")
+        named = "param_names" in param_group
+        if any(("param_names" in g) != named for g in self.param_groups):
+            current_group_txt = "with names" if named else "without names"
+            raise ValueError(
+                "all optimizer param groups should be with/without names. "
+                f"cannot add param group {current_group_txt} to the optimizer")
 
-        if not param_set.isdisjoint(set(param_group["params"])):
+        taken = {p for g in self.param_groups for p in g["params"]}
+        if not taken.isdisjoint(params):
             raise ValueError("some parameters appear in more than one parameter group")
-
         self.param_groups.append(param_group)
+
+    @staticmethod
+    def _take_param_names(param_group):
+        """Split ``(name, tensor)`` pairs into ``params`` and ``param_names``."""
+        entries = param_group["params"]
+        pairs = [isinstance(e, tuple) and len(e) == 2 for e in entries]
+        if not any(pairs):
+            return
+        if not all(pairs):
+            raise ValueError(
+                "all optimizer params should be with/without names. Some param names are missing")
+        param_group["params"] = [p for _, p in entries]
+        param_group["param_names"] = [n for n, _ in entries]
+
+    def zero_grad(self, set_to_none=True):
+        """Forget the gradients: ``.grad = None`` (default), or zero them in place."""
+        for group in self.param_groups:
+            for param in group["params"]:
+                grad = param._grad
+                if grad is None:
+                    continue
+                if set_to_none:
+                    param.grad = None
+                    continue
+                if grad.grad_fn is not None:
+                    grad.detach_()
+                else:
+                    grad.requires_grad_(False)
+                grad.zero_()
+
+    # ------------------------------------------------------------------ state dicts
+    def register_state_dict_pre_hook(self, hook, prepend=False):
+        """``hook(optimizer)`` runs before ``state_dict()`` builds the dict."""
+        return _add_hook(self._optimizer_state_dict_pre_hooks, hook, prepend)
+
+    def register_state_dict_post_hook(self, hook, prepend=False):
+        """``hook(optimizer, state_dict)`` runs on the finished dict; a non-None result replaces it."""
+        return _add_hook(self._optimizer_state_dict_post_hooks, hook, prepend)
+
+    def register_load_state_dict_pre_hook(self, hook, prepend=False):
+        """``hook(optimizer, state_dict)`` runs before loading; a non-None result is loaded instead."""
+        return _add_hook(self._optimizer_load_state_dict_pre_hooks, hook, prepend)
+
+    def register_load_state_dict_post_hook(self, hook, prepend=False):
+        """``hook(optimizer)`` runs after ``load_state_dict()``."""
+        return _add_hook(self._optimizer_load_state_dict_post_hooks, hook, prepend)
+
+    def _param_ids(self):
+        """The integer ids that stand for the parameters in a state dict.
+
+        Ids count positions across the groups; a tensor listed twice in one group keeps
+        its last position, and one met in an earlier group keeps that group's id
+        (PyTorch's numbering, so the files match).
+        """
+        ids = {}
+        position = 0
+        for group in self.param_groups:
+            fresh = {}
+            for param in group["params"]:
+                if id(param) not in ids:
+                    fresh[id(param)] = position
+                position += 1
+            ids.update(fresh)
+        return ids
+
+    def state_dict(self):
+        """The optimizer as a dict: ``{"state": {id: {...}}, "param_groups": [{..., "params": [ids]}]}``.
+
+        Parameters are replaced by integer ids (see ``_param_ids``); state tensors are not
+        copied. The format is PyTorch's, so ``torch.optim`` loads it and vice versa.
+        """
+        for hook in self._optimizer_state_dict_pre_hooks.values():
+            hook(self)
+        ids = self._param_ids()
+        packed_groups = []
+        for group in self.param_groups:
+            packed = dict(group)
+            # "params" goes last, as ids
+            packed["params"] = [ids[id(p)] for p in packed.pop("params")]
+            packed_groups.append(packed)
+        packed_state = {}
+        for owner, per_param in self.state.items():
+            packed_state[ids[id(owner)] if isinstance(owner, Tensor) else owner] = per_param
+        return _run_hooks_that_may_replace(
+            self._optimizer_state_dict_post_hooks,
+            {"state": packed_state, "param_groups": packed_groups}, self)
+
+    def load_state_dict(self, state_dict):
+        """Load a dict made by ``state_dict()`` (here or by PyTorch) into this optimizer.
+
+        Groups must match in number and size; their hyper-parameters are taken from the dict.
+        Floating state tensors take their parameter's dtype, except ``step``.
+        """
+        state_dict = _run_hooks_that_may_replace(
+            self._optimizer_load_state_dict_pre_hooks, dict(state_dict), self)
+
+        saved_groups = deepcopy(state_dict["param_groups"])
+        if len(saved_groups) != len(self.param_groups):
+            raise ValueError("loaded state dict has a different number of parameter groups")
+        if any(len(mine["params"]) != len(saved["params"])
+               for mine, saved in zip(self.param_groups, saved_groups)):
+            raise ValueError(
+                "loaded state dict contains a parameter group "
+                "that doesn't match the size of optimizer's group")
+
+        # saved id -> (the parameter now in its place, the saved group it came from)
+        owners = {pid: (param, saved)
+                  for mine, saved in zip(self.param_groups, saved_groups)
+                  for param, pid in zip(mine["params"], saved["params"])}
+        state = defaultdict(dict)
+        for key, value in state_dict["state"].items():
+            if key not in owners:
+                state[key] = value
+                continue
+            param, saved = owners[key]
+            state[param] = _StateCaster(param, saved).cast(value)
+
+        # Hyper-parameters come from the file; tensors (and names the file lacks) stay ours.
+        for mine, saved in zip(self.param_groups, saved_groups):
+            saved["params"] = mine["params"]
+            if "param_names" in mine:
+                saved.setdefault("param_names", mine["param_names"])
+        self.__setstate__({"state": state, "param_groups": saved_groups})
+        for hook in self._optimizer_load_state_dict_post_hooks.values():
+            hook(self)
+
+    # ------------------------------------------------------------------ pickling, repr
+    # Hooks and counters are not pickled (nor deep-copied).
+    _pickled = ("defaults", "state", "param_groups")
+
+    def __getstate__(self):
+        return {name: vars(self)[name] for name in self._pickled}
+
+    def __setstate__(self, state):
+        vars(self).update(state)
+        self._init_private_attributes()
+        self.defaults.setdefault("differentiable", False)
+        for group in self.param_groups:
+            for key, value in self._group_fallbacks.items():
+                group.setdefault(key, value)
+            group.update(self._group_overrides)
+        # Checkpoints from before ``step`` was a tensor store it as a number.
+        for group in self.param_groups:
+            for param in group["params"]:
+                st = self.state.get(param)
+                if st and "step" in st and not isinstance(st["step"], Tensor):
+                    st["step"] = _new_step_counter(group.get("fused"), float(st["step"]))
+
+    def __repr__(self):
+        blocks = []
+        for i, group in enumerate(self.param_groups):
+            lines = [f"Parameter Group {i}"]
+            lines += [f"    {key}: {group[key]}" for key in sorted(group) if key != "params"]
+            blocks.append("\n".join(lines))
+        return f"{type(self).__name__} (\n" + "\n\n".join(blocks) + "\n)"
+
+
+class _StateCaster:
+    """Moves one loaded parameter state onto its parameter: floating tensors take the
+    parameter's dtype; ``step`` keeps its own (float32 when the group is capturable/fused)."""
+
+    def __init__(self, param, saved_group):
+        self.param = param
+        self.step_to_float32 = bool(saved_group.get("capturable") or saved_group.get("fused"))
+
+    def cast(self, value, key=None):
+        if isinstance(value, Tensor):
+            if key == "step":
+                return value.to(dtype=dtypes.float32) if self.step_to_float32 else value
+            if self.param.is_floating_point():
+                return value.to(dtype=self.param.dtype)
+            return value
+        if isinstance(value, dict):
+            return {k: self.cast(v, key=k) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return type(value)(self.cast(v) for v in value)
+        return value
+
+
+def _with_step_hooks(step):
+    """Wrap a class's ``step`` so that the global and per-instance hooks run around it and
+    ``_step_calls`` counts it. A ``step`` that calls ``super().step()`` runs them once."""
+
+    @functools.wraps(step)
+    def step_with_hooks(*args, **kwargs):
+        opt = args[0]
+        if opt._step_depth:
+            return step(*args, **kwargs)
+        for hook in itertools.chain(_global_optimizer_pre_hooks.values(),
+                                    opt._optimizer_step_pre_hooks.values()):
+            result = hook(opt, args, kwargs)
+            if result is None:
+                continue
+            if not (isinstance(result, tuple) and len(result) == 2):
+                raise RuntimeError(
+                    f"{step} must return None or a tuple of (new_args, new_kwargs), but got {result}.")
+            args, kwargs = result
+        opt._step_depth += 1
+        try:
+            out = step(*args, **kwargs)
+        finally:
+            opt._step_depth -= 1
+        opt._step_calls += 1
+        for hook in itertools.chain(_global_optimizer_post_hooks.values(),
+                                    opt._optimizer_step_post_hooks.values()):
+            hook(opt, args, kwargs)
+        return out
+
+    step_with_hooks._runs_step_hooks = True
+    return step_with_hooks

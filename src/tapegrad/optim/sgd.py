@@ -1,23 +1,57 @@
-"""Stochastic gradient descent (optionally with momentum), PyTorch's rule."""
+"""Stochastic gradient descent, with optional momentum, dampening and Nesterov momentum."""
 from __future__ import annotations
 
+from .. import backend as B
 from ..tensor import Tensor
-from .optimizer import (Optimizer, _check_lr, _check_unsupported, _silent_fp, _to_scalar,
-                        _use_grad_for_differentiable)
+from .optimizer import Optimizer, _check_fused, _check_lr, _check_unsupported, _scalars
 
-__all__ = ["SGD", "sgd"]
+xp = B.xp
+
+__all__ = ["SGD", "sgd", "sgd_update"]
+
+
+def sgd_update(param, grad, momentum_buffer, *, lr, momentum, dampening, weight_decay, nesterov,
+               maximize):
+    """One SGD step on one parameter, in place. Returns the momentum buffer (``None``
+    without momentum; a new array on the first step, else ``momentum_buffer`` updated).
+
+    With ``g = -grad if maximize else grad``::
+
+        g = g + weight_decay * param
+        b = g                                   (first step)
+        b = momentum * b + (1 - dampening) * g  (later steps)
+        g = g + momentum * b if nesterov else b
+        param = param - lr * g
+    """
+    g = -grad if maximize else grad
+    if weight_decay != 0:
+        g = g + weight_decay * param
+    if momentum != 0:
+        if momentum_buffer is None:
+            momentum_buffer = g.copy()
+        else:
+            momentum_buffer *= momentum
+            momentum_buffer += (1 - dampening) * g
+        g = g + momentum * momentum_buffer if nesterov else momentum_buffer
+    param -= lr * g
+    return momentum_buffer
 
 
 class SGD(Optimizer):
-    """Implements stochastic gradient descent (optionally with momentum).
+    """Stochastic gradient descent (``torch.optim.SGD``), optionally with momentum.
 
-    Like ``torch.optim.SGD``: ``g = grad (+ weight_decay * p)``; with momentum the buffer is
-    ``b = g`` on the first step and ``b = momentum * b + (1 - dampening) * g`` afterwards;
-    ``g = g + momentum * b`` (nesterov) or ``g = b``; then ``p -= lr * g``.
+    See ``sgd_update`` for the formula. State per parameter: ``momentum_buffer`` when
+    ``momentum != 0``.
 
-    >>> opt = tapegrad.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
-    >>> opt.zero_grad(); loss_fn(model(x), y).backward(); opt.step()
+    >>> opt = SGD(model.parameters(), lr=0.1, momentum=0.9, nesterov=True)
     """
+
+    _hyperparameters = ("lr", "momentum", "dampening", "weight_decay", "nesterov", "maximize",
+                        "foreach", "differentiable", "fused")
+    _rule_args = ("lr", "momentum", "dampening", "weight_decay", "nesterov", "maximize")
+    _group_fallbacks = {"nesterov": False, "maximize": False, "foreach": None,
+                        "differentiable": False, "fused": None}
+    _write_op = "add_"
 
     def __init__(self, params, lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False, *,
                  maximize=False, foreach=None, differentiable=False, fused=None):
@@ -26,100 +60,38 @@ class SGD(Optimizer):
             raise ValueError(f"Invalid momentum value: {momentum}")
         if weight_decay < 0.0:
             raise ValueError(f"Invalid weight_decay value: {weight_decay}")
-
-        defaults = {
-            "lr": lr,
-            "momentum": momentum,
-            "dampening": dampening,
-            "weight_decay": weight_decay,
-            "nesterov": nesterov,
-            "maximize": maximize,
-            "foreach": foreach,
-            "differentiable": differentiable,
-            "fused": fused,
-        }
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
         _check_unsupported(differentiable)
-        super().__init__(params, defaults)
+        super().__init__(params, self._defaults_from(locals()))
+        _check_fused(fused, foreach)
 
-        if fused:
-            if differentiable:
-                raise RuntimeError("`fused` does not support `differentiable`")
-            if foreach:
-                raise RuntimeError("`fused` and `foreach` cannot be `True` together.")
-
-    def __setstate__(self, state):
-        super().__setstate__(state)
-        for group in self.param_groups:
-            group.setdefault("nesterov", False)
-            group.setdefault("maximize", False)
-            group.setdefault("foreach", None)
-            group.setdefault("differentiable", False)
-            group.setdefault("fused", False)
-
-    def _init_group(self, group, params, grads, momentum_buffer_list):
-        for p in group["params"]:
-            if p._grad is not None:
-                params.append(p)
-                grads.append(p._grad)
-                if group["momentum"] != 0:
-                    momentum_buffer_list.append(self.state[p].get("momentum_buffer"))
-        return False
-
-    @_use_grad_for_differentiable
     def step(self, closure=None):
         """Perform a single optimization step; ``closure`` re-evaluates the loss (returned)."""
-        loss = None
-        if closure is not None:
-            from ..autograd.grad_mode import enable_grad
-            with enable_grad():
-                loss = closure()
+        return self._step_each_param(closure)
 
-        for group in self.param_groups:
-            params, grads, momentum_buffer_list = [], [], []
-            self._init_group(group, params, grads, momentum_buffer_list)
-            sgd(params, grads, momentum_buffer_list,
-                weight_decay=group["weight_decay"], momentum=group["momentum"], lr=group["lr"],
-                dampening=group["dampening"], nesterov=group["nesterov"],
-                maximize=group["maximize"])
-            if group["momentum"] != 0:
-                for p, momentum_buffer in zip(params, momentum_buffer_list):
-                    self.state[p]["momentum_buffer"] = momentum_buffer
-        return loss
+    def _update_param(self, param, group):
+        # Without momentum PyTorch keeps no state at all for the parameter.
+        with_momentum = group["momentum"] != 0
+        state = self.state[param] if with_momentum else {}
+        buf = state.get("momentum_buffer")
+        new_buf = sgd_update(param._data, param._grad._data, None if buf is None else buf._data,
+                             **_scalars(group, self._rule_args))
+        if with_momentum and buf is None:
+            state["momentum_buffer"] = Tensor._wrap(new_buf)
 
 
-@_silent_fp
 def sgd(params, d_p_list, momentum_buffer_list, has_sparse_grad=False, foreach=None, fused=None,
         grad_scale=None, found_inf=None, *, weight_decay, momentum, lr, dampening, nesterov,
         maximize):
-    """Functional SGD: update ``params`` in place from ``d_p_list``.
-
-    ``momentum_buffer_list[i]`` is ``None`` before a parameter's first step; it is replaced by
-    a new buffer (a copy of the gradient), which the caller stores in its state.
-    """
+    """Functional SGD over lists of tensors (``torch.optim.sgd.sgd``); fills ``None``
+    entries of ``momentum_buffer_list`` with the new buffers."""
     _check_unsupported(False, grad_scale, found_inf)
-    lr = _to_scalar(lr)
-    weight_decay = _to_scalar(weight_decay)
-    for i, param in enumerate(params):
-        p = param._data
-        g = d_p_list[i]._data
-        if maximize:
-            g = -g
-        if weight_decay != 0:
-            g = g + weight_decay * p
-        if momentum != 0:
+    hyper = _scalars(locals(), SGD._rule_args)
+    with xp.errstate(all="ignore"):
+        for i, (param, grad) in enumerate(zip(params, d_p_list)):
             buf = momentum_buffer_list[i]
-            if buf is None:
-                buf = Tensor._wrap(g.copy())
-                momentum_buffer_list[i] = buf
-            else:
-                b = buf._data
-                b *= momentum
-                b += (1 - dampening) * g
-            if nesterov:
-                g = g + momentum * buf._data
-            else:
-                g = buf._data
-        p += (-lr) * g
-        param._bump_version("add_")
+            new_buf = sgd_update(param._data, grad._data, None if buf is None else buf._data, **hyper)
+            if buf is None and new_buf is not None:
+                momentum_buffer_list[i] = Tensor._wrap(new_buf)
+            param._bump_version("add_")
