@@ -1,12 +1,18 @@
 """Transform classes, like ``torchvision.transforms`` (v1).
 
-Random transforms draw from tapegrad's default generator (``tapegrad.manual_seed``
-makes them reproducible), the same calls torchvision makes on torch's generator
-(``rand(1)`` for flips, two ``randint`` for crop offsets); the values differ from
+Each class only holds its settings and calls one function of
+:mod:`tapegrad.vision.transforms.functional`; the random ones first draw their
+parameters from tapegrad's default generator (``tapegrad.manual_seed`` makes them
+reproducible).  They make the same draws torchvision makes on torch's generator
+(``rand(1)`` for a flip, one ``randint`` per crop offset), but the values differ from
 torchvision's because tapegrad's random stream is not PyTorch's.
+
+Transforms that torchvision makes ``nn.Module``s are modules here too, so they can sit in
+an ``nn.Sequential``; the others are plain callables.
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 from ... import creation as _creation
@@ -16,15 +22,56 @@ from .functional import InterpolationMode, _interpolation_modes_from_int, _setup
 
 __all__ = [
     "Compose", "ToTensor", "PILToTensor", "ConvertImageDtype", "Normalize", "Resize", "CenterCrop",
-    "RandomCrop", "RandomHorizontalFlip", "RandomVerticalFlip", "Lambda", "ToPILImage",
-    "InterpolationMode",
+    "RandomCrop", "RandomHorizontalFlip", "RandomVerticalFlip", "Lambda", "ToPILImage", "InterpolationMode",
 ]
 
+_SIZE_ERROR = "Please provide only two dimensions (h, w) for size."
 
+
+class _Transform:
+    """Shared machinery: keyword settings become attributes, ``_apply`` calls ``_function``
+    with the image followed by the settings named in ``_passed``, and ``repr`` shows the
+    settings named in ``_shown`` as ``Name(field=value, ...)``."""
+
+    _function = None
+    _passed: tuple[str, ...] = ()
+    _shown: tuple[str, ...] = ()
+
+    def __init__(self, **settings):
+        super().__init__()
+        for name, value in settings.items():
+            setattr(self, name, value)
+
+    def _apply(self, img):
+        return self._function(img, *(getattr(self, name) for name in self._passed))
+
+    def _shown_value(self, name):
+        return getattr(self, name)
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={self._shown_value(name)}" for name in self._shown)
+        return f"{type(self).__name__}({fields})"
+
+
+class _PlainTransform(_Transform):
+    """A transform that is a plain callable (torchvision's non-Module transforms)."""
+
+    def __call__(self, img):
+        return self._apply(img)
+
+
+class _ModuleTransform(_Transform, Module):
+    """A transform that is an ``nn.Module`` (usable inside ``nn.Sequential``)."""
+
+    def forward(self, img):
+        return self._apply(img)
+
+
+# --------------------------------------------------------------------------- composition
 class Compose:
-    """Apply transforms one after the other.
+    """Apply ``transforms`` one after another.
 
-    >>> Compose([CenterCrop(10), ToTensor()])  # doctest: +NORMALIZE_WHITESPACE
+    >>> Compose([CenterCrop(10), ToTensor()])
     Compose(
         CenterCrop(size=(10, 10))
         ToTensor()
@@ -35,219 +82,189 @@ class Compose:
         self.transforms = transforms
 
     def __call__(self, img):
-        for t in self.transforms:
-            img = t(img)
-        return img
+        return functools.reduce(lambda partial, transform: transform(partial), self.transforms, img)
 
     def __repr__(self) -> str:
-        format_string = self.__class__.__name__ + "("
-        for t in self.transforms:
-            format_string += "\n"
-            format_string += f"    {t}"
-        format_string += "\n)"
-        return format_string
+        lines = [f"{type(self).__name__}("] + [f"    {transform!r}" for transform in self.transforms] + [")"]
+        return "\n".join(lines)
 
 
-class ToTensor:
-    """PIL image or ``(H, W[, C])`` array -> ``(C, H, W)`` tensor; uint8 scaled to float [0, 1].
-
-    Arrays of other dtypes keep their dtype and values (float arrays are not rescaled).
-    Tensors are refused, as in torchvision.
-    """
-
-    def __call__(self, pic):
-        return F.to_tensor(pic)
-
-    def __repr__(self) -> str:
-        return f"{self.__class__.__name__}()"
-
-
-class PILToTensor:
-    """PIL image -> ``(C, H, W)`` tensor with the image's own dtype (uint8 stays uint8)."""
-
-    def __call__(self, pic):
-        return F.pil_to_tensor(pic)
-
-    def __repr__(self) -> str:
-        return f"{self.__class__.__name__}()"
-
-
-class ToPILImage:
-    """Tensor ``(C, H, W)`` or array ``(H, W[, C])`` -> PIL image (needs Pillow)."""
-
-    def __init__(self, mode=None):
-        self.mode = mode
-
-    def __call__(self, pic):
-        return F.to_pil_image(pic, self.mode)
-
-    def __repr__(self) -> str:
-        return f"{self.__class__.__name__}(mode={self.mode})" if self.mode else f"{self.__class__.__name__}()"
-
-
-class ConvertImageDtype(Module):
-    """Convert a tensor image to ``dtype`` and rescale its values (uint8 255 <-> float 1.0)."""
-
-    def __init__(self, dtype) -> None:
-        super().__init__()
-        self.dtype = dtype
-
-    def forward(self, image):
-        return F.convert_image_dtype(image, self.dtype)
-
-    def __repr__(self) -> str:
-        return f"{self.__class__.__name__}()"
-
-
-class Normalize(Module):
-    """``(x - mean) / std`` per channel of a float tensor image ``(..., C, H, W)``."""
-
-    def __init__(self, mean, std, inplace=False):
-        super().__init__()
-        self.mean = mean
-        self.std = std
-        self.inplace = inplace
-
-    def forward(self, tensor):
-        return F.normalize(tensor, self.mean, self.std, self.inplace)
-
-    def __repr__(self) -> str:
-        return f"{self.__class__.__name__}(mean={self.mean}, std={self.std})"
-
-
-class Resize(Module):
-    """Resize to ``size`` ((h, w), or the shorter edge when an int), bilinear by default.
-
-    See :func:`tapegrad.vision.transforms.functional.resize` for how tensors, arrays and
-    PIL images are resampled.
-    """
-
-    def __init__(self, size, interpolation=InterpolationMode.BILINEAR, max_size=None, antialias=True):
-        super().__init__()
-        if not isinstance(size, (int, Sequence)):
-            raise TypeError(f"Size should be int or sequence. Got {type(size)}")
-        if isinstance(size, Sequence) and len(size) not in (1, 2):
-            raise ValueError("If size is a sequence, it should have 1 or 2 values")
-        self.size = size
-        self.max_size = max_size
-        if isinstance(interpolation, int):
-            interpolation = _interpolation_modes_from_int(interpolation)
-        self.interpolation = interpolation
-        self.antialias = antialias
-
-    def forward(self, img):
-        return F.resize(img, self.size, self.interpolation, self.max_size, self.antialias)
-
-    def __repr__(self) -> str:
-        detail = (f"(size={self.size}, interpolation={self.interpolation.value}, "
-                  f"max_size={self.max_size}, antialias={self.antialias})")
-        return f"{self.__class__.__name__}{detail}"
-
-
-class CenterCrop(Module):
-    """Crop the centre (zero-padding first when the image is smaller than ``size``)."""
-
-    def __init__(self, size):
-        super().__init__()
-        self.size = _setup_size(size, error_msg="Please provide only two dimensions (h, w) for size.")
-
-    def forward(self, img):
-        return F.center_crop(img, self.size)
-
-    def __repr__(self) -> str:
-        return f"{self.__class__.__name__}(size={self.size})"
-
-
-class RandomCrop(Module):
-    """Crop at a random position, optionally padding first.
-
-    Args:
-        size: (h, w) of the crop, or an int for a square crop.
-        padding: int, (left/right, top/bottom) or (left, top, right, bottom), applied first.
-        pad_if_needed: pad images smaller than ``size`` up to it.
-        fill: the constant for ``padding_mode='constant'``.
-        padding_mode: ``constant``, ``edge``, ``reflect`` or ``symmetric``.
-    """
-
-    @staticmethod
-    def get_params(img, output_size):
-        """(top, left, height, width) of a random crop of ``output_size``."""
-        _, h, w = F.get_dimensions(img)
-        th, tw = output_size
-        if h < th or w < tw:
-            raise ValueError(f"Required crop size {(th, tw)} is larger than input image size {(h, w)}")
-        if w == tw and h == th:
-            return 0, 0, h, w
-        i = _creation.randint(0, h - th + 1, size=(1,)).item()
-        j = _creation.randint(0, w - tw + 1, size=(1,)).item()
-        return i, j, th, tw
-
-    def __init__(self, size, padding=None, pad_if_needed=False, fill=0, padding_mode="constant"):
-        super().__init__()
-        self.size = tuple(_setup_size(size, error_msg="Please provide only two dimensions (h, w) for size."))
-        self.padding = padding
-        self.pad_if_needed = pad_if_needed
-        self.fill = fill
-        self.padding_mode = padding_mode
-
-    def forward(self, img):
-        if self.padding is not None:
-            img = F.pad(img, self.padding, self.fill, self.padding_mode)
-        _, height, width = F.get_dimensions(img)
-        if self.pad_if_needed and width < self.size[1]:
-            img = F.pad(img, [self.size[1] - width, 0], self.fill, self.padding_mode)
-        if self.pad_if_needed and height < self.size[0]:
-            img = F.pad(img, [0, self.size[0] - height], self.fill, self.padding_mode)
-        i, j, h, w = self.get_params(img, self.size)
-        return F.crop(img, i, j, h, w)
-
-    def __repr__(self) -> str:
-        return f"{self.__class__.__name__}(size={self.size}, padding={self.padding})"
-
-
-class RandomHorizontalFlip(Module):
-    """Flip left-right with probability ``p``."""
-
-    def __init__(self, p=0.5):
-        super().__init__()
-        self.p = p
-
-    def forward(self, img):
-        if _creation.rand(1).item() < self.p:
-            return F.hflip(img)
-        return img
-
-    def __repr__(self) -> str:
-        return f"{self.__class__.__name__}(p={self.p})"
-
-
-class RandomVerticalFlip(Module):
-    """Flip top-bottom with probability ``p``."""
-
-    def __init__(self, p=0.5):
-        super().__init__()
-        self.p = p
-
-    def forward(self, img):
-        if _creation.rand(1).item() < self.p:
-            return F.vflip(img)
-        return img
-
-    def __repr__(self) -> str:
-        return f"{self.__class__.__name__}(p={self.p})"
-
-
-class Lambda:
-    """A user function as a transform."""
+class Lambda(_PlainTransform):
+    """Wrap any callable as a transform."""
 
     def __init__(self, lambd):
         if not callable(lambd):
             raise TypeError(f"Argument lambd should be callable, got {repr(type(lambd).__name__)}")
-        self.lambd = lambd
+        super().__init__(lambd=lambd)
 
-    def __call__(self, img):
+    def _apply(self, img):
         return self.lambd(img)
 
-    def __repr__(self) -> str:
-        return f"{self.__class__.__name__}()"
 
+# --------------------------------------------------------------------------- conversions
+class ToTensor(_PlainTransform):
+    """PIL image or ``(H, W[, C])`` array -> ``(C, H, W)`` tensor, bytes scaled to ``[0, 1]``."""
+
+    _function = staticmethod(F.to_tensor)
+
+    def __init__(self):
+        super().__init__()
+
+
+class PILToTensor(_PlainTransform):
+    """PIL image -> ``(C, H, W)`` tensor of its raw pixel values."""
+
+    _function = staticmethod(F.pil_to_tensor)
+
+    def __init__(self):
+        super().__init__()
+
+
+class ToPILImage(_PlainTransform):
+    """``(C, H, W)`` tensor or ``(H, W[, C])`` array -> PIL image (needs Pillow)."""
+
+    _function = staticmethod(F.to_pil_image)
+    _passed = ("mode",)
+
+    def __init__(self, mode=None):
+        super().__init__(mode=mode)
+
+    @property
+    def _shown(self):
+        return () if self.mode is None else ("mode",)
+
+
+class ConvertImageDtype(_ModuleTransform):
+    """Convert a tensor image to ``dtype`` and rescale its values (uint8 255 <-> float 1.0)."""
+
+    _function = staticmethod(F.convert_image_dtype)
+    _passed = ("dtype",)
+
+    def __init__(self, dtype) -> None:
+        super().__init__(dtype=dtype)
+
+
+class Normalize(_ModuleTransform):
+    """``(x - mean) / std`` per channel of a float tensor image ``(..., C, H, W)``."""
+
+    _function = staticmethod(F.normalize)
+    _passed = ("mean", "std", "inplace")
+    _shown = ("mean", "std")
+
+    def __init__(self, mean, std, inplace=False):
+        super().__init__(mean=mean, std=std, inplace=inplace)
+
+
+# --------------------------------------------------------------------------- geometry
+def _checked_resize_size(size):
+    if isinstance(size, int):
+        return size
+    if not isinstance(size, Sequence):
+        raise TypeError(f"Size should be int or sequence. Got {type(size)}")
+    if len(size) not in (1, 2):
+        raise ValueError("If size is a sequence, it should have 1 or 2 values")
+    return size
+
+
+class Resize(_ModuleTransform):
+    """Resize to ``size`` ((h, w), or the shorter edge when an int), bilinear by default.
+
+    ``max_size`` caps the longer edge when ``size`` is an int; see
+    :func:`~tapegrad.vision.transforms.functional.resize`.
+
+    >>> Resize(5)(tapegrad.rand(3, 10, 20)).shape
+    torch.Size([3, 5, 10])
+    """
+
+    _function = staticmethod(F.resize)
+    _passed = _shown = ("size", "interpolation", "max_size", "antialias")
+
+    def __init__(self, size, interpolation=InterpolationMode.BILINEAR, max_size=None, antialias=True):
+        size = _checked_resize_size(size)
+        if isinstance(interpolation, int):  # Pillow's constants are accepted for backward compatibility
+            interpolation = _interpolation_modes_from_int(interpolation)
+        super().__init__(size=size, max_size=max_size, interpolation=interpolation, antialias=antialias)
+
+    def _shown_value(self, name):
+        value = super()._shown_value(name)
+        return value.value if name == "interpolation" else value
+
+
+class CenterCrop(_ModuleTransform):
+    """Crop the centre (zero-padding first when the image is smaller than ``size``)."""
+
+    _function = staticmethod(F.center_crop)
+    _passed = _shown = ("size",)
+
+    def __init__(self, size):
+        super().__init__(size=_setup_size(size, error_msg=_SIZE_ERROR))
+
+
+class RandomCrop(_ModuleTransform):
+    """Crop a ``size`` window at a random position, optionally padding first.
+
+    ``padding`` pads every image before cropping; ``pad_if_needed`` additionally pads an
+    image that is still smaller than ``size`` (by the shortfall on each side).  ``fill``
+    and ``padding_mode`` are those of
+    :func:`~tapegrad.vision.transforms.functional.pad`.
+    """
+
+    _shown = ("size", "padding")
+
+    @staticmethod
+    def get_params(img, output_size):
+        """(top, left, height, width) of a random crop of ``output_size``."""
+        h, w = F.get_dimensions(img)[1:]
+        crop_h, crop_w = output_size
+        spare = (h - crop_h, w - crop_w)
+        if spare == (0, 0):  # only one window: nothing to draw
+            return 0, 0, h, w
+        if min(spare) < 0:
+            raise ValueError(f"Required crop size {(crop_h, crop_w)} is larger than input image size {(h, w)}")
+        # One draw per offset, top first (the order torchvision draws in).
+        top, left = (int(_creation.randint(0, n + 1, (1,))) for n in spare)
+        return top, left, crop_h, crop_w
+
+    def __init__(self, size, padding=None, pad_if_needed=False, fill=0, padding_mode="constant"):
+        super().__init__(size=tuple(_setup_size(size, error_msg=_SIZE_ERROR)), padding=padding,
+                         pad_if_needed=pad_if_needed, fill=fill, padding_mode=padding_mode)
+
+    def _pad(self, img, padding):
+        return F.pad(img, padding, self.fill, self.padding_mode)
+
+    def _apply(self, img):
+        if self.padding is not None:
+            img = self._pad(img, self.padding)
+        if self.pad_if_needed:
+            _, h, w = F.get_dimensions(img)
+            crop_h, crop_w = self.size
+            # The shortfall goes on *both* sides, as torchvision does (the crop then picks).
+            if w < crop_w:
+                img = self._pad(img, [crop_w - w, 0])
+            if h < crop_h:
+                img = self._pad(img, [0, crop_h - h])
+        return F.crop(img, *self.get_params(img, self.size))
+
+
+class _RandomFlip(_ModuleTransform):
+    """Apply ``_function`` with probability ``p`` (one ``rand(1)`` draw per call)."""
+
+    _shown = ("p",)
+
+    def __init__(self, p=0.5):
+        super().__init__(p=p)
+
+    def _apply(self, img):
+        return self._function(img) if _creation.rand(1).item() < self.p else img
+
+
+class RandomHorizontalFlip(_RandomFlip):
+    """Mirror left-right with probability ``p``."""
+
+    _function = staticmethod(F.hflip)
+
+
+class RandomVerticalFlip(_RandomFlip):
+    """Mirror top-bottom with probability ``p``."""
+
+    _function = staticmethod(F.vflip)
