@@ -1,18 +1,25 @@
-"""Vector calculus on top of ``backward``: ``vjp``, ``jvp``, ``jacobian``, ``hessian``,
+"""Vector calculus on top of ``autograd.grad``: ``vjp``, ``jvp``, ``jacobian``, ``hessian``,
 ``hvp``, ``vhp`` with PyTorch's signatures, output nesting and error messages.
 
-Everything reduces to reverse-mode products:
+Two linear maps do all the work, both built from reverse passes:
 
-* ``vjp(f, x, v)`` is ``v^T J``: one ``autograd.grad`` with ``grad_outputs=v``;
-* ``jvp(f, x, v)`` is ``J v``: ``u -> J^T u`` is linear, so differentiating
-  ``<J^T u, v>`` with respect to ``u`` gives ``J v`` (the double backward trick, which
-  needs the first backward recorded: tapegrad records it for every op);
-* ``jacobian`` stacks one ``vjp`` per output element (``strategy="reverse-mode"``) or
-  one ``jvp`` per input element (``"forward-mode"``); ``hessian`` is the jacobian of
-  the gradient, ``vhp`` the vjp of the gradient and ``hvp`` its jvp.
+* ``_pullback(ys, xs, u)`` is ``u^T dy/dx`` -- one ``autograd.grad``;
+* ``_Transpose(ys, xs)`` records ``u -> J^T u`` once, for a placeholder ``u``; since that
+  map is linear in ``u``, pulling a ``v`` back through it gives ``J v`` (the double
+  backward trick; tapegrad records the backward of every op, so it is always available).
 
-Results are detached unless ``create_graph=True``; then they are differentiable with
-respect to the inputs (and ``v``).
+On top of them, each public function is one ``_Session``: the user's arguments
+normalised to tuples (remembering how to give results back in the caller's nesting),
+fresh leaves standing in for the inputs, the user's function run at those leaves, the
+strict-mode checks, zeros for gradients that never reached an input, and the final
+detaching (results are detached unless ``create_graph=True``, in which case they stay
+differentiable with respect to the inputs and ``v``).
+
+* ``vjp``/``jvp``: one pullback / one transpose-then-pullback;
+* ``jacobian``: a pullback per output element (reverse mode) or a pullback through the
+  transpose per input element (forward mode);
+* ``hessian``: the jacobian of the gradient; ``vhp`` a pullback and ``hvp`` a
+  transpose-then-pullback of the gradient.
 """
 from __future__ import annotations
 
@@ -20,9 +27,12 @@ import tapegrad as torch
 
 __all__ = ["vjp", "jvp", "jacobian", "hessian", "hvp", "vhp"]
 
-# --------------------------------------------------------------------------- messages
-# PyTorch's texts for strict mode, keyed by what was found independent of what.
-_STRICT = {
+_OUTPUTS = "outputs of the user-provided function"
+_STRATEGIES = ("forward-mode", "reverse-mode")
+
+# ----------------------------------------------------------------------------- messages
+# strict mode, a value that should depend on the inputs but carries no graph; by what it is
+_NO_GRAPH = {
     "outputs": "Output {i} of the user-provided function does not require gradients. The outputs "
                "must be computed in a differentiable manner from the input when running in strict mode.",
     "grad_inputs": "The gradient with respect to input {i} is independent of the inputs of the "
@@ -32,140 +42,193 @@ _STRICT = {
                 "mode. You should ensure that your function is twice differentiable and that the "
                 "jacobian depends on the inputs (this would be violated by a linear function for "
                 "example).",
-    "hessian": "The hessian of the user-provided function with respect to input {i} is independent of "
-               "the input. This is not allowed in strict mode. You should ensure that your function is "
-               "thrice differentiable and that the hessian depends on the inputs.",
-    "none": "The output of the user-provided function is independent of input {i}. This is not "
-            "allowed in strict mode.",
 }
-# ... and for a gradient that came back empty, by the pass that produced it
-_MISSING = {
-    "back": "The output of the user-provided function is independent of input {i}. This is not "
-            "allowed in strict mode.",
-    "back_trick": "The gradient with respect to the input is independent of entry {i} in the "
-                  "grad_outputs when using the double backward trick to compute forward mode "
-                  "gradients. This is not allowed in strict mode.",
-    "double_back": "The jacobian of the user-provided function is independent of input {i}. This is "
-                   "not allowed in strict mode.",
-    "double_back_trick": "The hessian of the user-provided function is independent of entry {i} in the "
-                         "grad_jacobian. This is not allowed in strict mode as it prevents from using "
-                         "the double backward trick to replace forward mode AD.",
+_UNREACHED_INPUT = ("The output of the user-provided function is independent of input {i}. This is not "
+                    "allowed in strict mode.")
+# strict mode, a product that came back empty; by the pass that produced it
+_EMPTY_PRODUCT = {
+    "vjp": _UNREACHED_INPUT,
+    "jvp": "The gradient with respect to the input is independent of entry {i} in the "
+           "grad_outputs when using the double backward trick to compute forward mode "
+           "gradients. This is not allowed in strict mode.",
+    "vhp": "The jacobian of the user-provided function is independent of input {i}. This is "
+           "not allowed in strict mode.",
+    "hvp": "The hessian of the user-provided function is independent of entry {i} in the "
+           "grad_jacobian. This is not allowed in strict mode as it prevents from using "
+           "the double backward trick to replace forward mode AD.",
 }
-_CONSTANT_WITH_GRAPH = {
-    False: "The jacobian of the user-provided function is independent of input {i}. This is not "
-           "allowed in strict mode when create_graph=True.",
-    True: "The hessian of the user-provided function is independent of input {i}. This is not "
-          "allowed in strict mode when create_graph=True.",
+# strict mode with create_graph=True, a product that cannot be differentiated further
+_CONSTANT_PRODUCT = {
+    1: "The jacobian of the user-provided function is independent of input {i}. This is not "
+       "allowed in strict mode when create_graph=True.",
+    2: "The hessian of the user-provided function is independent of input {i}. This is not "
+       "allowed in strict mode when create_graph=True.",
 }
-_V_NONE_OUT = ("The vector v can only be None if the user-provided function returns a single Tensor "
-               "with a single element.")
-_V_NONE_IN = ("The vector v can only be None if the input to the user-provided function is a single "
-              "Tensor with a single element.")
+_V_NONE = {
+    "output": "The vector v can only be None if the user-provided function returns a single Tensor "
+              "with a single element.",
+    "input": "The vector v can only be None if the input to the user-provided function is a single "
+             "Tensor with a single element.",
+}
 
 
-# --------------------------------------------------------------------------- argument plumbing
-def _tensors(value, what, fn):
-    """``(given_as_tuple, tuple_of_tensors)``; PyTorch's TypeError for anything else."""
-    as_tuple = isinstance(value, tuple)
-    items = value if as_tuple else (value,)
+# ----------------------------------------------------------------------------- nesting
+def _as_tensors(value, what, api):
+    """``value`` (a Tensor or a tuple of them) as a tuple, and whether it was a tuple."""
+    was_tuple = isinstance(value, tuple)
+    items = value if was_tuple else (value,)
     for i, item in enumerate(items):
         if not isinstance(item, torch.Tensor):
-            where = f"value at index {i}" if as_tuple else f"given {what}"
-            raise TypeError(f"The {what} given to {fn} must be either a Tensor or a tuple of Tensors "
+            where = f"value at index {i}" if was_tuple else f"given {what}"
+            raise TypeError(f"The {what} given to {api} must be either a Tensor or a tuple of Tensors "
                             f"but the {where} has type {type(item)}.")
-    return as_tuple, items
+    return tuple(items), was_tuple
 
 
-def _shape_like(values, as_tuple):
-    return values if as_tuple else values[0]
+def _nest(items, as_tuple):
+    """The caller's nesting: the container itself, or its only element."""
+    return items if as_tuple else items[0]
 
 
-def _shape_like_grid(grid, outs_tuple, ins_tuple):
-    """``grid[i][j]`` (output i, input j) unpacked the way the arguments were given."""
-    if not ins_tuple:
+def _nest_grid(grid, rows_tuple, columns_tuple):
+    """``grid[i][j]`` (output i, input j) in the callers' nesting of outputs and inputs."""
+    if not columns_tuple:
         grid = tuple(row[0] for row in grid)
-    return grid if outs_tuple else grid[0]
+    return _nest(grid, rows_tuple)
 
 
-def _fresh(inputs, create_graph, need_graph=True):
-    """New tensor objects for the user's function, so that a tensor it also captures from
-    outside is not mistaken for the argument (and the caller's graph stays untouched)."""
-    if create_graph:
-        return tuple(x.view_as(x) if x.requires_grad else x.detach().requires_grad_(need_graph)
-                     for x in inputs)
-    return tuple(x.detach().requires_grad_(need_graph) for x in inputs)
+def _or_zeros(values, like):
+    return tuple(torch.zeros_like(ref) if v is None else v for v, ref in zip(values, like))
 
 
-def _released(values, create_graph):
-    """Detach results unless the caller asked to differentiate them (nested tuples too)."""
-    if create_graph:
-        return values
-    return tuple(v.detach() if isinstance(v, torch.Tensor) else _released(v, False) for v in values)
+def _detached(value):
+    if isinstance(value, torch.Tensor):
+        return value.detach()
+    return type(value)(_detached(v) for v in value)
 
 
-def _check_v(v, refs, refs_tuple):
-    if len(v) != len(refs):
-        if refs_tuple:
-            raise RuntimeError(f"v is a tuple of invalid length: should be {len(refs)} but got {len(v)}.")
-        raise RuntimeError("The given v should contain a single Tensor.")
-    for i, (a, b) in enumerate(zip(v, refs)):
-        if a.size() != b.size():
-            lead = f"Entry {i} in " if refs_tuple else ""
-            raise RuntimeError(f"{lead}v has invalid size: should be {b.size()} but got {a.size()}.")
+# ----------------------------------------------------------------------------- linear maps
+def _pullback(ys, xs, cotangents, create_graph=False, retain_graph=None):
+    """``sum_i cotangents[i]^T d ys[i] / d xs``, one entry per ``xs`` (None where unreached).
 
-
-def _prepare_v(v, refs, refs_tuple, fn, create_graph, none_message):
-    if v is None:
-        if len(refs) != 1 or refs[0].nelement() != 1:
-            raise RuntimeError(none_message)
-        return None
-    _, v = _tensors(v, "v", fn)
-    v = _fresh(v, create_graph, need_graph=False)
-    _check_v(v, refs, refs_tuple)
-    return v
-
-
-def _strict_requires_grad(values, kind, strict):
-    """In strict mode, every value must depend on the inputs (PyTorch's messages per kind)."""
-    if not strict:
-        return
-    for i, value in enumerate(values):
-        if value is None:
-            raise RuntimeError(_STRICT["none"].format(i=i))
-        if not value.requires_grad:
-            raise RuntimeError(_STRICT[kind].format(i=i))
-
-
-def _vjp_of(outputs, inputs, cotangents=None, create_graph=False, retain_graph=None):
-    """``autograd.grad`` over the outputs that are differentiable; None for unreached inputs."""
-    cotangents = cotangents if cotangents is not None else (None,) * len(outputs)
-    pairs = [(o, c) for o, c in zip(outputs, cotangents) if o is not None and o.requires_grad]
-    if not pairs:
-        return (None,) * len(inputs)
-    outs, cots = zip(*pairs)
-    return torch.autograd.grad(outs, inputs, cots, allow_unused=True, create_graph=create_graph,
+    Terms whose ``ys[i]`` is None or carries no graph, or whose cotangent is None, are left out.
+    """
+    keep = [k for k, (y, c) in enumerate(zip(ys, cotangents))
+            if y is not None and y.requires_grad and c is not None]
+    if not keep:
+        return (None,) * len(xs)
+    return torch.autograd.grad([ys[k] for k in keep], xs, [cotangents[k] for k in keep],
+                               allow_unused=True, create_graph=create_graph,
                                retain_graph=retain_graph)
 
 
-def _zeros_where_missing(grads, refs, strict, create_graph, stage):
-    """Missing gradients become zeros (or, in strict mode, PyTorch's error for that pass)."""
-    out = []
-    for i, (g, ref) in enumerate(zip(grads, refs)):
-        if g is None:
-            if strict:
-                raise RuntimeError(_MISSING[stage].format(i=i))
-            g = torch.zeros_like(ref)
-        elif strict and create_graph and not g.requires_grad:
-            raise RuntimeError(_CONSTANT_WITH_GRAPH["double" in stage].format(i=i))
-        out.append(g)
-    return tuple(out)
+class _Transpose:
+    """``u -> J^T u`` recorded once, for placeholders ``u`` shaped like ``ys``.
+
+    ``J^T u`` is linear in ``u``, so the placeholders' value does not matter (zeros), and
+    pulling ``v`` back through the recorded map to ``u`` gives ``J v``.
+    """
+
+    def __init__(self, ys, xs):
+        self.placeholders = tuple(torch.zeros_like(y, requires_grad=True) for y in ys)
+        self.values = _pullback(ys, xs, self.placeholders, create_graph=True)
+
+    def times(self, tangents, create_graph=False, retain_graph=None):
+        """``J v`` for ``v = tangents`` (shaped like ``xs``; None for zero): one entry per ``ys``."""
+        return _pullback(self.values, self.placeholders, tangents, create_graph, retain_graph)
 
 
-def _outer_grad_mode(create_graph):
-    return torch.set_grad_enabled(True if create_graph else torch.is_grad_enabled())
+# ----------------------------------------------------------------------------- one call
+class _Session:
+    """The state of one public call: inputs as fresh leaves, outputs, checks, finishing."""
+
+    def __init__(self, api, inputs, create_graph=False, strict=False):
+        self.api = api
+        self.create_graph = create_graph
+        self.strict = strict
+        given, self.inputs_tuple = _as_tensors(inputs, "inputs", api)
+        # New tensor objects, so that a tensor the function also captures from outside is
+        # not mistaken for the argument, and the caller's own graph is never extended
+        # (with create_graph=True an input's history is kept through a view).
+        self.leaves = tuple(self._stand_in(x, differentiable=True) for x in given)
+
+    def _stand_in(self, x, differentiable):
+        if self.create_graph and x.requires_grad:
+            return x.view_as(x)
+        return x.detach().requires_grad_(differentiable)
+
+    def evaluate(self, func, single_scalar=False):
+        """Run ``func`` at the leaves; with ``single_scalar`` it must return one one-element
+        Tensor (hessian, vhp, hvp)."""
+        result = func(*self.leaves)
+        self.outputs, self.outputs_tuple = _as_tensors(result, _OUTPUTS, self.api)
+        self.demand_graph(self.outputs, "outputs")
+        if single_scalar:
+            if self.outputs_tuple:
+                raise RuntimeError(f"The function given to {self.api} should return a single Tensor")
+            if self.outputs[0].nelement() != 1:
+                raise RuntimeError(f"The Tensor returned by the function given to {self.api} should "
+                                   "contain a single element")
+        return self.outputs
+
+    def vector(self, v, like, like_tuple, none_key):
+        """``v`` checked against ``like`` (the inputs or the outputs) as a tuple of tensors.
+
+        ``v=None`` is allowed for a single one-element ``like`` and means ``ones``.
+        """
+        if v is None:
+            if len(like) != 1 or like[0].nelement() != 1:
+                raise RuntimeError(_V_NONE[none_key])
+            return (torch.ones_like(like[0]).detach(),)
+        given, _ = _as_tensors(v, "v", self.api)
+        given = tuple(self._stand_in(t, differentiable=False) for t in given)
+        if len(given) != len(like):
+            if like_tuple:
+                raise RuntimeError(f"v is a tuple of invalid length: should be {len(like)} but got "
+                                   f"{len(given)}.")
+            raise RuntimeError("The given v should contain a single Tensor.")
+        wrong = [i for i, (t, ref) in enumerate(zip(given, like)) if t.shape != ref.shape]
+        if wrong:
+            i = wrong[0]
+            entry = f"Entry {i} in " if like_tuple else ""
+            raise RuntimeError(f"{entry}v has invalid size: should be {like[i].size()} but got "
+                               f"{given[i].size()}.")
+        return given
+
+    def demand_graph(self, values, kind):
+        """Strict mode: each value must have been reached and carry a graph. Returns ``values``."""
+        for i, value in enumerate(values if self.strict else ()):
+            if value is None:
+                raise RuntimeError(_UNREACHED_INPUT.format(i=i))
+            if not value.requires_grad:
+                raise RuntimeError(_NO_GRAPH[kind].format(i=i))
+        return values
+
+    def complete(self, products, like, stage, order=1):
+        """Zeros for products that never reached an input. In strict mode that is the error
+        for ``stage`` instead, and with create_graph a product without a graph is one too."""
+        for i, p in enumerate(products if self.strict else ()):
+            if p is None:
+                raise RuntimeError(_EMPTY_PRODUCT[stage].format(i=i))
+            if self.create_graph and not p.requires_grad:
+                raise RuntimeError(_CONSTANT_PRODUCT[order].format(i=i))
+        return _or_zeros(products, like)
+
+    def gradient(self):
+        """The gradient of the (single, one-element) output, recorded for one more pass."""
+        return _pullback(self.outputs, self.leaves, (torch.ones_like(self.outputs[0]),),
+                         create_graph=True)
+
+    def finish(self, values):
+        return values if self.create_graph else _detached(values)
+
+    def answer(self, products, products_tuple):
+        """``(outputs, products)``, each in the caller's nesting."""
+        parts = self.finish((self.outputs, tuple(products)))
+        return tuple(map(_nest, parts, (self.outputs_tuple, products_tuple)))
 
 
-# --------------------------------------------------------------------------- vjp / jvp
+# ----------------------------------------------------------------------------- vjp / jvp
 def vjp(func, inputs, v=None, create_graph=False, strict=False):
     r"""``(func(inputs), v^T J)``: the vector-Jacobian product, shaped like ``inputs``.
 
@@ -177,26 +240,11 @@ def vjp(func, inputs, v=None, create_graph=False, strict=False):
     (tensor([2., 2.]), tensor([3., 3.]))
     """
     with torch.enable_grad():
-        ins_tuple, inputs = _tensors(inputs, "inputs", "vjp")
-        inputs = _fresh(inputs, create_graph)
-        outs_tuple, outputs = _tensors(func(*inputs), "outputs of the user-provided function", "vjp")
-        _strict_requires_grad(outputs, "outputs", strict)
-        v = _prepare_v(v, outputs, outs_tuple, "vjp", create_graph, _V_NONE_OUT)
-    with _outer_grad_mode(create_graph):
-        grads = _vjp_of(outputs, inputs, v, create_graph=create_graph)
-        grads = _zeros_where_missing(grads, inputs, strict, create_graph, "back")
-    return (_shape_like(_released(outputs, create_graph), outs_tuple),
-            _shape_like(_released(grads, create_graph), ins_tuple))
-
-
-def _double_backward_setup(func, inputs, strict, create_graph, fn):
-    """Run ``func`` and record ``u -> J^T u`` (with ``u`` a fresh zero cotangent)."""
-    outs_tuple, outputs = _tensors(func(*inputs), "outputs of the user-provided function", fn)
-    _strict_requires_grad(outputs, "outputs", strict)
-    # J^T u is linear in u: its value is irrelevant, zeros will do
-    u = tuple(torch.zeros_like(o, requires_grad=True) for o in outputs)
-    jtu = _vjp_of(outputs, inputs, u, create_graph=True)
-    return outs_tuple, outputs, u, jtu
+        s = _Session("vjp", inputs, create_graph, strict)
+        outputs = s.evaluate(func)
+        cotangents = s.vector(v, outputs, s.outputs_tuple, "output")
+        products = s.complete(_pullback(outputs, s.leaves, cotangents, create_graph), s.leaves, "vjp")
+        return s.answer(products, s.inputs_tuple)
 
 
 def jvp(func, inputs, v=None, create_graph=False, strict=False):
@@ -210,58 +258,82 @@ def jvp(func, inputs, v=None, create_graph=False, strict=False):
     tensor([5., 5.])
     """
     with torch.enable_grad():
-        ins_tuple, inputs = _tensors(inputs, "inputs", "jvp")
-        inputs = _fresh(inputs, create_graph)
-        v = _prepare_v(v, inputs, ins_tuple, "jvp", create_graph, _V_NONE_IN)
-        outs_tuple, outputs, u, jtu = _double_backward_setup(func, inputs, strict, create_graph, "jvp")
-        _strict_requires_grad(jtu, "grad_inputs", strict)
-    with _outer_grad_mode(create_graph):
-        jv = _vjp_of(jtu, u, v, create_graph=create_graph)
-        jv = _zeros_where_missing(jv, outputs, strict, create_graph, "back_trick")
-    return (_shape_like(_released(outputs, create_graph), outs_tuple),
-            _shape_like(_released(jv, create_graph), outs_tuple))
+        s = _Session("jvp", inputs, create_graph, strict)
+        tangents = s.vector(v, s.leaves, s.inputs_tuple, "input")
+        outputs = s.evaluate(func)
+        transpose = _Transpose(outputs, s.leaves)
+        s.demand_graph(transpose.values, "grad_inputs")
+        products = s.complete(transpose.times(tangents, create_graph), outputs, "jvp")
+        return s.answer(products, s.outputs_tuple)
 
 
-# --------------------------------------------------------------------------- jacobian / hessian
-def _one_hot_rows(ref):
+# ----------------------------------------------------------------------------- jacobian
+def _unit_vectors(ref):
+    """The standard basis of ``ref``'s space, each shaped like ``ref``."""
     n = ref.nelement()
-    eye = torch.eye(n, dtype=ref.dtype) if n else torch.zeros(0, 0, dtype=ref.dtype)
-    return [eye[k].view(ref.shape) for k in range(n)]
+    basis = torch.eye(n, dtype=ref.dtype) if n else []
+    return [basis[k].view(ref.shape) for k in range(n)]
 
 
-def _stack(rows, shape, ref):
-    return torch.stack(rows, dim=0).view(shape) if rows else torch.zeros(shape, dtype=ref.dtype)
-
-
-def _jacobian_by_columns(func, inputs, strict, vectorize):
-    """Forward strategy: one ``J e_k`` (double backward trick) per input element."""
-    if strict:
+def _jacobian_reverse(s, func, vectorize):
+    """Row by row: the pullback of each output element's unit cotangent."""
+    outputs = s.evaluate(func)
+    if vectorize and s.strict:
         raise RuntimeError(
+            "torch.autograd.functional.jacobian: `strict=True` and `vectorized=True` are not "
+            "supported together. Please either set `strict=False` or `vectorize=False`.")
+    grid = []
+    for i, out in enumerate(outputs):
+        rows = [[] for _ in s.leaves]
+        for unit in _unit_vectors(out):
+            row = _pullback((out,), s.leaves, (unit,), s.create_graph, retain_graph=True)
+            for j, (g, x) in enumerate(zip(row, s.leaves)):
+                if g is None and s.strict:
+                    raise RuntimeError(f"Output {i} of the user-provided function is independent of "
+                                       f"input {j}. This is not allowed in strict mode.")
+                if g is not None and s.strict and s.create_graph and not g.requires_grad:
+                    raise RuntimeError(_CONSTANT_PRODUCT[1].format(i=i))
+                rows[j].append(torch.zeros_like(x) if g is None else g)
+        grid.append(tuple(
+            torch.stack(r).view(out.shape + x.shape) if r else torch.zeros(out.shape + x.shape, dtype=x.dtype)
+            for r, x in zip(rows, s.leaves)))
+    return _nest_grid(s.finish(tuple(grid)), s.outputs_tuple, s.inputs_tuple)
+
+
+def _jacobian_forward(s, func):
+    """Column by column: ``J e`` for each input element's unit vector ``e``.
+
+    Like PyTorch's forward-mode path, the result nests in lists rather than tuples.
+    """
+    outputs = s.evaluate(func)
+    transpose = _Transpose(outputs, s.leaves)
+    grid = [[None] * len(s.leaves) for _ in outputs]
+    for j, x in enumerate(s.leaves):
+        columns = [[] for _ in outputs]
+        tangents = [None] * len(s.leaves)
+        for unit in _unit_vectors(x):
+            tangents[j] = unit
+            for i, (c, out) in enumerate(zip(transpose.times(tangents, retain_graph=True), outputs)):
+                columns[i].append(torch.zeros_like(out) if c is None else c.detach())
+        for i, out in enumerate(outputs):
+            shape = out.shape + x.shape
+            grid[i][j] = (torch.stack(columns[i], dim=-1).reshape(shape) if columns[i]
+                          else torch.zeros(shape, dtype=out.dtype))
+    return _nest_grid(grid, s.outputs_tuple, s.inputs_tuple)
+
+
+def _forward_mode_refusal(create_graph, strict):
+    """PyTorch's exception for an option its forward-mode jacobian does not support, or None."""
+    if create_graph:
+        return NotImplementedError(
+            "torch.autograd.functional.jacobian: `create_graph=True` and `strategy=\"forward-mode\"` "
+            "are not supported together (yet). Please either set `create_graph=False` or "
+            "`strategy=\"reverse-mode\"`.")
+    if strict:
+        return RuntimeError(
             "torch.autograd.functional.jacobian: `strict=True` and `strategy=\"forward-mode\"` are not "
             "supported together (yet). Please either set `strict=False` or `strategy=\"reverse-mode\"`.")
-    ins_tuple, inputs = _tensors(inputs, "inputs", "jacobian")
-    if not vectorize:
-        raise NotImplementedError(
-            "Computing Jacobian using forward-AD or forward-over-reverse Hessian is"
-            "only implemented for `vectorize=True`.")
-    with torch.enable_grad():
-        inputs = _fresh(inputs, False)
-        outs_tuple, outputs, u, jtu = _double_backward_setup(func, inputs, False, False, "jacobian")
-    grid = []
-    for out in outputs:
-        grid.append([[] for _ in inputs])
-    for j, x in enumerate(inputs):
-        for e in _one_hot_rows(x):
-            column = _vjp_of((jtu[j],), u, (e,), retain_graph=True)
-            for i, (c, out) in enumerate(zip(column, outputs)):
-                grid[i][j].append(torch.zeros_like(out) if c is None else c.detach())
-    # columns stacked on a leading dim, then that dim moved behind the output's dims
-    jac = [[(torch.stack(grid[i][j], 0).reshape(x.nelement(), out.nelement()).t() if x.nelement()
-             else torch.zeros((out.nelement(), 0), dtype=out.dtype)).reshape(tuple(out.shape) + tuple(x.shape))
-            for j, x in enumerate(inputs)]
-           for i, out in enumerate(outputs)]
-    # NOTE: lists, not tuples, when both nestings are kept: PyTorch's forward-mode path does so
-    return _shape_like_grid(jac, outs_tuple, ins_tuple)
+    return None
 
 
 def jacobian(func, inputs, create_graph=False, strict=False, vectorize=False, strategy="reverse-mode"):
@@ -269,68 +341,34 @@ def jacobian(func, inputs, create_graph=False, strict=False, vectorize=False, st
 
     A Tensor for a single input and output; a tuple when one of them is a tuple; a tuple
     of tuples (``J[i][j]`` of shape ``out_i.shape + in_j.shape``) when both are.
+    ``vectorize=True`` gives the same numbers (tapegrad has no vmap; it loops either
+    way); ``strategy="forward-mode"`` needs it.
 
     >>> jacobian(lambda x: x ** 2, tapegrad.tensor([1., 2.]))
     tensor([[2., 0.],
             [0., 4.]])
     """
-    if strategy not in ("forward-mode", "reverse-mode"):
+    if strategy not in _STRATEGIES:
         raise AssertionError(
             'Expected strategy to be either "forward-mode" or "reverse-mode". Hint: If your function '
             'has more outputs than inputs, "forward-mode" tends to be more performant. Otherwise, '
             'prefer to use "reverse-mode".')
-    if strategy == "forward-mode":
-        if create_graph:
-            raise NotImplementedError(
-                "torch.autograd.functional.jacobian: `create_graph=True` and `strategy=\"forward-mode\"` "
-                "are not supported together (yet). Please either set `create_graph=False` or "
-                "`strategy=\"reverse-mode\"`.")
-        return _jacobian_by_columns(func, inputs, strict, vectorize)
-
+    forward = strategy == "forward-mode"
+    refusal = forward and _forward_mode_refusal(create_graph, strict)
+    if refusal:
+        raise refusal
     with torch.enable_grad():
-        ins_tuple, inputs = _tensors(inputs, "inputs", "jacobian")
-        inputs = _fresh(inputs, create_graph)
-        outs_tuple, outputs = _tensors(func(*inputs), "outputs of the user-provided function", "jacobian")
-        _strict_requires_grad(outputs, "outputs", strict)
-        if vectorize and strict:
-            raise RuntimeError(
-                "torch.autograd.functional.jacobian: `strict=True` and `vectorized=True` are not "
-                "supported together. Please either set `strict=False` or `vectorize=False`.")
-        # (vectorize=True gives the same rows; without vmap tapegrad loops either way)
-        jac = []
-        for i, out in enumerate(outputs):
-            rows = [[] for _ in inputs]
-            flat = out.reshape(-1)
-            for k in range(out.nelement()):
-                row = _vjp_of((flat[k],), inputs, retain_graph=True, create_graph=create_graph)
-                for j, (g, x) in enumerate(zip(row, inputs)):
-                    if g is None:
-                        if strict:
-                            raise RuntimeError(
-                                f"Output {i} of the user-provided function is independent of input {j}. "
-                                "This is not allowed in strict mode.")
-                        g = torch.zeros_like(x)
-                    elif strict and create_graph and not g.requires_grad:
-                        raise RuntimeError(_CONSTANT_WITH_GRAPH[False].format(i=i))
-                    rows[j].append(g)
-            jac.append(tuple(_stack(r, tuple(out.shape) + tuple(x.shape), x) for r, x in zip(rows, inputs)))
-        return _shape_like_grid(_released(tuple(jac), create_graph), outs_tuple, ins_tuple)
+        s = _Session("jacobian", inputs, create_graph, strict)
+        if not forward:
+            return _jacobian_reverse(s, func, vectorize)
+        if not vectorize:
+            raise NotImplementedError(
+                "Computing Jacobian using forward-AD or forward-over-reverse Hessian is"
+                "only implemented for `vectorize=True`.")
+        return _jacobian_forward(s, func)
 
 
-def _single_element(func, fn, strict):
-    """``func`` checked to return one one-element Tensor (squeezed), as hessian/vhp/hvp need."""
-    def wrapped(*inputs):
-        out = func(*inputs)
-        as_tuple, outs = _tensors(out, "outputs of the user-provided function", fn)
-        _strict_requires_grad(outs, "outputs", strict)
-        if as_tuple or not isinstance(out, torch.Tensor):
-            raise RuntimeError(f"The function given to {fn} should return a single Tensor")
-        if out.nelement() != 1:
-            raise RuntimeError(f"The Tensor returned by the function given to {fn} should contain a single element")
-        return out
-    return wrapped
-
-
+# ----------------------------------------------------------------------------- second order
 def hessian(func, inputs, create_graph=False, strict=False, vectorize=False,
             outer_jacobian_strategy="reverse-mode"):
     r"""The Hessian of the scalar function ``func`` at ``inputs`` (the jacobian of its gradient).
@@ -339,62 +377,46 @@ def hessian(func, inputs, create_graph=False, strict=False, vectorize=False,
     tensor([[ 6.,  0.],
             [ 0., 12.]])
     """
-    ins_tuple, inputs = _tensors(inputs, "inputs", "hessian")
-    if outer_jacobian_strategy not in ("forward-mode", "reverse-mode"):
+    given = _as_tensors(inputs, "inputs", "hessian")
+    if outer_jacobian_strategy not in _STRATEGIES:
         raise AssertionError('Expected strategy to be either "forward-mode" or "reverse-mode".')
-    scalar = _single_element(func, "hessian", strict)
+    grid = jacobian(_recorded_gradient(func, strict), given[0], create_graph, strict, vectorize,
+                    outer_jacobian_strategy)
+    return _nest_grid(grid, given[1], given[1])
 
+
+def _recorded_gradient(func, strict):
+    """``xs -> grad func(xs)`` for a scalar ``func``, recorded so that it can be
+    differentiated again (zeros where ``func`` does not depend on an input)."""
     def gradient(*xs):
-        if outer_jacobian_strategy == "forward-mode":
-            xs = tuple(x.requires_grad_(True) for x in xs)
-        g = jacobian(lambda *a: scalar(*a).squeeze(), xs, create_graph=True)
-        _strict_requires_grad(g, "jacobian", strict)
-        return g
-
-    res = jacobian(gradient, inputs, create_graph=create_graph, strict=strict, vectorize=vectorize,
-                   strategy=outer_jacobian_strategy)
-    return _shape_like_grid(res, ins_tuple, ins_tuple)
-
-
-def _gradient_with_graph(func, inputs, v, create_graph, strict, fn):
-    """Shared first half of ``vhp``/``hvp``: the scalar's gradient, recorded for one more pass."""
-    ins_tuple, inputs = _tensors(inputs, "inputs", fn)
-    inputs = _fresh(inputs, create_graph)
-    v = _prepare_v(v, inputs, ins_tuple, fn, create_graph, _V_NONE_IN)
-    outs_tuple, outputs = _tensors(func(*inputs), "outputs of the user-provided function", fn)
-    _strict_requires_grad(outputs, "outputs", strict)
-    if outs_tuple or not isinstance(outputs[0], torch.Tensor):
-        raise RuntimeError(f"The function given to {fn} should return a single Tensor")
-    if outputs[0].nelement() != 1:
-        raise RuntimeError(f"The Tensor returned by the function given to {fn} should contain a single element")
-    grad = _vjp_of(outputs, inputs, create_graph=True)
-    _strict_requires_grad(grad, "jacobian", strict)
-    return ins_tuple, inputs, v, outs_tuple, outputs, grad
+        # create_graph=True: the leaves are views of xs, so the gradient stays a function of xs
+        inner = _Session("hessian", xs, create_graph=True, strict=strict)
+        inner.evaluate(func, single_scalar=True)
+        return inner.demand_graph(_or_zeros(inner.gradient(), inner.leaves), "jacobian")
+    return gradient
 
 
 def vhp(func, inputs, v=None, create_graph=False, strict=False):
-    r"""``(func(inputs), v^T H)`` for the scalar function ``func``: a vjp of its gradient."""
+    r"""``(func(inputs), v^T H)`` for the scalar function ``func``: a pullback of its gradient."""
     with torch.enable_grad():
-        ins_tuple, inputs, v, outs_tuple, outputs, grad = _gradient_with_graph(
-            func, inputs, v, create_graph, strict, "vhp")
-    with _outer_grad_mode(create_graph):
-        res = _vjp_of(grad, inputs, v, create_graph=create_graph)
-        res = _zeros_where_missing(res, inputs, strict, create_graph, "double_back")
-    return (_shape_like(_released(outputs, create_graph), outs_tuple),
-            _shape_like(_released(res, create_graph), ins_tuple))
+        s = _Session("vhp", inputs, create_graph, strict)
+        v = s.vector(v, s.leaves, s.inputs_tuple, "input")
+        s.evaluate(func, single_scalar=True)
+        grad = s.gradient()
+        s.demand_graph(grad, "jacobian")
+        products = _pullback(grad, s.leaves, v, create_graph)
+        return s.answer(s.complete(products, s.leaves, "vhp", order=2), s.inputs_tuple)
 
 
 def hvp(func, inputs, v=None, create_graph=False, strict=False):
     r"""``(func(inputs), H v)`` for the scalar function ``func``: the double backward trick on
     its gradient (three reverse passes; for smooth functions ``hvp == vhp``, which is cheaper)."""
     with torch.enable_grad():
-        ins_tuple, inputs, v, outs_tuple, outputs, grad = _gradient_with_graph(
-            func, inputs, v, create_graph, strict, "hvp")
-        u = tuple(torch.zeros_like(x, requires_grad=True) for x in inputs)
-        htu = _vjp_of(grad, inputs, u, create_graph=True)
-        _strict_requires_grad(grad, "hessian", strict)
-    with _outer_grad_mode(create_graph):
-        res = _vjp_of(htu, u, v, create_graph=create_graph)
-        res = _zeros_where_missing(res, inputs, strict, create_graph, "double_back_trick")
-    return (_shape_like(_released(outputs, create_graph), outs_tuple),
-            _shape_like(_released(res, create_graph), ins_tuple))
+        s = _Session("hvp", inputs, create_graph, strict)
+        v = s.vector(v, s.leaves, s.inputs_tuple, "input")
+        s.evaluate(func, single_scalar=True)
+        grad = s.gradient()
+        s.demand_graph(grad, "jacobian")
+        transpose = _Transpose(grad, s.leaves)
+        products = transpose.times(v, create_graph)
+        return s.answer(s.complete(products, s.leaves, "hvp", order=2), s.inputs_tuple)

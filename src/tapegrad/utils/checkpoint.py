@@ -7,10 +7,14 @@ restored, so dropout draws the same masks -- and the incoming gradients are
 backpropagated through the recomputed graph into the inputs and into any parameters the
 segment uses (their ``.grad`` is accumulated exactly as without checkpointing).
 
-Both ``use_reentrant`` variants run this reentrant-style implementation (an
-``autograd.Function`` whose backward calls ``autograd.backward``). ``use_reentrant=False``
-additionally accepts keyword arguments for ``fn`` and ``context_fn``, and records the
-output even when no input requires grad (so parameters inside still get gradients).
+The pieces: a ``_Segment`` remembers one call (function, non-tensor arguments, RNG
+state, recomputation context) and knows how to replay it and backpropagate through the
+replay; ``CheckpointFunction`` is the graph node that holds the segment and the saved
+input tensors. Both ``use_reentrant`` variants use it (backward calls
+``autograd.backward`` from inside the engine). ``use_reentrant=False`` additionally
+accepts keyword arguments for ``fn`` and ``context_fn``, and records the output even
+when no input requires grad (so parameters inside still get gradients): a zero-size
+"anchor" tensor requiring grad is passed along for that.
 
 >>> import tapegrad as torch
 >>> from tapegrad.utils.checkpoint import checkpoint
@@ -23,6 +27,7 @@ output even when no input requires grad (so parameters inside still get gradient
 from __future__ import annotations
 
 import contextlib
+import functools
 import warnings
 
 from .. import creation
@@ -34,113 +39,117 @@ __all__ = ["checkpoint", "checkpoint_sequential", "detach_variable", "check_back
            "noop_context_fn"]
 
 _DEFAULT_DETERMINISM_MODE = "default"
+_DETERMINISM_MODES = ["default", "none"]
+
+_USE_REENTRANT_ADVICE = (
+    "use_reentrant=False is "
+    "recommended, but if you need to preserve the current default "
+    "behavior, you can pass use_reentrant=True. Refer to docs for more "
+    "details on the differences between the two variants.")
 
 
 def noop_context_fn():
+    """The default ``context_fn``: no context around either the forward or the recomputation."""
     return contextlib.nullcontext(), contextlib.nullcontext()
 
 
 def detach_variable(inputs):
     """Detach each tensor of the tuple ``inputs``, keeping its ``requires_grad``."""
-    if isinstance(inputs, tuple):
-        out = []
-        for inp in inputs:
-            if not isinstance(inp, Tensor):
-                out.append(inp)
-                continue
-            x = inp.detach()
-            if inp.requires_grad:
-                x.requires_grad_(True)
-            out.append(x)
-        return tuple(out)
-    raise RuntimeError(
-        f"Only tuple of tensors is supported. Got Unsupported input type: {type(inputs).__name__}")
+    if not isinstance(inputs, tuple):
+        raise RuntimeError(
+            f"Only tuple of tensors is supported. Got Unsupported input type: {type(inputs).__name__}")
+    return tuple(x.detach().requires_grad_(x.requires_grad) if isinstance(x, Tensor) else x
+                 for x in inputs)
 
 
 def check_backward_validity(inputs):
-    if not any(inp.requires_grad for inp in inputs if isinstance(inp, Tensor)):
+    """Warn when no tensor among ``inputs`` requires grad (the checkpoint would be useless)."""
+    if not any(isinstance(x, Tensor) and x.requires_grad for x in inputs):
         warnings.warn("None of the inputs have requires_grad=True. Gradients will be None",
                       stacklevel=2)
 
 
+def _unexpected_kwargs(kwargs):
+    return ValueError("Unexpected keyword arguments: " + ",".join(kwargs))
+
+
+class _Segment:
+    """One checkpointed call of ``function``: everything needed to run it again.
+
+    Tensor arguments are not kept here (the graph node saves them, so in-place changes
+    and double backward are detected as for any saved tensor); the other arguments are
+    kept in their positions.
+    """
+
+    def __init__(self, function, args, preserve_rng_state, context_fn, strict):
+        self.function = function
+        self.arguments = [None if isinstance(a, Tensor) else a for a in args]
+        self.tensor_slots = [i for i, a in enumerate(args) if isinstance(a, Tensor)]
+        self.rng_state = creation.get_rng_state() if preserve_rng_state else None
+        self.context_fn = context_fn
+        # reentrant: a segment whose outputs all lack grad_fn is an error, as in PyTorch
+        self.strict = strict
+
+    def first_run(self, args):
+        forward_ctx, self.recompute_ctx = self.context_fn()
+        with grad_mode.no_grad(), forward_ctx:
+            return self.function(*args)
+
+    def _replay(self, saved_tensors):
+        """Run the function again, with recording on, on fresh leaves: ``(leaves, outputs)``."""
+        args = list(self.arguments)
+        for slot, tensor in zip(self.tensor_slots, saved_tensors):
+            args[slot] = tensor
+        leaves = detach_variable(tuple(args))
+        with self._rng_as_in_forward(), grad_mode.enable_grad(), self.recompute_ctx:
+            outputs = self.function(*leaves)
+        return leaves, outputs
+
+    @contextlib.contextmanager
+    def _rng_as_in_forward(self):
+        """Draw the forward's random numbers again, leaving the caller's stream untouched."""
+        if self.rng_state is None:
+            yield
+            return
+        callers = creation.get_rng_state()
+        creation.set_rng_state(self.rng_state)
+        try:
+            yield
+        finally:
+            creation.set_rng_state(callers)
+
+    def input_grads(self, saved_tensors, output_grads):
+        """Gradients for the call's arguments (None for non-tensors) given the outputs' grads."""
+        leaves, outputs = self._replay(saved_tensors)
+        if isinstance(outputs, Tensor):
+            outputs = (outputs,)
+        pairs = [(o, g) for o, g in zip(outputs, output_grads)
+                 if isinstance(o, Tensor) and o.requires_grad]
+        if pairs:
+            from .. import autograd
+            autograd.backward([o for o, _ in pairs], [g for _, g in pairs])
+        elif self.strict:
+            raise RuntimeError("none of output has requires_grad=True, this checkpoint() is not necessary")
+        return tuple(x.grad if isinstance(x, Tensor) else None for x in leaves)
+
+
 class CheckpointFunction(_function.Function):
-    @staticmethod
-    def forward(ctx, run_function, preserve_rng_state, *args):
-        # The leading extra flag is how use_reentrant=False hides its dummy input.
-        return _forward(ctx, run_function, preserve_rng_state, None, args)
+    """The graph node of a checkpointed segment.
+
+    ``apply(segment, anchor, *args)``: ``anchor`` is None (reentrant) or a zero-size
+    tensor requiring grad (non-reentrant), which makes the node record even when no
+    argument requires grad.
+    """
 
     @staticmethod
-    def backward(ctx, *grads):
-        return (None, None) + _backward(ctx, grads)
-
-
-class _NonReentrantCheckpointFunction(_function.Function):
-    """Same, with a ``context_fn`` and a dummy input requiring grad (always recorded)."""
-
-    @staticmethod
-    def forward(ctx, run_function, preserve_rng_state, context_fn, _dummy, *args):
-        return _forward(ctx, run_function, preserve_rng_state, context_fn, args)
+    def forward(ctx, segment, anchor, *args):
+        ctx.segment = segment
+        ctx.save_for_backward(*(a for a in args if isinstance(a, Tensor)))
+        return segment.first_run(args)
 
     @staticmethod
     def backward(ctx, *grads):
-        return (None, None, None, None) + _backward(ctx, grads)
-
-
-def _forward(ctx, run_function, preserve_rng_state, context_fn, args):
-    if context_fn is None:
-        check_backward_validity(args)
-    ctx.run_function = run_function
-    ctx.preserve_rng_state = preserve_rng_state
-    ctx.context_fn = context_fn
-    if preserve_rng_state:
-        ctx.fwd_cpu_state = creation.get_rng_state()
-    # Non-tensor inputs are kept on ctx; tensors are saved (placeholders None).
-    ctx.inputs = []
-    ctx.tensor_indices = []
-    tensor_inputs = []
-    for i, arg in enumerate(args):
-        if isinstance(arg, Tensor):
-            tensor_inputs.append(arg)
-            ctx.tensor_indices.append(i)
-            ctx.inputs.append(None)
-        else:
-            ctx.inputs.append(arg)
-    ctx.save_for_backward(*tensor_inputs)
-    fwd_ctx = context_fn()[0] if context_fn is not None else contextlib.nullcontext()
-    with grad_mode.no_grad(), fwd_ctx:
-        return run_function(*args)
-
-
-def _backward(ctx, grads):
-    from .. import autograd
-    inputs = list(ctx.inputs)
-    for i, t in zip(ctx.tensor_indices, ctx.saved_tensors):
-        inputs[i] = t
-    # Mimic the forward's RNG state; restore the surrounding one afterwards (fork_rng).
-    outer_state = creation.get_rng_state() if ctx.preserve_rng_state else None
-    try:
-        if ctx.preserve_rng_state:
-            creation.set_rng_state(ctx.fwd_cpu_state)
-        detached = detach_variable(tuple(inputs))
-        rec_ctx = ctx.context_fn()[1] if ctx.context_fn is not None else contextlib.nullcontext()
-        with grad_mode.enable_grad(), rec_ctx:
-            outputs = ctx.run_function(*detached)
-    finally:
-        if outer_state is not None:
-            creation.set_rng_state(outer_state)
-    if isinstance(outputs, Tensor):
-        outputs = (outputs,)
-    outs_with_grad, grads_with_grad = [], []
-    for i, o in enumerate(outputs):
-        if isinstance(o, Tensor) and o.requires_grad:
-            outs_with_grad.append(o)
-            grads_with_grad.append(grads[i])
-    if not outs_with_grad:
-        if ctx.context_fn is not None:  # use_reentrant=False: nothing inside needed grad
-            return tuple(None for _ in detached)
-        raise RuntimeError("none of output has requires_grad=True, this checkpoint() is not necessary")
-    autograd.backward(outs_with_grad, grads_with_grad)
-    return tuple(inp.grad if isinstance(inp, Tensor) else None for inp in detached)
+        return (None, None) + ctx.segment.input_grads(ctx.saved_tensors, grads)
 
 
 def checkpoint(function, *args, use_reentrant=None, context_fn=noop_context_fn,
@@ -148,68 +157,66 @@ def checkpoint(function, *args, use_reentrant=None, context_fn=noop_context_fn,
                preserve_rng_state=True, **kwargs):
     """Run ``function(*args)`` without keeping its activations; recompute them in backward.
 
-    Parameters mirror ``torch.utils.checkpoint.checkpoint``. ``determinism_check``,
-    ``debug`` and ``early_stop`` are accepted (``use_reentrant=False`` only) and ignored.
+    Parameters mirror ``torch.utils.checkpoint.checkpoint``. With ``use_reentrant=False``,
+    ``determinism_check`` must be ``"default"`` or ``"none"`` but no check is run, and
+    ``debug`` is accepted and ignored; ``early_stop`` is ignored by both variants.
     """
     if use_reentrant is None:
         warnings.warn(
             "torch.utils.checkpoint: the use_reentrant parameter should be "
             "passed explicitly. Starting in PyTorch 2.9, calling checkpoint "
-            "without use_reentrant will raise an exception. use_reentrant=False is "
-            "recommended, but if you need to preserve the current default "
-            "behavior, you can pass use_reentrant=True. Refer to docs for more "
-            "details on the differences between the two variants.",
+            "without use_reentrant will raise an exception. " + _USE_REENTRANT_ADVICE,
             stacklevel=2)
         use_reentrant = True
     if use_reentrant:
         if kwargs:
-            raise ValueError("Unexpected keyword arguments: " + ",".join(arg for arg in kwargs))
-        if (context_fn is not noop_context_fn and context_fn is not None) or debug is not False:
+            raise _unexpected_kwargs(kwargs)
+        if context_fn not in (noop_context_fn, None) or debug is not False:
             raise ValueError("Passing `context_fn` or `debug` is only supported when "
                              "use_reentrant=False.")
-        return CheckpointFunction.apply(function, preserve_rng_state, *args)
-    if determinism_check not in ("default", "none"):
+        check_backward_validity(args)
+        segment = _Segment(function, args, preserve_rng_state, noop_context_fn, strict=True)
+        return CheckpointFunction.apply(segment, None, *args)
+    if determinism_check not in _DETERMINISM_MODES:
         raise ValueError(
-            f"determinism_check should be one of ['default', 'none'], but got {determinism_check}")
-    fn = function
-    if kwargs:
-        def fn(*a, _f=function, _kw=kwargs):
-            return _f(*a, **_kw)
-    dummy = creation.empty((0,), requires_grad=True)
-    return _NonReentrantCheckpointFunction.apply(
-        fn, preserve_rng_state, context_fn or noop_context_fn, dummy, *args)
+            f"determinism_check should be one of {_DETERMINISM_MODES}, but got {determinism_check}")
+    bound = functools.partial(function, **kwargs) if kwargs else function
+    segment = _Segment(bound, args, preserve_rng_state, context_fn or noop_context_fn, strict=False)
+    anchor = creation.empty((0,), requires_grad=True)
+    return CheckpointFunction.apply(segment, anchor, *args)
 
 
 def checkpoint_sequential(functions, segments, input, use_reentrant=None, **kwargs):
-    """Checkpoint a sequential model in ``segments`` chunks (the last chunk runs normally)."""
+    """Checkpoint a sequential model in ``segments`` chunks (the last chunk runs normally).
+
+    ``functions`` is an ``nn.Sequential`` (its children) or a list of callables; each of
+    the first ``segments - 1`` chunks of ``len(functions) // segments`` of them is one
+    ``checkpoint`` call, the rest of the chain runs with the activations kept.
+    """
     if use_reentrant is None:
         warnings.warn(
             "torch.utils.checkpoint.checkpoint_sequential: the use_reentrant "
             "parameter should be passed explicitly. "
             "In version 2.9 we will raise an exception if use_reentrant "
-            "is not passed. use_reentrant=False is "
-            "recommended, but if you need to preserve the current default "
-            "behavior, you can pass use_reentrant=True. Refer to docs for more "
-            "details on the differences between the two variants.", stacklevel=2)
+            "is not passed. " + _USE_REENTRANT_ADVICE, stacklevel=2)
         use_reentrant = True
     preserve = kwargs.pop("preserve_rng_state", True)
     if kwargs:
-        raise ValueError("Unexpected keyword arguments: " + ",".join(arg for arg in kwargs))
-
-    def run_function(start, end, functions):
-        def forward(input):
-            for j in range(start, end + 1):
-                input = functions[j](input)
-            return input
-        return forward
-
+        raise _unexpected_kwargs(kwargs)
     from ..nn import Sequential
-    if isinstance(functions, Sequential):
-        functions = list(functions.children())
-    segment_size = len(functions) // segments
-    end = -1
-    for start in range(0, segment_size * (segments - 1), segment_size):
-        end = start + segment_size - 1
-        input = checkpoint(run_function(start, end, functions), input,
+    chain = list(functions.children()) if isinstance(functions, Sequential) else list(functions)
+    size = len(chain) // segments
+    checkpointed_end = size * (segments - 1)
+    for start in range(0, checkpointed_end, size):
+        input = checkpoint(_compose(chain[start:start + size]), input,
                            use_reentrant=use_reentrant, preserve_rng_state=preserve)
-    return run_function(end + 1, len(functions) - 1, functions)(input)
+    return _compose(chain[checkpointed_end:])(input)
+
+
+def _compose(steps):
+    """The callables ``steps`` applied one after the other."""
+    def run(x):
+        for step in steps:
+            x = step(x)
+        return x
+    return run

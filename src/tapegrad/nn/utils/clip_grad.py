@@ -1,12 +1,13 @@
-"""Gradient clipping: ``clip_grad_norm_`` and ``clip_grad_value_`` (PyTorch's semantics).
+"""Gradient clipping with PyTorch's semantics (``torch.nn.utils.clip_grad*``).
 
-The norms follow ``torch.nn.utils.clip_grad_norm_`` on CPU: the norm of each
-gradient, then the norm of those norms; every gradient is multiplied in place
-by ``min(max_norm / (total_norm + 1e-6), 1)`` (also when it is 1).
+The total norm is the norm of the per-gradient norms, which for every ``p`` equals the
+norm of all gradients concatenated. Each per-gradient norm is accumulated in float64 and
+rounded to that gradient's dtype; the total has the promoted dtype of the gradients, as
+PyTorch's stacked norms do. Clipping multiplies every gradient in place by
+``min(max_norm / (total + 1e-6), 1)``, also when that factor is 1.
 """
 from __future__ import annotations
 
-import functools
 import math
 import types
 import warnings
@@ -22,127 +23,122 @@ __all__ = ["clip_grad_norm", "clip_grad_norm_", "clip_grad_value_", "get_total_n
            "clip_grads_with_norm_"]
 
 
-def _no_grad(func):
-    @functools.wraps(func)
-    def _no_grad_wrapper(*args, **kwargs):
-        with no_grad():
-            return func(*args, **kwargs)
-    return _no_grad_wrapper
+def _listed(tensors):
+    """A lone tensor or any iterable of tensors, as a list."""
+    return [tensors] if isinstance(tensors, Tensor) else list(tensors)
 
 
-def _vector_norm(arr, ord):
-    """``torch.linalg.vector_norm(arr, ord)`` accumulated in float64, in ``arr``'s dtype."""
-    a = xp.abs(arr.astype(xp.float64, copy=False)).ravel()
-    if ord == math.inf:
-        r = a.max() if a.size else 0.0
-    elif ord == -math.inf:
-        if not a.size:
-            raise RuntimeError("linalg.vector_norm cannot compute the -inf norm on an empty tensor "
-                               "because the operation does not have an identity")
-        r = a.min()
-    elif ord == 0:
-        r = float(xp.count_nonzero(a))
-    elif ord == 1:
-        r = a.sum()
-    elif ord == 2:
-        r = math.sqrt(xp.dot(a, a)) if a.size else 0.0
-    else:
-        r = (a ** ord).sum() ** (1.0 / ord)
-    return xp.asarray(r, dtype=arr.dtype)
+def _present_grads(parameters):
+    return [p.grad for p in parameters if p.grad is not None]
 
 
-def _foreach_check(foreach, tensors):
+def _refuse_foreach(foreach, tensors):
+    # tapegrad has no fused multi-tensor kernels; PyTorch says this for such devices too
     if foreach and tensors:
         raise RuntimeError("foreach=True was passed, but can't use the foreach API on cpu tensors")
 
 
-@_no_grad
+def _min_abs(a):
+    if a.size == 0:
+        raise RuntimeError("linalg.vector_norm cannot compute the -inf norm on an empty tensor "
+                           "because the operation does not have an identity")
+    return a.min()
+
+
+# p -> norm of a flat float64 array of absolute values; any other p uses the power sum
+_SPECIAL_NORMS = {
+    math.inf: lambda a: a.max(initial=0.0),
+    -math.inf: _min_abs,
+    0.0: lambda a: float(xp.count_nonzero(a)),
+    1.0: lambda a: a.sum(),
+    2.0: lambda a: math.sqrt(xp.dot(a, a)),
+}
+
+
+def _norm(array, p):
+    """``linalg.vector_norm(array, p)`` as a float64 scalar."""
+    magnitudes = xp.abs(xp.asarray(array, dtype=xp.float64)).ravel()
+    special = _SPECIAL_NORMS.get(p)
+    if special is not None:
+        return xp.float64(special(magnitudes))
+    return xp.float64((magnitudes ** p).sum() ** (1.0 / p))
+
+
 def get_total_norm(tensors, norm_type=2.0, error_if_nonfinite=False, foreach=None):
-    """The ``norm_type``-norm of all ``tensors`` together (as if concatenated), a 0-d tensor."""
-    if isinstance(tensors, Tensor):
-        tensors = [tensors]
-    else:
-        tensors = list(tensors)
-    norm_type = float(norm_type)
-    if len(tensors) == 0:
-        return Tensor._wrap(xp.asarray(0.0, dtype=dtypes.get_default_dtype().np))
-    _foreach_check(foreach, tensors)
+    """The ``norm_type``-norm of all ``tensors`` together (as if concatenated): a 0-d tensor.
+
+    ``norm_type`` may be ``inf``/``-inf`` (also as strings). An empty list gives
+    ``tensor(0.)`` in the default dtype.
+    """
+    tensors = _listed(tensors)
+    p = float(norm_type)
+    if not tensors:
+        return Tensor._wrap(xp.zeros((), dtype=dtypes.get_default_dtype().np))
+    _refuse_foreach(foreach, tensors)
     with xp.errstate(all="ignore"):
-        norms = [_vector_norm(t._data, norm_type) for t in tensors]
-        out_dtype = xp.result_type(*[n.dtype for n in norms])
-        stacked = xp.stack([n.astype(out_dtype) for n in norms])
-        total_norm = _vector_norm(stacked, norm_type)
-    if error_if_nonfinite and not xp.isfinite(total_norm):
+        # each norm rounded to its tensor's dtype before they are combined
+        per_tensor = [_norm(t._data, p).astype(t._data.dtype) for t in tensors]
+        result_dtype = xp.result_type(*per_tensor)
+        total = _norm(xp.array(per_tensor, dtype=result_dtype), p).astype(result_dtype)
+    if error_if_nonfinite and not math.isfinite(total):
         raise RuntimeError(
-            f"The total norm of order {norm_type} for gradients from "
+            f"The total norm of order {p} for gradients from "
             "`parameters` is non-finite, so it cannot be clipped. To disable "
             "this error and scale the gradients by the non-finite norm anyway, "
             "set `error_if_nonfinite=False`")
-    return Tensor._wrap(total_norm)
+    return Tensor._wrap(xp.asarray(total))
 
 
-@_no_grad
 def clip_grads_with_norm_(parameters, max_norm, total_norm, foreach=None):
-    """Scale the gradients of ``parameters`` by ``min(max_norm / (total_norm + 1e-6), 1)``."""
-    if isinstance(parameters, Tensor):
-        parameters = [parameters]
-    grads = [p.grad for p in parameters if p.grad is not None]
-    max_norm = float(max_norm)
-    if len(grads) == 0:
-        return
-    _foreach_check(foreach, grads)
-    t = total_norm._data if isinstance(total_norm, Tensor) else xp.asarray(total_norm)
-    dt = t.dtype.type
-    # PyTorch: ``max_norm / (total_norm + 1e-6)`` is ``reciprocal(total_norm + 1e-6) * max_norm``
-    with xp.errstate(all="ignore"):
-        clip_coef = (dt(1) / (t + dt(1e-6))) * dt(max_norm)
-    clip_coef_clamped = xp.minimum(clip_coef, dt(1.0))
-    with xp.errstate(all="ignore"):  # inf/nan norms give nan gradients silently, like PyTorch
-        for g in grads:
-            a = g._data
-            xp.multiply(a, clip_coef_clamped.astype(a.dtype), out=a)
-            g._bump_version("mul_")
+    """Scale the gradients of ``parameters`` in place by ``min(max_norm / (total_norm + 1e-6), 1)``.
 
-
-@_no_grad
-def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=False, foreach=None):
-    """Clip the gradient norm of ``parameters`` in place; returns the total norm (a tensor).
-
-    The norm is computed over all gradients together, as if concatenated into one vector.
-
-    >>> total = tapegrad.nn.utils.clip_grad_norm_(model.parameters(), max_norm=1.0)
+    ``total_norm`` is usually ``get_total_norm`` of those gradients (possibly combined
+    across several parameter groups). Returns None.
     """
-    if isinstance(parameters, Tensor):
-        parameters = [parameters]
-    else:
-        is_generator = isinstance(parameters, types.GeneratorType)
+    grads = _present_grads(_listed(parameters))
+    if not grads:
+        return
+    _refuse_foreach(foreach, grads)
+    norm = total_norm._data if isinstance(total_norm, Tensor) else xp.asarray(total_norm)
+    scalar = norm.dtype.type
+    with xp.errstate(all="ignore"):
+        # in the norm's dtype, as 1 / (norm + eps) times max_norm (PyTorch's rounding)
+        factor = xp.minimum(scalar(1) / (norm + scalar(1e-6)) * scalar(float(max_norm)), scalar(1))
+    with no_grad():
+        for g in grads:
+            g.mul_(Tensor._wrap(xp.asarray(factor, dtype=g._data.dtype)))
+
+
+def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=False, foreach=None):
+    """Clip the gradients of ``parameters`` to a total ``norm_type``-norm of ``max_norm``.
+
+    Returns the total norm *before* clipping (a 0-d tensor).
+
+    >>> total = clip_grad_norm_(model.parameters(), max_norm=1.0)
+    """
+    if isinstance(parameters, types.GeneratorType):
         parameters = list(parameters)
-        if is_generator and len(parameters) == 0:
+        if not parameters:
             warnings.warn("`parameters` is an empty generator, no gradient clipping will occur.",
-                          stacklevel=3)
-    grads = [p.grad for p in parameters if p.grad is not None]
-    total_norm = get_total_norm(grads, norm_type, error_if_nonfinite, foreach)
-    clip_grads_with_norm_(parameters, max_norm, total_norm, foreach)
-    return total_norm
+                          stacklevel=2)
+    parameters = _listed(parameters)
+    total = get_total_norm(_present_grads(parameters), norm_type, error_if_nonfinite, foreach)
+    clip_grads_with_norm_(parameters, max_norm, total, foreach)
+    return total
 
 
 def clip_grad_norm(parameters, max_norm, norm_type=2.0, error_if_nonfinite=False, foreach=None):
-    """Deprecated alias of ``clip_grad_norm_``."""
+    """Deprecated spelling of :func:`clip_grad_norm_`."""
     warnings.warn("`torch.nn.utils.clip_grad_norm` is now deprecated "
                   "in favor of `torch.nn.utils.clip_grad_norm_`.", FutureWarning, stacklevel=2)
     return clip_grad_norm_(parameters, max_norm, norm_type, error_if_nonfinite, foreach)
 
 
-@_no_grad
 def clip_grad_value_(parameters, clip_value, foreach=None):
     """Clamp every gradient of ``parameters`` to ``[-clip_value, clip_value]`` in place."""
-    if isinstance(parameters, Tensor):
-        parameters = [parameters]
-    clip_value = float(clip_value)
-    grads = [p.grad for p in parameters if p.grad is not None]
-    _foreach_check(foreach, grads)
-    for g in grads:
-        a = g._data
-        dt = a.dtype.type
-        xp.clip(a, dt(-clip_value), dt(clip_value), out=a)
-        g._bump_version("clamp_")
+    grads = _present_grads(_listed(parameters))
+    _refuse_foreach(foreach, grads)
+    bound = float(clip_value)
+    with no_grad():
+        for g in grads:
+            g.clamp_(-bound, bound)
