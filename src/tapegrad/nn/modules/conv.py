@@ -1,147 +1,192 @@
-"""Convolution layers: Conv1d, Conv2d, ConvTranspose2d."""
+"""Convolution layers: ``Conv1d``, ``Conv2d`` and ``ConvTranspose2d``.
+
+The three differ only in data: the spatial rank, whether the weight is laid out for a
+transposed convolution, and which ``nn.functional`` function runs. ``_ConvNd`` holds
+the shared validation, parameter layout, initialisation, ``padding_mode`` handling and
+repr; each public class is its constructor signature plus three class attributes.
+"""
 from __future__ import annotations
 
 import math
 
-from ... import creation
 from .. import functional as F
-from .. import init
-from ..parameter import Parameter
+from .linear import _default_affine_init_, _empty_param
 from .module import Module
 
+_PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+_PADDING_STRINGS = ("valid", "same")
 
-def _tuple(v, n):
-    return tuple(v) if isinstance(v, (tuple, list)) else (v,) * n
+
+def _set_text(words):
+    """``{'a', 'b'}``: how PyTorch's messages list the allowed values."""
+    return "{" + ", ".join(repr(w) for w in words) + "}"
+
+
+def _per_dim(value, rank):
+    """One entry per spatial dimension: ``3`` -> ``(3, 3)`` for rank 2."""
+    if isinstance(value, (tuple, list)):
+        return tuple(value)
+    return (value,) * rank
 
 
 class _ConvNd(Module):
-    _n = 2
+    """Shared body of the convolution modules.
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride, padding, dilation, transposed,
-                 output_padding, groups, bias, padding_mode, device=None, dtype=None):
+    Subclasses set ``_rank`` (number of spatial dims), ``_transposed`` and
+    ``_function`` (the functional convolution). The weight is
+    (out_channels, in_channels // groups, *kernel_size), or
+    (in_channels, out_channels // groups, *kernel_size) when transposed.
+    """
+
+    _rank = 0
+    _transposed = False
+    _function = None
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
+                 padding_mode, device=None, dtype=None, output_padding=0):
         super().__init__()
+        self._validate(in_channels, out_channels, stride, padding, groups, padding_mode)
+        rank = self._rank
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.kernel_size = _per_dim(kernel_size, rank)
+        self.stride = _per_dim(stride, rank)
+        self.padding = padding if isinstance(padding, str) else _per_dim(padding, rank)
+        self.dilation = _per_dim(dilation, rank)
+        self.transposed = self._transposed
+        self.output_padding = _per_dim(output_padding, rank)
+        self.groups = groups
+        self.padding_mode = padding_mode
+        if self._transposed:
+            leading = (in_channels, out_channels // groups)
+        else:
+            leading = (out_channels, in_channels // groups)
+        self.weight = _empty_param(leading + self.kernel_size, dtype, device)
+        self.register_parameter("bias", _empty_param((out_channels,), dtype, device) if bias else None)
+        self.reset_parameters()
+
+    @staticmethod
+    def _validate(in_channels, out_channels, stride, padding, groups, padding_mode):
         if groups <= 0:
             raise ValueError("groups must be a positive integer")
         if in_channels % groups != 0:
             raise ValueError("in_channels must be divisible by groups")
         if out_channels % groups != 0:
             raise ValueError("out_channels must be divisible by groups")
-        valid_modes = {"zeros", "reflect", "replicate", "circular"}
-        if padding_mode not in valid_modes:
-            raise ValueError(f"padding_mode must be one of {valid_modes}, but got padding_mode='{padding_mode}'")
-        n = self._n
         if isinstance(padding, str):
-            if padding not in ("same", "valid"):
-                raise ValueError(f"Invalid padding string '{padding}', should be one of ['valid', 'same']")
-            if padding == "same" and any(s != 1 for s in _tuple(stride, n)):
+            if padding not in _PADDING_STRINGS:
+                raise ValueError(
+                    f"Invalid padding string '{padding}', should be one of {_set_text(_PADDING_STRINGS)}")
+            if padding == "same" and any(s != 1 for s in _per_dim(stride, 1)):
                 raise ValueError("padding='same' is not supported for strided convolutions")
-        self.in_channels, self.out_channels = in_channels, out_channels
-        self.kernel_size = _tuple(kernel_size, n)
-        self.stride = _tuple(stride, n)
-        self.padding = padding if isinstance(padding, str) else _tuple(padding, n)
-        self.dilation = _tuple(dilation, n)
-        self.transposed = transposed
-        self.output_padding = _tuple(output_padding, n)
-        self.groups = groups
-        self.padding_mode = padding_mode
-        if transposed:
-            shape = (in_channels, out_channels // groups) + self.kernel_size
-        else:
-            shape = (out_channels, in_channels // groups) + self.kernel_size
-        self.weight = Parameter(creation.empty(*shape, dtype=dtype))
-        if bias:
-            self.bias = Parameter(creation.empty(out_channels, dtype=dtype))
-        else:
-            self.register_parameter("bias", None)
-        self.reset_parameters()
+        if padding_mode not in _PADDING_MODES:
+            raise ValueError(f"padding_mode must be one of {_set_text(_PADDING_MODES)}, "
+                             f"but got padding_mode='{padding_mode}'")
 
     def reset_parameters(self):
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            fan_in, _ = init._calculate_fan_in_and_fan_out(self.weight)
-            if fan_in != 0:
-                bound = 1 / math.sqrt(fan_in)
-                init.uniform_(self.bias, -bound, bound)
+        fan_in = self.weight.shape[1] * math.prod(self.kernel_size)
+        _default_affine_init_(self.weight, self.bias, fan_in)
+
+    def _explicit_padding(self):
+        """``F.pad`` amounts (last dim first, before/after) equivalent to ``self.padding``."""
+        if self.padding == "valid":
+            return (0, 0) * self._rank
+        if self.padding == "same":
+            amounts = []
+            for k, d in zip(reversed(self.kernel_size), reversed(self.dilation)):
+                total = d * (k - 1)
+                amounts += [total // 2, total - total // 2]
+            return tuple(amounts)
+        return tuple(p for p in reversed(self.padding) for _ in range(2))
+
+    def forward(self, input):
+        if self.padding_mode == "zeros":
+            return self._function(input, self.weight, self.bias, self.stride, self.padding,
+                                  self.dilation, self.groups)
+        # other modes pad the input first, then convolve without padding
+        padded = F.pad(input, self._explicit_padding(), mode=self.padding_mode)
+        return self._function(padded, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
 
     def extra_repr(self):
-        s = "{in_channels}, {out_channels}, kernel_size={kernel_size}, stride={stride}"
-        if self.padding != (0,) * len(self.kernel_size):
-            s += ", padding={padding}"
-        if self.dilation != (1,) * len(self.dilation):
-            s += ", dilation={dilation}"
-        if self.output_padding != (0,) * len(self.output_padding):
-            s += ", output_padding={output_padding}"
-        if self.groups != 1:
-            s += ", groups={groups}"
+        rank = self._rank
+        text = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+                f"stride={self.stride}")
+        # each option is shown only when it differs from its default
+        optional = (("padding", (0,) * rank), ("dilation", (1,) * rank),
+                    ("output_padding", (0,) * rank), ("groups", 1))
+        for name, default in optional:
+            if getattr(self, name) != default:
+                text += f", {name}={getattr(self, name)}"
         if self.bias is None:
-            s += ", bias=False"
+            text += ", bias=False"
         if self.padding_mode != "zeros":
-            s += ", padding_mode={padding_mode}"
-        return s.format(**self.__dict__)
-
-    def _padded(self, input):
-        """Explicit padding for padding_mode != 'zeros' (then the conv itself pads nothing)."""
-        if self.padding_mode == "zeros":
-            return input, self.padding
-        if isinstance(self.padding, str):
-            if self.padding == "valid":
-                return input, 0
-            tot = [d * (k - 1) for d, k in zip(self.dilation, self.kernel_size)]
-            pads = []
-            for t in reversed(tot):
-                pads += [t // 2, t - t // 2]
-        else:
-            pads = []
-            for p in reversed(self.padding):
-                pads += [p, p]
-        return F.pad(input, pads, mode=self.padding_mode), 0
+            text += f", padding_mode={self.padding_mode}"
+        return text
 
 
 class Conv2d(_ConvNd):
-    """2-D convolution over (N, C_in, H, W) with PyTorch's arguments and initialisation."""
+    """2-D convolution: (N, C_in, H, W) or (C_in, H, W) -> (N, C_out, H_out, W_out).
 
-    _n = 2
+    >>> Conv2d(3, 8, 3, padding=1)(tapegrad.randn(1, 3, 5, 5)).shape
+    torch.Size([1, 8, 5, 5])
+    """
+
+    _rank = 2
+    _function = staticmethod(F.conv2d)
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
                  bias=True, padding_mode="zeros", device=None, dtype=None):
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, False, 0,
-                         groups, bias, padding_mode, device, dtype)
-
-    def forward(self, input):
-        x, pad = self._padded(input)
-        return F.conv2d(x, self.weight, self.bias, self.stride, pad, self.dilation, self.groups)
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
+                         padding_mode, device, dtype)
 
 
 class Conv1d(_ConvNd):
-    _n = 1
+    """1-D convolution: (N, C_in, L) or (C_in, L) -> (N, C_out, L_out)."""
+
+    _rank = 1
+    _function = staticmethod(F.conv1d)
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
                  bias=True, padding_mode="zeros", device=None, dtype=None):
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, False, 0,
-                         groups, bias, padding_mode, device, dtype)
-
-    def forward(self, input):
-        x, pad = self._padded(input)
-        return F.conv1d(x, self.weight, self.bias, self.stride, pad, self.dilation, self.groups)
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
+                         padding_mode, device, dtype)
 
 
 class ConvTranspose2d(_ConvNd):
-    _n = 2
+    """Transposed 2-D convolution (the gradient of ``Conv2d`` with respect to its input).
+
+    ``output_size`` in ``forward`` picks among the sizes a strided layer can produce.
+    """
+
+    _rank = 2
+    _transposed = True
+    _function = staticmethod(F.conv_transpose2d)
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0,
                  groups=1, bias=True, dilation=1, padding_mode="zeros", device=None, dtype=None):
         if padding_mode != "zeros":
             raise ValueError(f'Only "zeros" padding mode is supported for {type(self).__name__}')
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, True,
-                         output_padding, groups, bias, padding_mode, device, dtype)
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
+                         padding_mode, device, dtype, output_padding=output_padding)
+
+    def _output_padding_for(self, input, output_size):
+        """The extra rows/columns that make the output ``output_size`` (checked against the range)."""
+        if output_size is None:
+            return self.output_padding
+        rank, ndim = self._rank, input.dim()
+        if len(output_size) not in (rank, ndim):
+            raise ValueError(f"ConvTranspose{rank}D: for {ndim}D input, output_size must have {rank} "
+                             f"or {ndim} elements (got {len(output_size)})")
+        wanted = list(output_size)[-rank:]
+        spatial = input.shape[-rank:]
+        smallest = [(n - 1) * s - 2 * p + d * (k - 1) + 1 for n, s, p, d, k in
+                    zip(spatial, self.stride, self.padding, self.dilation, self.kernel_size)]
+        largest = [low + s - 1 for low, s in zip(smallest, self.stride)]
+        if any(not low <= w <= high for w, low, high in zip(wanted, smallest, largest)):
+            raise ValueError(f"requested an output size of {wanted}, but valid sizes range from {smallest} "
+                             f"to {largest} (for an input of {spatial})")
+        return tuple(w - low for w, low in zip(wanted, smallest))
 
     def forward(self, input, output_size=None):
-        opad = self.output_padding
-        if output_size is not None:
-            hw = list(output_size)[-2:]
-            opad = tuple(
-                o - ((i - 1) * s - 2 * p + d * (k - 1) + 1)
-                for o, i, s, p, d, k in zip(hw, input.shape[-2:], self.stride, self.padding, self.dilation,
-                                            self.kernel_size))
-        return F.conv_transpose2d(input, self.weight, self.bias, self.stride, self.padding, opad,
-                                  self.groups, self.dilation)
+        return self._function(input, self.weight, self.bias, self.stride, self.padding,
+                              self._output_padding_for(input, output_size), self.groups, self.dilation)

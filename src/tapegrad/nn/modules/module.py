@@ -9,22 +9,34 @@ from ...tensor import Tensor
 from ..parameter import Parameter
 
 class _IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])):
+    """What ``load_state_dict`` returns: unpacks as ``(missing, unexpected)``."""
+
     __slots__ = ()
 
     def __repr__(self):
-        if not self.missing_keys and not self.unexpected_keys:
-            return "<All keys matched successfully>"
-        return super().__repr__()
+        if self.missing_keys or self.unexpected_keys:
+            fields = ", ".join(f"{k}={v!r}" for k, v in zip(self._fields, self))
+            return f"IncompatibleKeys({fields})"
+        return "<All keys matched successfully>"
 
     __str__ = __repr__
 
 
-def _addindent(s, n):
-    lines = s.split("\n")
-    if len(lines) == 1:
-        return s
-    first = lines.pop(0)
-    return first + "\n" + "\n".join(" " * n + line for line in lines)
+def _typename(obj):
+    """``int``, ``collections.OrderedDict``: a type named as PyTorch's messages name it."""
+    cls = type(obj)
+    return cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _set_attributes(module, **values):
+    """Store a layer's constructor options as plain attributes, in the given order."""
+    for name, value in values.items():
+        setattr(module, name, value)
+
+
+def _addindent(text, pad):
+    """Indent every line of ``text`` but the first by ``pad`` spaces (nested reprs)."""
+    return text.replace("\n", "\n" + " " * pad)
 
 
 class Module:
@@ -117,7 +129,7 @@ class Module:
 
     def add_module(self, name, module):
         if not isinstance(module, Module) and module is not None:
-            raise TypeError(f"{type(module).__name__} is not a Module subclass")
+            raise TypeError(f"{_typename(module)} is not a Module subclass")
         if not isinstance(name, str):
             raise TypeError(f"module name should be a string. Got {type(name).__name__}")
         if hasattr(self, name) and name not in self._modules:
@@ -187,6 +199,12 @@ class Module:
             modules[name] = value
             return
         buffers = d.get("_buffers")
+        if isinstance(value, Tensor) and "_buffer_persistent" in value.__dict__:
+            # an nn.Buffer(...) marker: register it as PyTorch does, then drop the marker
+            persistent = value.__dict__.pop("_buffer_persistent")
+            self._remove_from(name, d, params, keep="_buffers")
+            self.register_buffer(name, value, persistent)
+            return
         if buffers is not None and name in buffers:
             if value is not None and not isinstance(value, Tensor):
                 raise TypeError(
@@ -412,41 +430,39 @@ class Module:
 
     __call__ = _call_impl
 
+    @staticmethod
+    def _add_hook(table, entry, prepend):
+        """Store ``entry`` in the ordered hook ``table``; the handle removes it again."""
+        handle = _HookHandle(table)
+        table[handle.id] = entry
+        if prepend:
+            table.move_to_end(handle.id, last=False)
+        return handle
+
     def register_forward_pre_hook(self, hook, *, prepend=False, with_kwargs=False):
         """``hook(module, args) -> None or new args`` runs before ``forward``."""
-        handle = _HookHandle(self._forward_pre_hooks)
-        self._forward_pre_hooks[handle.id] = (hook, with_kwargs)
-        if prepend:
-            self._forward_pre_hooks.move_to_end(handle.id, last=False)
-        return handle
+        return self._add_hook(self._forward_pre_hooks, (hook, with_kwargs), prepend)
 
     def register_forward_hook(self, hook, *, prepend=False, with_kwargs=False, always_call=False):
         """``hook(module, args, output) -> None or new output`` runs after ``forward``."""
-        handle = _HookHandle(self._forward_hooks)
-        self._forward_hooks[handle.id] = (hook, with_kwargs, always_call)
-        if prepend:
-            self._forward_hooks.move_to_end(handle.id, last=False)
-        return handle
+        return self._add_hook(self._forward_hooks, (hook, with_kwargs, always_call), prepend)
 
     def register_full_backward_hook(self, hook, prepend=False):
         """``hook(module, grad_input, grad_output) -> None or new grad_input``."""
-        handle = _HookHandle(self._backward_hooks)
-        self._backward_hooks[handle.id] = hook
-        if prepend:
-            self._backward_hooks.move_to_end(handle.id, last=False)
-        return handle
+        return self._add_hook(self._backward_hooks, hook, prepend)
 
     def register_backward_hook(self, hook):
         return self.register_full_backward_hook(hook)
 
     # ------------------------------------------------------------------ state dict
+    def _state_items(self):
+        """This module's own entries of a state dict: parameters, then persistent buffers."""
+        skip = self._non_persistent_buffers_set
+        yield from ((k, v) for k, v in self._parameters.items() if v is not None)
+        yield from ((k, v) for k, v in self._buffers.items() if v is not None and k not in skip)
+
     def _save_to_state_dict(self, destination, prefix, keep_vars):
-        for name, p in self._parameters.items():
-            if p is not None:
-                destination[prefix + name] = p if keep_vars else p.detach()
-        for name, b in self._buffers.items():
-            if b is not None and name not in self._non_persistent_buffers_set:
-                destination[prefix + name] = b if keep_vars else b.detach()
+        destination.update((prefix + k, v if keep_vars else v.detach()) for k, v in self._state_items())
 
     def state_dict(self, *args, destination=None, prefix="", keep_vars=False):
         """An OrderedDict of parameters and persistent buffers with PyTorch's key names."""
@@ -465,9 +481,7 @@ class Module:
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
                               unexpected_keys, error_msgs):
         from ...autograd.grad_mode import no_grad
-        local = {**{k: v for k, v in self._parameters.items() if v is not None},
-                 **{k: v for k, v in self._buffers.items()
-                    if v is not None and k not in self._non_persistent_buffers_set}}
+        local = dict(self._state_items())
         for name, param in local.items():
             key = prefix + name
             if key not in state_dict:

@@ -1,4 +1,4 @@
-"""Embedding: a lookup table of vectors."""
+"""``Embedding``: a trainable lookup table indexed by integer tensors."""
 from __future__ import annotations
 
 from ... import creation
@@ -9,29 +9,50 @@ from ..parameter import Parameter
 from .module import Module
 
 
+def _resolve_padding_idx(padding_idx, num_embeddings):
+    """A non-negative row index (negative ones count from the end), or None."""
+    if padding_idx is None:
+        return None
+    assert -num_embeddings <= padding_idx < num_embeddings, "Padding_idx must be within num_embeddings"
+    return padding_idx % num_embeddings
+
+
 class Embedding(Module):
+    """Row ``i`` of ``weight`` (num_embeddings, embedding_dim) is the vector of index ``i``.
+
+    Input: integer tensor of any shape (*); output (*, embedding_dim). Options as in
+    PyTorch: ``padding_idx`` (row kept at zero, gets no gradient), ``max_norm`` and
+    ``norm_type`` (looked-up rows are renormalised in place), ``scale_grad_by_freq``.
+    The table starts as N(0, 1) draws unless ``_weight`` is given.
+
+    >>> Embedding(10, 3)(tapegrad.tensor([[1, 2], [4, 9]])).shape
+    torch.Size([2, 2, 3])
+    """
+
     def __init__(self, num_embeddings, embedding_dim, padding_idx=None, max_norm=None, norm_type=2.0,
                  scale_grad_by_freq=False, sparse=False, _weight=None, _freeze=False, device=None, dtype=None):
         super().__init__()
-        self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
-        if padding_idx is not None:
-            if padding_idx > 0:
-                assert padding_idx < num_embeddings, "Padding_idx must be within num_embeddings"
-            elif padding_idx < 0:
-                assert padding_idx >= -num_embeddings, "Padding_idx must be within num_embeddings"
-                padding_idx = num_embeddings + padding_idx
-        self.padding_idx = padding_idx
-        self.max_norm, self.norm_type = max_norm, norm_type
-        self.scale_grad_by_freq, self.sparse = scale_grad_by_freq, sparse
-        if _weight is None:
-            self.weight = Parameter(creation.empty(num_embeddings, embedding_dim, dtype=dtype),
-                                    requires_grad=not _freeze)
-            self.reset_parameters()
-        else:
+        self.num_embeddings = num_embeddings
+        self.embedding_dim = embedding_dim
+        self.padding_idx = _resolve_padding_idx(padding_idx, num_embeddings)
+        self.max_norm = max_norm
+        self.norm_type = norm_type
+        self.scale_grad_by_freq = scale_grad_by_freq
+        if _weight is not None:
+            assert list(_weight.shape) == [num_embeddings, embedding_dim], \
+                "Shape of weight does not match num_embeddings and embedding_dim"
             self.weight = Parameter(_weight, requires_grad=not _freeze)
+        else:
+            table = creation.empty(num_embeddings, embedding_dim, dtype=dtype, device=device)
+            self.weight = Parameter(table, requires_grad=not _freeze)
+            self.reset_parameters()
+        self.sparse = sparse
 
     def reset_parameters(self):
         init.normal_(self.weight)
+        self._zero_padding_row()
+
+    def _zero_padding_row(self):
         if self.padding_idx is not None:
             with no_grad():
                 self.weight[self.padding_idx].fill_(0)
@@ -41,20 +62,18 @@ class Embedding(Module):
                            self.scale_grad_by_freq, self.sparse)
 
     def extra_repr(self):
-        s = "{num_embeddings}, {embedding_dim}"
-        if self.padding_idx is not None:
-            s += ", padding_idx={padding_idx}"
-        if self.max_norm is not None:
-            s += ", max_norm={max_norm}"
-        if self.norm_type != 2:
-            s += ", norm_type={norm_type}"
-        if self.scale_grad_by_freq is not False:
-            s += ", scale_grad_by_freq={scale_grad_by_freq}"
-        if self.sparse is not False:
-            s += ", sparse=True"
-        return s.format(**self.__dict__)
+        # only the options that differ from their defaults are shown
+        parts = [f"{self.num_embeddings}, {self.embedding_dim}"]
+        optional = (("padding_idx", None), ("max_norm", None), ("norm_type", 2),
+                    ("scale_grad_by_freq", False), ("sparse", False))
+        parts += [f"{name}={getattr(self, name)}" for name, default in optional
+                  if getattr(self, name) != default]
+        return ", ".join(parts)
 
     @classmethod
     def from_pretrained(cls, embeddings, freeze=True, padding_idx=None, **kwargs):
-        rows, cols = embeddings.shape
-        return cls(rows, cols, padding_idx=padding_idx, _weight=embeddings, _freeze=freeze, **kwargs)
+        """An Embedding whose table is ``embeddings`` (2-D); frozen unless ``freeze=False``."""
+        assert embeddings.dim() == 2, "Embeddings parameter is expected to be 2-dimensional"
+        rows, dim = embeddings.shape
+        return cls(num_embeddings=rows, embedding_dim=dim, _weight=embeddings, _freeze=freeze,
+                   padding_idx=padding_idx, **kwargs)
