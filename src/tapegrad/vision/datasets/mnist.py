@@ -1,4 +1,10 @@
-"""MNIST-style datasets read from IDX files (MNIST, FashionMNIST, KMNIST)."""
+"""MNIST-style datasets read from IDX files (MNIST, FashionMNIST, KMNIST).
+
+The IDX format (LeCun et al., http://yann.lecun.com/exdb/mnist/): a 4-byte magic
+number ``00 00 TT NN`` where ``TT`` is the element type and ``NN`` the number of
+dimensions, then ``NN`` big-endian uint32 sizes, then the elements in C order, each
+big-endian.  The files are often distributed gzip-compressed.
+"""
 from __future__ import annotations
 
 import gzip
@@ -8,11 +14,11 @@ import warnings
 import numpy as np
 
 from ...creation import from_numpy
-from ..transforms.functional import _try_import_pil
-from .vision import VisionDataset, _no_download
+from .vision import VisionDataset, _as_image, _no_download
 
 __all__ = ["MNIST", "FashionMNIST", "KMNIST", "read_idx"]
 
+# The IDX element type codes and the (big-endian) NumPy types they name.
 _IDX_TYPES = {
     0x08: np.dtype(np.uint8),
     0x09: np.dtype(np.int8),
@@ -21,40 +27,59 @@ _IDX_TYPES = {
     0x0D: np.dtype(">f4"),
     0x0E: np.dtype(">f8"),
 }
+_GZIP_MAGIC = b"\x1f\x8b"
+
+# Label names by dataset, index = label value.
+_CLASS_NAMES = {
+    "MNIST": ["0 - zero", "1 - one", "2 - two", "3 - three", "4 - four", "5 - five", "6 - six",
+              "7 - seven", "8 - eight", "9 - nine"],
+    "FashionMNIST": ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
+                     "Bag", "Ankle boot"],
+    "KMNIST": ["o", "ki", "su", "tsu", "na", "ha", "ma", "ya", "re", "wo"],
+}
 
 
-def _read_maybe_gzip(path) -> bytes:
+def _file_bytes(path) -> bytes:
+    """The file's content, gunzipped when it starts with gzip's magic bytes."""
     with open(path, "rb") as f:
-        head = f.read(2)
-        f.seek(0)
-        if head == b"\x1f\x8b":
-            with gzip.GzipFile(fileobj=f) as g:
-                return g.read()
-        return f.read()
+        raw = f.read()
+    return gzip.decompress(raw) if raw[:2] == _GZIP_MAGIC else raw
 
 
 def read_idx(path) -> np.ndarray:
     """Read an IDX file (``train-images-idx3-ubyte`` and friends; gzip-compressed or not).
 
-    Returns a native-endian NumPy array of the file's type and shape.
+    Returns a NumPy array of the file's shape in native byte order (a writable copy).
+
+    >>> read_idx("MNIST/raw/t10k-labels-idx1-ubyte").shape     # doctest: +SKIP
+    (10000,)
     """
-    data = _read_maybe_gzip(path)
-    if len(data) < 4 or data[0] != 0 or data[1] != 0:
+    blob = _file_bytes(path)
+    if len(blob) < 4 or blob[:2] != b"\0\0":
         raise RuntimeError(f"{path!s} is not an IDX file (bad magic number)")
-    code, nd = data[2], data[3]
+    code, nd = blob[2], blob[3]
     if code not in _IDX_TYPES:
         raise RuntimeError(f"{path!s}: unknown IDX data type 0x{code:02x}")
-    header = 4 + 4 * nd
-    if len(data) < header:
-        raise RuntimeError(f"{path!s} is truncated (incomplete IDX header)")
-    dims = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(nd))
     dt = _IDX_TYPES[code]
+    header = 4 + 4 * nd
+    if len(blob) < header:
+        raise RuntimeError(f"{path!s} is truncated (incomplete IDX header)")
+    dims = tuple(int(n) for n in np.frombuffer(blob, dtype=">u4", count=nd, offset=4))
     expected = int(np.prod(dims, dtype=np.int64)) * dt.itemsize
-    if len(data) - header != expected:
+    if len(blob) - header != expected:
         raise RuntimeError(f"{path!s} is truncated or corrupt: the header promises shape {dims} "
-                           f"({expected} bytes of data), the file holds {len(data) - header}")
-    arr = np.frombuffer(data, dtype=dt, count=expected // dt.itemsize, offset=header).reshape(dims)
-    return arr.astype(dt.newbyteorder("="))
+                           f"({expected} bytes of data), the file holds {len(blob) - header}")
+    body = np.frombuffer(blob, dtype=dt, offset=header).reshape(dims)
+    return body.astype(dt.newbyteorder("="))
+
+
+def _renamed(old: str, new: str) -> property:
+    """A read-only alias ``old`` of attribute ``new`` that warns on use (torchvision's
+    pre-0.2 attribute names)."""
+    def get(self):
+        warnings.warn(f"{old} has been renamed {new}", stacklevel=2)
+        return getattr(self, new)
+    return property(get, doc=f"Deprecated alias of ``{new}``.")
 
 
 class MNIST(VisionDataset):
@@ -62,8 +87,9 @@ class MNIST(VisionDataset):
 
     The files (``train-images-idx3-ubyte``, ``train-labels-idx1-ubyte``,
     ``t10k-images-idx3-ubyte``, ``t10k-labels-idx1-ubyte``; each may also be
-    gzip-compressed with a ``.gz`` suffix) are looked up in
-    ``root/<ClassName>/raw/`` (torchvision's layout), then directly in ``root``.
+    gzip-compressed with a ``.gz`` suffix, or spelt with ``.idx`` for ``-idx``) are
+    looked up in ``root/<ClassName>/raw/`` (torchvision's layout), then directly in
+    ``root``.
 
     Samples are ``(img, target)`` with ``target`` an int.  ``img`` is a PIL image
     (mode ``L``) when Pillow is installed, as in torchvision; without Pillow it is
@@ -75,125 +101,95 @@ class MNIST(VisionDataset):
     ``download=True`` cannot fetch anything (tapegrad has no network access at run
     time): it is accepted when the files are already in place and raises
     ``RuntimeError`` otherwise.
+
+    >>> train = MNIST("data", train=True, transform=transforms.ToTensor())   # doctest: +SKIP
+    >>> img, label = train[0]                                                # doctest: +SKIP
     """
 
-    classes = ["0 - zero", "1 - one", "2 - two", "3 - three", "4 - four", "5 - five", "6 - six",
-               "7 - seven", "8 - eight", "9 - nine"]
+    classes = _CLASS_NAMES["MNIST"]
 
+    # torchvision's names for its processed files (kept for code that reads them).
     training_file = "training.pt"
     test_file = "test.pt"
 
+    train_labels = _renamed("train_labels", "targets")
+    test_labels = _renamed("test_labels", "targets")
+    train_data = _renamed("train_data", "data")
+    test_data = _renamed("test_data", "data")
+
     def __init__(self, root, train=True, transform=None, target_transform=None, download=False):
-        super().__init__(root, transform=transform, target_transform=target_transform)
         self.train = train
-        images, labels = self._find_files()
-        if images is None or labels is None:
-            where = self._missing_message()
+        super().__init__(root, None, transform, target_transform)
+        found = [self._locate(stem) for stem in self._stems()]
+        if None in found:
+            hint = self._where_to_put_files()
             if download:
-                raise _no_download(type(self).__name__, where)
-            raise RuntimeError(f"Dataset not found. {where}")
-        self.data, self.targets = self._load_data(images, labels)
+                raise _no_download(type(self).__name__, hint)
+            raise RuntimeError(f"Dataset not found. {hint}")
+        images, labels = self._read_split(*found)
+        self.data = from_numpy(images)
+        self.targets = from_numpy(labels.astype(np.int64))
 
-    # -- files -----------------------------------------------------------
+    def _own_folder(self, kind: str) -> str:
+        # Each dataset class has its own folder in root, named after the class.
+        return os.path.join(self.root, type(self).__name__, kind)
+
+    raw_folder = property(lambda self: self._own_folder("raw"),
+                          doc="``root/<ClassName>/raw``: where the IDX files are looked up first.")
+    processed_folder = property(lambda self: self._own_folder("processed"),
+                                doc="``root/<ClassName>/processed`` (torchvision's cache; unused here).")
+
     @property
-    def raw_folder(self) -> str:
-        return os.path.join(self.root, self.__class__.__name__, "raw")
+    def class_to_idx(self) -> dict[str, int]:
+        return dict(zip(self.classes, range(len(self.classes))))
 
-    @property
-    def processed_folder(self) -> str:
-        return os.path.join(self.root, self.__class__.__name__, "processed")
+    def _stems(self):
+        prefix = "train" if self.train else "t10k"
+        return (f"{prefix}-images-idx3-ubyte", f"{prefix}-labels-idx1-ubyte")
 
-    def _file_stems(self):
-        split = "train" if self.train else "t10k"
-        return f"{split}-images-idx3-ubyte", f"{split}-labels-idx1-ubyte"
+    def _locate(self, stem):
+        """The first existing spelling of ``stem``, searching the raw folder before ``root``."""
+        names = [name + gz for name in (stem, stem.replace("-idx", ".idx")) for gz in ("", ".gz")]
+        candidates = (os.path.join(folder, name) for folder in (self.raw_folder, self.root) for name in names)
+        return next((path for path in candidates if os.path.isfile(path)), None)
 
-    def _find(self, stem):
-        variants = [stem, stem.replace("-idx", ".idx")]
-        for folder in (self.raw_folder, self.root):
-            for name in variants:
-                for suffix in ("", ".gz"):
-                    path = os.path.join(folder, name + suffix)
-                    if os.path.isfile(path):
-                        return path
-        return None
-
-    def _find_files(self):
-        return tuple(self._find(stem) for stem in self._file_stems())
-
-    def _missing_message(self) -> str:
-        images, labels = self._file_stems()
+    def _where_to_put_files(self) -> str:
+        images, labels = self._stems()
         return (f"Put {images} and {labels} (optionally gzip-compressed, with a .gz suffix) in "
                 f"{self.raw_folder} (or directly in {self.root}).")
 
-    def _check_exists(self) -> bool:
-        return all(p is not None for p in self._find_files())
-
-    def _load_data(self, image_path, label_path):
-        images = read_idx(image_path)
-        if images.ndim != 3 or images.dtype != np.uint8:
+    @staticmethod
+    def _read_split(image_path, label_path):
+        images, labels = read_idx(image_path), read_idx(label_path)
+        if images.dtype != np.uint8 or images.ndim != 3:
             raise RuntimeError(f"{image_path}: expected uint8 images of shape (N, H, W), "
                                f"got {images.dtype} {images.shape}")
-        labels = read_idx(label_path)
-        if labels.ndim != 1 or labels.dtype != np.uint8:
+        if labels.dtype != np.uint8 or labels.ndim != 1:
             raise RuntimeError(f"{label_path}: expected uint8 labels of shape (N,), "
                                f"got {labels.dtype} {labels.shape}")
         if len(images) != len(labels):
             raise RuntimeError(f"{image_path} holds {len(images)} images but {label_path} "
                                f"holds {len(labels)} labels")
-        return from_numpy(images), from_numpy(labels.astype(np.int64))
+        return images, labels
 
-    # -- samples ---------------------------------------------------------
     def __getitem__(self, index: int):
-        img, target = self.data._data[index], int(self.targets._data[index])
-        Image = _try_import_pil()
-        img = Image.fromarray(img) if Image is not None else img.copy()  # mode "L"
-        if self.transform is not None:
-            img = self.transform(img)
-        if self.target_transform is not None:
-            target = self.target_transform(target)
-        return img, target
+        pixels = self.data.numpy()[index]
+        return self._apply_transforms(_as_image(pixels), int(self.targets.numpy()[index]))
 
     def __len__(self) -> int:
         return len(self.data)
 
-    @property
-    def class_to_idx(self) -> dict[str, int]:
-        return {_class: i for i, _class in enumerate(self.classes)}
-
     def extra_repr(self) -> str:
-        split = "Train" if self.train is True else "Test"
-        return f"Split: {split}"
-
-    # deprecated torchvision aliases
-    @property
-    def train_labels(self):
-        warnings.warn("train_labels has been renamed targets", stacklevel=2)
-        return self.targets
-
-    @property
-    def test_labels(self):
-        warnings.warn("test_labels has been renamed targets", stacklevel=2)
-        return self.targets
-
-    @property
-    def train_data(self):
-        warnings.warn("train_data has been renamed data", stacklevel=2)
-        return self.data
-
-    @property
-    def test_data(self):
-        warnings.warn("test_data has been renamed data", stacklevel=2)
-        return self.data
+        return f"Split: {'Train' if self.train is True else 'Test'}"
 
 
 class FashionMNIST(MNIST):
     """Fashion-MNIST: same files and layout as :class:`MNIST`, under ``root/FashionMNIST/raw/``."""
 
-    classes = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
-               "Bag", "Ankle boot"]
+    classes = _CLASS_NAMES["FashionMNIST"]
 
 
 class KMNIST(MNIST):
     """Kuzushiji-MNIST: same files and layout as :class:`MNIST`, under ``root/KMNIST/raw/``."""
 
-    classes = ["o", "ki", "su", "tsu", "na", "ha", "ma", "ya", "re", "wo"]
+    classes = _CLASS_NAMES["KMNIST"]
