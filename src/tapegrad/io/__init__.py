@@ -6,7 +6,14 @@
 [1, 2.5, 'x']
 """
 from .safetensors import load_safetensors, load_safetensors_metadata, save_safetensors
-from .serialization import CheckpointError, UnpicklingRefused, load, save
+from .serialization import (
+    MAX_COMPRESSION_RATIO,
+    MAX_DECOMPRESSED_SIZE,
+    CheckpointError,
+    UnpicklingRefused,
+    load,
+    save,
+)
 
 __all__ = [
     "save",
@@ -16,4 +23,6 @@ __all__ = [
     "load_safetensors_metadata",
     "CheckpointError",
     "UnpicklingRefused",
+    "MAX_DECOMPRESSED_SIZE",
+    "MAX_COMPRESSION_RATIO",
 ]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping
 from typing import NamedTuple
 
@@ -24,6 +25,11 @@ from .serialization import CheckpointError, _atomic_write, _byte_view, _read_exa
 __all__ = ["save_safetensors", "load_safetensors", "load_safetensors_metadata", "SafetensorsError"]
 
 _MAX_HEADER = 100_000_000  # the reference implementation's limit
+# The reference parser (serde_json) stops at 128 levels; Python's json
+# recurses once per level and would raise RecursionError far deeper in.
+_MAX_JSON_DEPTH = 128
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 
 
 class SafetensorsError(CheckpointError):
@@ -134,6 +140,28 @@ def _is_uint(x) -> bool:
     return isinstance(x, int) and not isinstance(x, bool) and x >= 0
 
 
+def _bracket_depth(text: bytes) -> int:
+    brackets = text.translate(None, _NOT_BRACKETS)
+    if not brackets:
+        return 0
+    steps = np.frombuffer(brackets, dtype=np.uint8)
+    return int(np.cumsum(np.where((steps == ord("[")) | (steps == ord("{")), 1, -1)).max())
+
+
+def _json_depth(raw: bytes) -> int:
+    """Deepest bracket nesting of a JSON text, found without recursing.
+
+    A running sum over the brackets gives the depth at every point.  Counting
+    brackets inside strings too can only overestimate, so the strings are cut
+    out (slower) only when that first count is over the limit.  An invalid
+    text gives some number; json.loads rejects it anyway.
+    """
+    depth = _bracket_depth(raw)
+    if depth > _MAX_JSON_DEPTH:
+        depth = _bracket_depth(_JSON_STRING.sub(b"", raw))
+    return depth
+
+
 def _read_header(fh, name: str):
     """Parse and validate the header; returns (data_start, metadata, [(name, code, shape, begin, end)])."""
     fh.seek(0, os.SEEK_END)
@@ -149,13 +177,18 @@ def _read_header(fh, name: str):
     if 8 + n > size:
         raise SafetensorsError(f"{name!r}: header length {n} runs past the end of the {size}-byte file (truncated?)")
     raw = fh.read(n)
+    depth = _json_depth(raw)
+    if depth > _MAX_JSON_DEPTH:
+        raise SafetensorsError(
+            f"{name!r}: header nests JSON {depth} levels deep (the limit is {_MAX_JSON_DEPTH})"
+        )
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
         raise SafetensorsError(f"{name!r}: header is not valid UTF-8 ({e})") from None
     try:
         header = json.loads(text, object_pairs_hook=_no_duplicates)
-    except json.JSONDecodeError as e:
+    except ValueError as e:  # JSONDecodeError, or an integer beyond int_max_str_digits
         raise SafetensorsError(f"{name!r}: header is not valid JSON ({e})") from None
     except SafetensorsError as e:
         raise SafetensorsError(f"{name!r}: {e}") from None

@@ -22,6 +22,7 @@ from __future__ import annotations
 import codecs
 import contextlib
 import io
+import itertools
 import os
 import pickle
 import secrets
@@ -37,7 +38,12 @@ import numpy as np
 
 from . import _adapter
 
-__all__ = ["save", "load", "CheckpointError", "UnpicklingRefused"]
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None
+
+__all__ = ["save", "load", "CheckpointError", "UnpicklingRefused", "MAX_DECOMPRESSED_SIZE", "MAX_COMPRESSION_RATIO"]
 
 
 class CheckpointError(RuntimeError):
@@ -158,6 +164,69 @@ def _require_readable(dt: _DType) -> None:
 _PICKLE_MAGIC = 0x1950A86A20F9469CFC6C  # legacy format's first pickle
 _LEGACY_PROTOCOL = 1001
 _READ_CHUNK = 1 << 24  # bounds the temporary copies made while reading a record
+
+# Loading limits.  Stored entries (all that torch writes) cost what the file
+# holds; only compressed entries can make memory grow faster than the file,
+# so they are capped in total size and in ratio.
+MAX_DECOMPRESSED_SIZE = 1 << 30
+MAX_COMPRESSION_RATIO = 100
+_RATIO_FLOOR = 1 << 20  # entries inflating to less than this are never a bomb
+_MAX_NESTING = 100  # containers deeper than this break repr/save/hash (C recursion)
+_MAX_BYTEORDER = 16  # b"little" or b"big", perhaps with a newline
+
+
+# Exact types: the walk below must not iterate tensors or other objects.
+_CONTAINERS = frozenset({tuple, list, dict, OrderedDict, set, frozenset})
+
+
+def _children(obj):
+    if isinstance(obj, dict):
+        yield from obj.keys()
+        yield from obj.values()
+        # a state_dict's ``_metadata`` arrives as an OrderedDict attribute (BUILD)
+        yield from getattr(obj, "__dict__", {}).values()
+    else:
+        yield from obj
+
+
+def _check_nesting(obj, name: str) -> None:
+    """Refuse a loaded object whose containers nest more than ``_MAX_NESTING`` levels.
+
+    Deep nesting is legal pickle, but repr, ``==``, hashing and saving the
+    object again all recurse once per level.  The walk is iterative and
+    visits each container once: a shared sub-object's height is remembered
+    (so a DAG costs its size, not its number of paths) and cycles are cut.
+    """
+    if type(obj) not in _CONTAINERS:
+        return
+    too_deep = CheckpointError(f"{name!r} nests containers more than {_MAX_NESTING} levels deep")
+    heights: dict[int, int] = {}  # id of a finished container -> levels from it down
+    on_path = {id(obj)}
+    stack = [(obj, _children(obj))]
+    tallest = [0]  # per stack entry: the tallest finished child so far
+    while stack:
+        node, children = stack[-1]
+        for child in children:
+            if type(child) not in _CONTAINERS or id(child) in on_path:
+                continue
+            height = heights.get(id(child))
+            if height is None:  # descend into it
+                if len(stack) == _MAX_NESTING:
+                    raise too_deep
+                on_path.add(id(child))
+                stack.append((child, _children(child)))
+                tallest.append(0)
+                break
+            if len(stack) + height > _MAX_NESTING:
+                raise too_deep
+            tallest[-1] = max(tallest[-1], height)
+        else:  # every child seen: ``node`` is finished
+            stack.pop()
+            on_path.discard(id(node))
+            height = tallest.pop() + 1
+            heights[id(node)] = height
+            if tallest:
+                tallest[-1] = max(tallest[-1], height)
 
 
 class _StorageType(NamedTuple):
@@ -294,6 +363,38 @@ class _Unpickler(pickle._Unpickler):  # the pure-Python one: its opcodes can be 
         super().__init__(file, encoding="utf-8")
         self._loader = loader
         self._granted: set[int] = set()
+        # id -> (nesting depth, the object itself, kept alive so its id stays unique)
+        self._depths: dict[int, tuple[int, object]] = {}
+
+    def load(self):
+        obj = super().load()
+        _check_nesting(obj, self._loader.name)
+        return obj
+
+    # Hashing a tuple recurses in C without a depth guard: a one-megabyte
+    # pickle of nested 1-tuples used as a dict key crashes the interpreter.
+    # Tuples and frozensets are immutable, so their depth is known the moment
+    # an opcode builds them; refuse deep ones before anything hashes them.
+
+    def _track_depth(self):
+        obj = self.stack[-1]
+        depth = 1 + max((self._depths.get(id(item), (0,))[0] for item in obj), default=0)
+        if depth > _MAX_NESTING:
+            raise CheckpointError(
+                f"{self._loader.name!r} nests tuples more than {_MAX_NESTING} levels deep"
+            )
+        self._depths[id(obj)] = (depth, obj)
+
+    def _depth_tracked(base):
+        def load_and_track(self):
+            base(self)
+            self._track_depth()
+
+        return load_and_track
+
+    for _op in (pickle.TUPLE, pickle.TUPLE1, pickle.TUPLE2, pickle.TUPLE3, pickle.FROZENSET):
+        dispatch[_op[0]] = _depth_tracked(pickle._Unpickler.dispatch[_op[0]])
+    del _op, _depth_tracked
 
     def find_class(self, module, name):
         module, name = _py2_names(module, name)
@@ -369,10 +470,12 @@ class _Unpickler(pickle._Unpickler):  # the pure-Python one: its opcodes can be 
             state = state[0]
         # torch's state_dict() stores its ``_metadata`` (module versions) as an
         # attribute of the OrderedDict; that is the one BUILD a checkpoint needs.
+        # Dunder names are excluded: an instance ``__reduce_ex__`` would be
+        # called by the next save of the loaded object.
         if (
             type(inst) is OrderedDict
             and isinstance(state, dict)
-            and all(isinstance(k, str) for k in state)
+            and all(isinstance(k, str) and not (k.startswith("__") and k.endswith("__")) for k in state)
         ):
             inst.__dict__.update(state)
             return
@@ -716,53 +819,177 @@ def _read_exact_into(src, out: np.ndarray, what: str) -> None:
         got += n
 
 
-def _load_zip(fh, loader: _Loader):
+_LOCAL_HEADER = struct.Struct("<4s22xHH")  # signature, then name and extra lengths
+
+
+class _ZipArchive:
+    """A torch zip archive whose directory has been checked before any entry is read.
+
+    ``zipfile`` trusts the sizes in the central directory and lets later
+    entries with the same name shadow earlier ones.  Here every entry must
+    have a unique name, lie inside the archive without overlapping another,
+    store exactly its declared size (stored) or inflate within the ratio
+    and total caps (deflated), so reading never allocates more than the
+    file justifies.
+    """
+
+    def __init__(self, fh, name: str, max_decompressed_size, max_compression_ratio):
+        self.name = name
+        self._budget = max_decompressed_size
+        self._ratio = max_compression_ratio
+        try:
+            self.zf = zipfile.ZipFile(fh)
+        except zipfile.BadZipFile as e:
+            raise CheckpointError(f"{name!r} is a truncated or corrupt zip archive ({e})") from e
+        try:
+            self._check_directory(fh)
+        except BaseException:
+            self.zf.close()
+            raise
+
+    def _check_directory(self, fh) -> None:
+        name = self.name
+        seen: set[str] = set()
+        for info in self.zf.infolist():
+            if info.filename in seen:
+                raise CheckpointError(
+                    f"{name!r} holds two zip entries named {info.filename!r}; refusing an archive "
+                    "whose readers could disagree on which one counts"
+                )
+            seen.add(info.filename)
+        end = getattr(self.zf, "start_dir", None)
+        if end is None:
+            end = fh.seek(0, io.SEEK_END)
+        extents = []
+        for info in self.zf.infolist():
+            head = b""
+            if 0 <= info.header_offset < end:
+                fh.seek(info.header_offset)
+                head = fh.read(_LOCAL_HEADER.size)
+            if len(head) != _LOCAL_HEADER.size or head[:4] != b"PK\x03\x04":
+                raise CheckpointError(
+                    f"{name!r} is a truncated or corrupt zip archive (entry {info.filename!r} has "
+                    "no local header)"
+                )
+            _, name_len, extra_len = _LOCAL_HEADER.unpack(head)
+            start = info.header_offset + _LOCAL_HEADER.size + name_len + extra_len
+            if start + info.compress_size > end:
+                raise CheckpointError(
+                    f"{name!r} is truncated or lies about its sizes: entry {info.filename!r} "
+                    f"claims {info.compress_size} bytes at offset {start}, but the archive's data "
+                    f"ends at {end}"
+                )
+            self._check_sizes(info)
+            extents.append((info.header_offset, start + info.compress_size, info.filename))
+        extents.sort()
+        for (_, prev_end, prev), (nxt_start, _, nxt) in itertools.pairwise(extents):
+            if nxt_start < prev_end:
+                raise CheckpointError(
+                    f"{name!r} has overlapping zip entries {prev!r} and {nxt!r} (a zip bomb "
+                    "reuses the same bytes for many entries)"
+                )
+
+    def _check_sizes(self, info: zipfile.ZipInfo) -> None:
+        what = f"entry {info.filename!r} of {self.name!r}"
+        if info.compress_type == zipfile.ZIP_STORED:
+            if info.file_size != info.compress_size:
+                raise CheckpointError(
+                    f"{what} is stored uncompressed but declares {info.file_size} bytes while "
+                    f"holding {info.compress_size}"
+                )
+        elif info.compress_type == zipfile.ZIP_DEFLATED:
+            ratio = self._ratio
+            if ratio is not None and info.file_size > max(_RATIO_FLOOR, ratio * info.compress_size):
+                raise CheckpointError(
+                    f"{what} inflates {info.compress_size} bytes to {info.file_size} (ratio "
+                    f"{info.file_size / max(info.compress_size, 1):.0f}), above the limit of "
+                    f"{ratio}: a zip bomb? If you trust this file, pass a larger "
+                    "max_compression_ratio (or None) to tapegrad.io.load"
+                )
+        else:
+            raise CheckpointError(
+                f"{what} uses zip compression method {info.compress_type}; checkpoints are "
+                "stored or deflated"
+            )
+
+    def size(self, member: str) -> int | None:
+        """Declared (already validated) size of ``member``; None when absent."""
+        try:
+            return self.zf.getinfo(member).file_size
+        except KeyError:
+            return None
+
+    def read_into(self, member: str, out: np.ndarray) -> None:
+        """Fill ``out`` with the first ``out.nbytes`` bytes of ``member``."""
+        info = self.zf.getinfo(member)
+        if info.compress_type != zipfile.ZIP_STORED and self._budget is not None:
+            self._budget -= out.nbytes
+            if self._budget < 0:
+                raise CheckpointError(
+                    f"{self.name!r} inflates to more than the max_decompressed_size limit while "
+                    f"reading entry {member!r}; if you trust this file, pass a larger "
+                    "max_decompressed_size (or None) to tapegrad.io.load"
+                )
+        with self.zf.open(info) as src:
+            _read_exact_into(src, out, f"entry {member!r} of {self.name!r}")
+
+    def read(self, member: str) -> bytes:
+        out = np.empty(self.zf.getinfo(member).file_size, dtype=np.uint8)
+        self.read_into(member, out)
+        return out.tobytes()
+
+
+def _load_zip(fh, loader: _Loader, max_decompressed_size, max_compression_ratio):
     name = loader.name
-    try:
-        zf = zipfile.ZipFile(fh)
-    except zipfile.BadZipFile as e:
-        raise CheckpointError(f"{name!r} is a truncated or corrupt zip archive ({e})") from e
-    with zf:
-        names = zf.namelist()
+    archive = _ZipArchive(fh, name, max_decompressed_size, max_compression_ratio)
+    with archive.zf:
+        names = archive.zf.namelist()
         pkls = [n[: -len("/data.pkl")] for n in names if n.endswith("/data.pkl") and n.count("/") == 1]
         if not pkls:
             raise CheckpointError(
                 f"{name!r} is a zip archive but not a PyTorch checkpoint (no <archive>/data.pkl)"
             )
-        first = names[0].split("/", 1)[0]
-        prefix = first if first in pkls else pkls[0]
+        if len(pkls) > 1:
+            raise CheckpointError(
+                f"{name!r} holds {len(pkls)} checkpoints ({', '.join(p + '/data.pkl' for p in pkls)});"
+                " refusing an archive whose readers could disagree on which one counts"
+            )
+        prefix = pkls[0]
         if f"{prefix}/constants.pkl" in names or any(n.startswith(f"{prefix}/code/") for n in names):
             raise CheckpointError(
                 f"{name!r} is a TorchScript archive (torch.jit.save); tapegrad.load reads "
                 "torch.save checkpoints only"
             )
-        if f"{prefix}/byteorder" in names:
-            order = zf.read(f"{prefix}/byteorder").strip()
+        n = archive.size(f"{prefix}/byteorder")
+        if n is not None:
+            if n > _MAX_BYTEORDER:
+                raise CheckpointError(f"{name!r} has a {n}-byte 'byteorder' record (at most {_MAX_BYTEORDER} expected)")
+            order = archive.read(f"{prefix}/byteorder").strip()
             if order not in (b"little", b"big"):
                 raise CheckpointError(f"{name!r} has an unknown byte order record {order!r}")
             loader.big_endian = order == b"big"
 
         def read_record(key: str, nbytes: int) -> np.ndarray:
             member = f"{prefix}/data/{key}"
-            try:
-                info = zf.getinfo(member)
-            except KeyError:
+            size = archive.size(member)
+            if size is None:
                 raise CheckpointError(
                     f"{name!r} has no record {member!r} (truncated or corrupt checkpoint)"
-                ) from None
-            if info.file_size < nbytes:
+                )
+            if size < nbytes:
                 raise CheckpointError(
-                    f"record {member!r} of {name!r} holds {info.file_size} bytes, "
+                    f"record {member!r} of {name!r} holds {size} bytes, "
                     f"but its tensors need {nbytes}"
                 )
+            # ``size`` was checked against the archive, so this allocation is
+            # backed by bytes that exist (or by an inflation within the limits).
             raw = np.empty(nbytes, dtype=np.uint8)
-            with zf.open(info) as src:
-                _read_exact_into(src, raw, f"record {member!r} of {name!r}")
+            archive.read_into(member, raw)
             return raw
 
         loader.read_record = read_record
-        data = zf.read(f"{prefix}/data.pkl")
-        return _Unpickler(io.BytesIO(data), loader).load()
+        data = archive.read(f"{prefix}/data.pkl")
+        return _Unpickler(_BoundedReader(io.BytesIO(data), f"{name}:{prefix}/data.pkl"), loader).load()
 
 
 class _BoundedReader:
@@ -770,10 +997,14 @@ class _BoundedReader:
 
     Buffered readers allocate the requested size up front, so a corrupt
     length field inside a pickle would otherwise become a huge allocation.
+    A read that the file cannot satisfy means the file is truncated, and
+    says so: the unpickler would otherwise act on a half-read opcode
+    argument (a global name cut in two reads as a refused global).
     """
 
-    def __init__(self, fh):
+    def __init__(self, fh, name: str):
         self._fh = fh
+        self._name = name
         pos = fh.tell()
         self.size = fh.seek(0, io.SEEK_END)
         fh.seek(pos)
@@ -781,13 +1012,23 @@ class _BoundedReader:
     def remaining(self) -> int:
         return max(self.size - self._fh.tell(), 0)
 
+    def _truncated(self, wanted) -> CheckpointError:
+        return CheckpointError(
+            f"{self._name!r} is truncated: {wanted} at byte {self._fh.tell()} of {self.size}"
+        )
+
     def read(self, n=-1):
         if n is None or n < 0:
             return self._fh.read()
-        return self._fh.read(min(n, self.remaining()))
+        if n > self.remaining():
+            raise self._truncated(f"{n} more bytes are needed")
+        return self._fh.read(n)
 
     def readline(self):
-        return self._fh.readline()
+        line = self._fh.readline()
+        if not line.endswith(b"\n"):
+            raise self._truncated("a line of the pickle ends")
+        return line
 
     def readinto(self, b):
         return self._fh.readinto(b)
@@ -802,7 +1043,7 @@ class _BoundedReader:
 def _load_legacy(fh, loader: _Loader):
     """PyTorch < 1.6 stream: magic, protocol, sys_info, main pickle, storage keys, storages."""
     name = loader.name
-    fh = _BoundedReader(fh)
+    fh = _BoundedReader(fh, name)
     header = _Unpickler(fh, loader)
     if header.load() != _PICKLE_MAGIC:
         raise CheckpointError(f"{name!r} is a pickle file, not a PyTorch checkpoint (no magic number)")
@@ -903,6 +1144,14 @@ _CORRUPTION = (
 )
 
 
+def _limit(value, what: str):
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+        raise ValueError(f"tapegrad.load: {what} must be a non-negative number or None, got {value!r}")
+    return value
+
+
 @contextlib.contextmanager
 def _readable(f):
     if isinstance(f, (str, bytes, os.PathLike)):
@@ -924,7 +1173,8 @@ def _readable(f):
         yield io.BytesIO(f.read()), name
 
 
-def load(f, map_location=None, weights_only=True):
+def load(f, map_location=None, weights_only=True, *,
+         max_decompressed_size=MAX_DECOMPRESSED_SIZE, max_compression_ratio=MAX_COMPRESSION_RATIO):
     """Load an object saved by :func:`save` or by ``torch.save`` - without PyTorch.
 
     Tensors come back as tapegrad tensors (``nn.Parameter`` stays a Parameter)
@@ -942,19 +1192,35 @@ def load(f, map_location=None, weights_only=True):
     A truncated, corrupt or non-checkpoint file raises :class:`CheckpointError`
     (a ``RuntimeError``) naming the file.
 
+    Loading limits (all raise :class:`CheckpointError` saying what was wrong):
+    every zip entry must lie inside the archive, be unique and not overlap
+    another, and hold the bytes it declares before anything is allocated for
+    it; containers may nest at most 100 levels.  Compressed entries (torch
+    never writes them, zip tools may) are capped by the two keyword-only
+    arguments, which exist to raise the caps for a large file you trust:
+
+    * ``max_decompressed_size``: bytes inflated from compressed entries in
+      total (default ``MAX_DECOMPRESSED_SIZE``, 1 GiB; ``None``: no cap);
+    * ``max_compression_ratio``: inflated size over stored size of any entry
+      that inflates beyond 1 MiB (default ``MAX_COMPRESSION_RATIO``, 100;
+      ``None``: no cap).  Deflate reaches about 1000 on zeros, so a
+      legitimately compressed all-zero tensor may need a larger value.
+
     >>> import io, tapegrad.io as tio
     >>> buf = io.BytesIO(); tio.save({"step": 3}, buf); _ = buf.seek(0)
     >>> tio.load(buf)
     {'step': 3}
     """
     _check_map_location(map_location)
+    max_decompressed_size = _limit(max_decompressed_size, "max_decompressed_size")
+    max_compression_ratio = _limit(max_compression_ratio, "max_compression_ratio")
     weights_only = True if weights_only is None else bool(weights_only)
     with _readable(f) as (fh, name):
         loader = _Loader(name, map_location, weights_only)
         try:
             kind = _sniff(fh, name)
             if kind == "zip":
-                return _load_zip(fh, loader)
+                return _load_zip(fh, loader, max_decompressed_size, max_compression_ratio)
             return _load_legacy(fh, loader)
         except _UserCodeError as e:
             raise e.__cause__ from None
@@ -1246,36 +1512,101 @@ def _write_checkpoint(obj, fh, archive: str) -> None:
         _write_record(zf, f"{archive}/version", b"3\n")
 
 
+def _temp_name(base: str) -> str:
+    return f".{base}.{secrets.token_hex(8)}.tmp"
+
+
+def _is_temp_name(entry: str, base: str) -> bool:
+    """True for names that :func:`_temp_name` gives for ``base`` (and no others)."""
+    prefix, suffix = f".{base}.", ".tmp"
+    token = entry[len(prefix): -len(suffix)]
+    return (entry.startswith(prefix) and entry.endswith(suffix) and len(token) == 16
+            and all(c in "0123456789abcdef" for c in token))
+
+
+def _remove_stale_temps(directory: str, base: str) -> None:
+    """Delete temporary files that earlier saves to ``base`` left behind when killed.
+
+    A writer holds an exclusive ``flock`` on its temporary file until the
+    rename, and the kernel drops it when the writer dies; so a temporary
+    file we can lock belongs to nobody.  Without ``flock`` (Windows), an
+    open file cannot be deleted, which protects live writers the same way.
+    """
+    try:
+        entries = [e for e in os.listdir(directory) if _is_temp_name(e, base)]
+    except OSError:
+        return
+    for entry in entries:
+        path = os.path.join(directory, entry)
+        if fcntl is None:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+            continue
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError:
+            continue
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                continue
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            # Still the file we locked (not replaced meanwhile)?  Then nobody owns it.
+            if os.path.samestat(os.fstat(fd), os.lstat(path)):
+                os.unlink(path)
+        except OSError:  # locked by a live writer, or already gone
+            pass
+        finally:
+            os.close(fd)
+
+
+def _create_temp(directory: str, base: str) -> tuple[int, str]:
+    """Create and lock a new temporary file next to ``base``: (fd, path)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    for _ in range(100):
+        tmp = os.path.join(directory, _temp_name(base))
+        try:
+            # 0o666 lets the umask decide, as a plain open() would.
+            fd = os.open(tmp, flags, 0o666)
+        except FileExistsError:
+            continue
+        if fcntl is None:
+            return fd, tmp
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        if os.fstat(fd).st_nlink:
+            return fd, tmp
+        # A concurrent save's cleanup deleted it between our open and flock.
+        os.close(fd)
+    raise FileExistsError(f"could not create a temporary file next to {os.path.join(directory, base)!r}")
+
+
 @contextlib.contextmanager
 def _atomic_write(path):
     """Yield a binary file that replaces ``path`` only once fully written and synced.
 
     On any failure the temporary file is removed and ``path`` is untouched.
+    Temporary files that earlier, killed saves to ``path`` left behind are
+    removed first (only names of our own pattern, and only unlocked ones).
     """
     path = os.fsdecode(path)
     if os.path.islink(path):
         path = os.path.realpath(path)  # replace the target, keep the link
     directory = os.path.dirname(os.path.abspath(path))
     base = os.path.basename(path)
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-    for _ in range(100):
-        tmp = os.path.join(directory, f".{base}.{secrets.token_hex(8)}.tmp")
-        try:
-            # 0o666 lets the umask decide, as a plain open() would.
-            fd = os.open(tmp, flags, 0o666)
-            break
-        except FileExistsError:
-            continue
-    else:
-        raise FileExistsError(f"could not create a temporary file next to {path!r}")
+    _remove_stale_temps(directory, base)
+    fd, tmp = _create_temp(directory, base)
     try:
         with os.fdopen(fd, "wb") as fh:
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
-        with contextlib.suppress(OSError):
-            os.chmod(tmp, stat.S_IMODE(os.stat(path).st_mode))
-        os.replace(tmp, path)
+            with contextlib.suppress(OSError):
+                os.chmod(tmp, stat.S_IMODE(os.stat(path).st_mode))
+            if fcntl is not None:
+                # Rename while still holding the lock, so no cleanup can take
+                # the finished file for an abandoned one.
+                os.replace(tmp, path)
+        if fcntl is None:  # Windows cannot rename a file that is still open
+            os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
