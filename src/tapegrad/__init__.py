@@ -58,7 +58,7 @@ from .ops.shape import (  # noqa: E402
 )
 from .ops.indexing import (  # noqa: E402
     gather, scatter, scatter_add, index_select, masked_fill, masked_select, take, nonzero,
-    argwhere, index_add,
+    argwhere, index_add, index_put,
 )
 from .ops.linalg import (  # noqa: E402
     matmul, mm, bmm, mv, dot, vdot, inner, outer, ger, addmm, einsum, tensordot,

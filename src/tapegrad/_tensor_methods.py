@@ -30,7 +30,7 @@ _METHODS = {
        "swapaxes swapdims t movedim expand expand_as broadcast_to repeat contiguous clone split "
        "chunk tensor_split unbind narrow select flip fliplr flipud roll",
     I: "gather scatter scatter_add index_select masked_fill masked_select take nonzero argwhere "
-       "index_add",
+       "index_add index_put index_put_",
     L: "matmul mm bmm mv dot vdot inner outer ger addmm",
 }
 for _mod, _names in _METHODS.items():

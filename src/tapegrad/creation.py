@@ -12,8 +12,8 @@ import numbers
 
 from . import backend as B
 from . import dtypes
-from .ops._util import as_shape
-from .tensor import Tensor
+from .ops._util import as_shape, check_tensor
+from .tensor import Tensor, device as _device
 
 xp = B.xp
 _DEFAULT_SEED = 67280421310721  # PyTorch's default initial seed, so runs are deterministic
@@ -95,13 +95,35 @@ def _finish(arr, requires_grad, device=None):
     return t
 
 
-def _size(size):
-    return as_shape(size)
+def _size(size, fn="zeros"):
+    """The shape argument of ``fn`` (``f(2, 3)``, ``f((2, 3))``...), with PyTorch's errors."""
+    shape = as_shape(size, fn)
+    if shape and min(shape) < 0:
+        # (PyTorch's zeros words it differently from every other factory)
+        if fn == "zeros":
+            raise RuntimeError("zeros: Dimension size must be non-negative.")
+        n = next(n for n in shape if n < 0)
+        raise RuntimeError(f"Trying to create tensor with negative dimension {n}: {list(shape)}")
+    return shape
 
 
-def _float_dtype(dtype):
-    d = dtypes.as_dtype(dtype) if dtype is not None else dtypes.get_default_dtype()
-    return d
+def _check_args(fn, dtype=None, device=None):
+    """PyTorch's TypeErrors for a ``dtype`` that is not a dtype or a ``device`` of a wrong type.
+
+    NumPy dtypes and dtype names are refused here (as torch refuses them) although
+    ``dtypes.as_dtype`` accepts them for internal use: a string would otherwise be
+    accepted silently. Python's ``float``/``int``/``bool`` are dtypes to PyTorch.
+    """
+    if dtype is not None and type(dtype) is not dtypes.dtype and \
+            dtype not in (builtins.float, builtins.int, builtins.bool):
+        raise TypeError(f"{fn}(): argument 'dtype' must be torch.dtype, not {type(dtype).__name__}")
+    if device is not None and not isinstance(device, (str, builtins.int, _device)):
+        raise TypeError(f"{fn}(): argument 'device' must be torch.device, not {type(device).__name__}")
+
+
+def _float_dtype(dtype, fn="zeros"):
+    _check_args(fn, dtype)
+    return dtypes.as_dtype(dtype) if dtype is not None else dtypes.get_default_dtype()
 
 
 def _infer_dtype_of(value):
@@ -127,6 +149,7 @@ def tensor(data, dtype=None, device=None, requires_grad=False, pin_memory=False)
 
     Python floats become float32 (the default dtype), ints int64, bools bool.
     """
+    _check_args("tensor", dtype, device)
     B.check_device(device)
     if isinstance(data, Tensor):
         arr = data._data.copy()
@@ -155,6 +178,7 @@ def tensor(data, dtype=None, device=None, requires_grad=False, pin_memory=False)
 
 def as_tensor(data, dtype=None, device=None):
     """Like ``tensor`` but shares memory with a NumPy array or tensor when the dtype allows."""
+    _check_args("as_tensor", dtype, device)
     B.check_device(device)
     if isinstance(data, Tensor):
         return data if dtype is None or dtypes.as_dtype(dtype).np == data._data.dtype else data.to(dtype)
@@ -185,49 +209,67 @@ def _legacy_tensor(*args, **kwargs):
 
 
 # =========================================================================== filled
+def _filled(fn, make, size, dtype, device, requires_grad):
+    if dtype is not None or device is not None:
+        _check_args(fn, dtype, device)
+    d = dtypes.as_dtype(dtype) if dtype is not None else dtypes.get_default_dtype()
+    return _finish(make(_size(size, fn), dtype=d.np), requires_grad, device)
+
+
 def zeros(*size, dtype=None, device=None, requires_grad=False, out=None):
-    return _finish(xp.zeros(_size(size), dtype=_float_dtype(dtype).np), requires_grad, device)
+    return _filled("zeros", xp.zeros, size, dtype, device, requires_grad)
 
 
 def ones(*size, dtype=None, device=None, requires_grad=False, out=None):
-    return _finish(xp.ones(_size(size), dtype=_float_dtype(dtype).np), requires_grad, device)
+    return _filled("ones", xp.ones, size, dtype, device, requires_grad)
 
 
 def empty(*size, dtype=None, device=None, requires_grad=False, memory_format=None, out=None):
     # NOTE: zero-filled rather than uninitialised, so results never depend on garbage.
-    return zeros(*size, dtype=dtype, device=device, requires_grad=requires_grad)
+    return _filled("empty", xp.zeros, size, dtype, device, requires_grad)
 
 
 def full(size, fill_value, *, dtype=None, device=None, requires_grad=False):
+    _check_args("full", dtype, device)
     d = dtypes.as_dtype(dtype) if dtype is not None else _infer_dtype_of(fill_value)
     if isinstance(fill_value, Tensor):
         fill_value = fill_value.item()
-    return _finish(xp.full(_size((size,) if isinstance(size, int) else (size,)), fill_value, dtype=d.np),
-                   requires_grad, device)
+    return _finish(xp.full(_size((size,), "full"), fill_value, dtype=d.np), requires_grad, device)
 
 
-def _like(input, dtype):
+def _like(input, dtype, fn, device=None):
+    check_tensor(input, fn)
+    _check_args(fn, dtype, device)
     return dtypes.as_dtype(dtype) if dtype is not None else input.dtype
 
 
 def zeros_like(input, *, dtype=None, device=None, requires_grad=False, memory_format=None):
-    return _finish(xp.zeros(input._data.shape, dtype=_like(input, dtype).np), requires_grad, device)
+    d = _like(input, dtype, "zeros_like", device)
+    return _finish(xp.zeros(input._data.shape, dtype=d.np), requires_grad, device)
 
 
 def ones_like(input, *, dtype=None, device=None, requires_grad=False, memory_format=None):
-    return _finish(xp.ones(input._data.shape, dtype=_like(input, dtype).np), requires_grad, device)
+    d = _like(input, dtype, "ones_like", device)
+    return _finish(xp.ones(input._data.shape, dtype=d.np), requires_grad, device)
 
 
 def empty_like(input, *, dtype=None, device=None, requires_grad=False, memory_format=None):
-    return zeros_like(input, dtype=dtype, requires_grad=requires_grad)
+    d = _like(input, dtype, "empty_like", device)
+    return _finish(xp.zeros(input._data.shape, dtype=d.np), requires_grad, device)
 
 
 def full_like(input, fill_value, *, dtype=None, device=None, requires_grad=False, memory_format=None):
-    return _finish(xp.full(input._data.shape, fill_value, dtype=_like(input, dtype).np), requires_grad, device)
+    d = _like(input, dtype, "full_like", device)
+    if not isinstance(fill_value, (int, float, bool)) and not (
+            isinstance(fill_value, Tensor) and fill_value._data.ndim == 0):
+        raise TypeError(f"full_like(): argument 'fill_value' (position 2) must be Number, "
+                        f"not {type(fill_value).__name__}")
+    return _finish(xp.full(input._data.shape, fill_value, dtype=d.np), requires_grad, device)
 
 
 def arange(start=0, end=None, step=1, *, dtype=None, device=None, requires_grad=False):
     """Values ``start, start+step, ...`` below ``end``; int64 unless an argument is a float."""
+    _check_args("arange", dtype, device)
     if end is None:
         start, end = 0, start
     vals = [v.item() if isinstance(v, Tensor) else v for v in (start, end, step)]
@@ -235,7 +277,7 @@ def arange(start=0, end=None, step=1, *, dtype=None, device=None, requires_grad=
     if step == 0:
         raise RuntimeError("step must be nonzero")
     if (end - start) * step < 0:
-        raise RuntimeError("upper bound and larger bound inconsistent with step sign")
+        raise RuntimeError("upper bound and lower bound inconsistent with step sign")
     if dtype is None:
         is_float = builtins.any(isinstance(v, float) for v in vals)
         d = dtypes.get_default_dtype() if is_float else dtypes.int64
@@ -256,9 +298,10 @@ def range_(start=0, end=None, step=1, *, dtype=None):
 
 def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False):
     """``steps`` evenly spaced values from ``start`` to ``end`` inclusive."""
+    _check_args("linspace", dtype, device)
     if steps < 0:
         raise RuntimeError("number of steps must be non-negative")
-    d = _float_dtype(dtype)
+    d = _float_dtype(dtype, "linspace")
     if steps == 1:
         arr = xp.asarray([start], dtype=xp.float64)
     else:
@@ -272,11 +315,19 @@ def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False)
 
 def logspace(start, end, steps, base=10.0, *, dtype=None, requires_grad=False):
     lin = linspace(start, end, steps, dtype=dtypes.float64)._data
-    return _finish((base ** lin).astype(_float_dtype(dtype).np), requires_grad)
+    return _finish((base ** lin).astype(_float_dtype(dtype, "logspace").np), requires_grad)
 
 
 def eye(n, m=None, *, dtype=None, device=None, requires_grad=False):
-    return _finish(xp.eye(n, n if m is None else m, dtype=_float_dtype(dtype).np), requires_grad, device)
+    _check_args("eye", dtype, device)
+    for name, v in (("n", n), ("m", m)):
+        if v is not None and not isinstance(v, numbers.Integral):
+            raise TypeError(f"eye(): argument '{name}' must be int, not {type(v).__name__}")
+    m = n if m is None else m
+    for name, v in (("n", n), ("m", m)):
+        if v < 0:
+            raise RuntimeError(f"{name} must be greater or equal to 0, got {v}")
+    return _finish(xp.eye(n, m, dtype=_float_dtype(dtype, "eye").np), requires_grad, device)
 
 
 # =========================================================================== random
@@ -288,26 +339,29 @@ def _rand_array(rng, shape, d, kind):
 
 def rand(*size, generator=None, dtype=None, device=None, requires_grad=False):
     """Uniform samples in [0, 1)."""
-    d = _float_dtype(dtype)
-    return _finish(_rand_array(_rng(generator), _size(size), d, "uniform"), requires_grad, device)
+    _check_args("rand", dtype, device)
+    d = _float_dtype(dtype, "rand")
+    return _finish(_rand_array(_rng(generator), _size(size, "rand"), d, "uniform"), requires_grad, device)
 
 
 def randn(*size, generator=None, dtype=None, device=None, requires_grad=False):
     """Standard normal samples."""
-    d = _float_dtype(dtype)
-    return _finish(_rand_array(_rng(generator), _size(size), d, "normal"), requires_grad, device)
+    _check_args("randn", dtype, device)
+    d = _float_dtype(dtype, "randn")
+    return _finish(_rand_array(_rng(generator), _size(size, "randn"), d, "normal"), requires_grad, device)
 
 
 def rand_like(input, *, dtype=None, requires_grad=False):
-    return rand(*input.shape, dtype=_like(input, dtype), requires_grad=requires_grad)
+    return rand(*input.shape, dtype=_like(input, dtype, "rand_like"), requires_grad=requires_grad)
 
 
 def randn_like(input, *, dtype=None, requires_grad=False):
-    return randn(*input.shape, dtype=_like(input, dtype), requires_grad=requires_grad)
+    return randn(*input.shape, dtype=_like(input, dtype, "randn_like"), requires_grad=requires_grad)
 
 
 def randint(low=0, high=None, size=None, *, generator=None, dtype=None, device=None, requires_grad=False):
     """Integers in ``[low, high)``; ``randint(high, size)`` and ``randint(low, high, size)``."""
+    _check_args("randint", dtype, device)
     if size is None:
         if isinstance(high, (tuple, list)):
             low, high, size = 0, low, high
@@ -318,17 +372,22 @@ def randint(low=0, high=None, size=None, *, generator=None, dtype=None, device=N
     if low >= high:
         raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got from={low} >= to={high}")
     d = dtypes.as_dtype(dtype) if dtype is not None else dtypes.int64
-    arr = _rng(generator).integers(low, high, size=_size(size), dtype=xp.int64).astype(d.np)
+    arr = _rng(generator).integers(low, high, size=_size(size, "randint"), dtype=xp.int64).astype(d.np)
     return _finish(arr, requires_grad, device)
 
 
 def randint_like(input, low=0, high=None, *, dtype=None):
     if high is None:
         low, high = 0, low
-    return randint(low, high, tuple(input.shape), dtype=_like(input, dtype))
+    return randint(low, high, tuple(input.shape), dtype=_like(input, dtype, "randint_like"))
 
 
 def randperm(n, *, generator=None, dtype=None, device=None, requires_grad=False):
+    _check_args("randperm", dtype, device)
+    if not isinstance(n, numbers.Integral):
+        raise TypeError(f"randperm(): argument 'n' (position 1) must be int, not {type(n).__name__}")
+    if n < 0:
+        raise RuntimeError(f"Trying to create tensor with negative dimension {n}: [{n}]")
     d = dtypes.as_dtype(dtype) if dtype is not None else dtypes.int64
     return _finish(_rng(generator).permutation(n).astype(d.np), requires_grad, device)
 
@@ -336,10 +395,16 @@ def randperm(n, *, generator=None, dtype=None, device=None, requires_grad=False)
 def normal(mean=0.0, std=1.0, size=None, *, generator=None, dtype=None, requires_grad=False):
     """Normal samples: ``normal(mean, std, size)`` with floats, or elementwise tensor mean/std."""
     rng = _rng(generator)
+    for key, v in (("mean", mean), ("std", std)):
+        if not isinstance(v, (Tensor, int, float)):
+            raise TypeError(f"normal(): argument '{key}' must be Tensor or float, not {type(v).__name__}")
     if isinstance(mean, Tensor) or isinstance(std, Tensor):
         m = mean._data if isinstance(mean, Tensor) else mean
         s = std._data if isinstance(std, Tensor) else std
         ref = mean if isinstance(mean, Tensor) else std
+        err = B.broadcast_error([xp.shape(m), xp.shape(s)])
+        if err is not None:
+            raise err
         shape = xp.broadcast_shapes(xp.shape(m), xp.shape(s))
         z = rng.standard_normal(shape)
         return _finish((m + s * z).astype(ref._data.dtype), requires_grad)
@@ -347,12 +412,15 @@ def normal(mean=0.0, std=1.0, size=None, *, generator=None, dtype=None, requires
         size = ()
     if std < 0:
         raise RuntimeError(f"normal expects std >= 0.0, but found std {std}")
-    d = _float_dtype(dtype)
-    return _finish((mean + std * _rand_array(rng, _size((size,) if isinstance(size, int) else (size,)), d, "normal")).astype(d.np),
-                   requires_grad)
+    d = _float_dtype(dtype, "normal")
+    z = _rand_array(rng, _size((size,), "normal"), d, "normal")
+    return _finish((mean + std * z).astype(d.np), requires_grad)
 
 
 def bernoulli(input, p=None, *, generator=None):
+    check_tensor(input, "bernoulli")
+    if p is not None and not isinstance(p, (int, float)):
+        raise TypeError(f"bernoulli(): argument 'p' must be float, not {type(p).__name__}")
     probs = input._data if p is None else xp.full(input._data.shape, p)
     if probs.size and (probs.min() < 0 or probs.max() > 1):
         raise RuntimeError("Expected p_in >= 0 && p_in <= 1 to be true, but got false.")
@@ -363,6 +431,12 @@ def bernoulli(input, p=None, *, generator=None):
 def multinomial(input, num_samples, replacement=False, *, generator=None):
     """Draw indices with probabilities proportional to the rows of ``input``."""
     rng = _rng(generator)
+    check_tensor(input, "multinomial")
+    if not isinstance(num_samples, numbers.Integral):
+        raise TypeError(f"multinomial(): argument 'num_samples' (position 2) must be int, "
+                        f"not {type(num_samples).__name__}")
+    if num_samples <= 0:
+        raise RuntimeError("cannot sample n_sample <= 0 samples")
     p = input._data.astype(xp.float64)
     if p.ndim not in (1, 2):
         raise RuntimeError("prob_dist must be 1 or 2 dim")

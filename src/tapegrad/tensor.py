@@ -329,11 +329,18 @@ class Tensor:
     def tolist(self):
         return self._data.tolist()
 
+    def _scalar(self):
+        """The one element, for float()/int()/complex(): Python's ValueError otherwise (item()
+        raises RuntimeError, as in PyTorch)."""
+        if self._data.size != 1:
+            raise ValueError("only one element tensors can be converted to Python scalars")
+        return self._data.reshape(()).item()
+
     def __float__(self):
-        return float(self.item())
+        return float(self._scalar())
 
     def __int__(self):
-        return int(self.item())
+        return int(self._scalar())
 
     def __index__(self):
         if self._data.dtype.kind not in "iub" or self._data.size != 1:
@@ -347,7 +354,7 @@ class Tensor:
         return bool(self._data.reshape(()).item())
 
     def __complex__(self):
-        return complex(self.item())
+        return complex(self._scalar())
 
     def __len__(self):
         if self._data.ndim == 0:
@@ -528,6 +535,10 @@ class Tensor:
         kwargs.pop("memory_format", None)
         if kwargs:
             raise TypeError(f"to() got unexpected keyword arguments {sorted(kwargs)}")
+        for key, val, ok in (("dtype", dtype, dtypes.dtype), ("device", dev, (str, int, device))):
+            if val is not None and not isinstance(val, ok) and val not in (float, int, bool):
+                raise TypeError(f"to() received an invalid combination of arguments - got "
+                                f"({key}={type(val).__name__}, )")
         for a in args:
             if isinstance(a, Tensor):
                 dtype = a.dtype
@@ -556,7 +567,9 @@ class Tensor:
     def type(self, dtype=None):
         if dtype is None:
             return _type_str(self._data.dtype)
-        if isinstance(dtype, str) and dtype in _TYPE_NAMES.values():
+        if isinstance(dtype, str):
+            if dtype not in _TYPE_NAMES.values():
+                raise ValueError(f"invalid type: {dtype!r}")
             dtype = {v: k for k, v in _TYPE_NAMES.items()}[dtype]
         return self.to(dtypes.as_dtype(dtype))
 

@@ -295,3 +295,150 @@ def test_random_graph_matches_torch(program):
         assert str(a.grad.dtype) == str(b.grad.dtype)
         np.testing.assert_allclose(_np(a.grad), _np(b.grad), rtol=RTOL, atol=1e-10,
                                    err_msg=f"gradient of leaf {n}")
+
+
+# ----------------------------------------------------------------------------- layers, indexing, views
+# A second family of programs on one (N, C, H, W) leaf: convolution, pooling, batch norm,
+# advanced indexing and in-place ops on views, mixed with pointwise ops. Every step keeps
+# the tensor 4-D; a step torch refuses (a kernel larger than the image...) is redrawn.
+NN_SETTINGS = settings(
+    derandomize=True,
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+
+
+def _conv_params(d, shape):
+    n, c, h, w = shape
+    k = d.int(1, 3)
+    out_c = d.int(1, 3)
+    rng = np.random.default_rng(d.int(0, 2 ** 31 - 1))
+    return dict(w=rng.uniform(-1, 1, (out_c, c, k, k)), b=rng.uniform(-1, 1, out_c) if d.bool() else None,
+                stride=d.int(1, 2), padding=d.int(0, 1), dilation=d.int(1, 2))
+
+
+def _conv(L, p, x):
+    b = None if p["b"] is None else L.tensor(p["b"])
+    return L.nn.functional.conv2d(x, L.tensor(p["w"]), b, stride=p["stride"], padding=p["padding"],
+                                  dilation=p["dilation"])
+
+
+def _conv_t_params(d, shape):
+    n, c, h, w = shape
+    rng = np.random.default_rng(d.int(0, 2 ** 31 - 1))
+    return dict(w=rng.uniform(-1, 1, (c, d.int(1, 3), 2, 2)), stride=d.int(1, 2))
+
+
+def _pool_params(d, shape):
+    k = d.int(1, 2)
+    return dict(k=k, stride=d.int(1, 2), padding=d.int(0, k // 2), ceil=d.bool())
+
+
+def _bn_params(d, shape):
+    rng = np.random.default_rng(d.int(0, 2 ** 31 - 1))
+    c = shape[1]
+    return dict(w=rng.uniform(0.5, 1.5, c), b=rng.uniform(-1, 1, c))
+
+
+def _index_params(d, shape):
+    dim = d.int(1, 3)
+    return dict(dim=dim, idx=[d.int(0, shape[dim] - 1) for _ in range(d.int(1, 4))])
+
+
+def _mask_params(d, shape):
+    m = [d.bool() for _ in range(shape[1])]
+    m[d.int(0, shape[1] - 1)] = True  # never empty
+    return dict(mask=m)
+
+
+def _pair_params(d, shape):
+    k = d.int(1, 3)
+    return dict(a=[d.int(0, shape[2] - 1) for _ in range(k)], b=[d.int(0, shape[3] - 1) for _ in range(k)])
+
+
+def _view_params(d, shape):
+    return dict(kind=d.choice(["select", "narrow", "transpose", "diag_slice", "chain"]), c=d.int(0, shape[1] - 1),
+                s=float(d.choice([-1.5, 0.5, 2.0])))
+
+
+def _inplace_on_view(L, p, x):
+    y = x.clone()
+    kind, c, s = p["kind"], p["c"], p["s"]
+    if kind == "select":
+        y[:, c].mul_(s)
+    elif kind == "narrow":
+        y.narrow(2, 0, 1).add_(x.narrow(2, -1, 1) * s)
+    elif kind == "transpose":
+        y.transpose(2, 3)[..., 0].sub_(s)
+    elif kind == "diag_slice":
+        y[:, :, ::2, ::2] = x[:, :, ::2, ::2].tanh() * s
+    else:  # a view of a view, written twice
+        v = y[:, c:]
+        v[..., :1].mul_(s)
+        v.add_(1.0)
+    return y
+
+
+NN_OPS = {
+    "conv2d": (_conv_params, _conv),
+    "conv_transpose2d": (_conv_t_params, lambda L, p, x: L.nn.functional.conv_transpose2d(
+        x, L.tensor(p["w"]), stride=p["stride"])),
+    "max_pool2d": (_pool_params, lambda L, p, x: L.nn.functional.max_pool2d(
+        x, p["k"], p["stride"], p["padding"], ceil_mode=p["ceil"])),
+    "avg_pool2d": (_pool_params, lambda L, p, x: L.nn.functional.avg_pool2d(
+        x, p["k"], p["stride"], p["padding"], ceil_mode=p["ceil"])),
+    "batch_norm": (_bn_params, lambda L, p, x: L.nn.functional.batch_norm(
+        x, None, None, L.tensor(p["w"]), L.tensor(p["b"]), training=True)),
+    "index_dim": (_index_params, lambda L, p, x: x.index_select(p["dim"], L.tensor(p["idx"]))
+                  if p["dim"] == 1 else (x[:, :, L.tensor(p["idx"])] if p["dim"] == 2 else x[..., p["idx"]])),
+    "index_mask": (_mask_params, lambda L, p, x: x[:, L.tensor(p["mask"])]),
+    "index_pairs": (_pair_params, lambda L, p, x: x[:, :, L.tensor(p["a"]), L.tensor(p["b"])].unsqueeze(-1)),
+    "inplace_view": (_view_params, _inplace_on_view),
+    "tanh": (lambda d, s: {}, lambda L, p, x: x.tanh()),
+    "relu_shift": (lambda d, s: {}, lambda L, p, x: L.relu(x - 0.1)),
+}
+
+
+@st.composite
+def nn_programs(draw):
+    seed = draw(st.integers(0, 2 ** 31 - 1))
+    pick = Pick(seed + 7)
+    shape = (pick.int(1, 3), pick.int(1, 3), pick.int(3, 7), pick.int(3, 7))
+    x = torch.tensor(np.random.default_rng(seed).uniform(-2, 2, shape))
+    steps = []
+    tries = 0
+    while len(steps) < pick.int(3, 6) and tries < 50:
+        tries += 1
+        name = pick.choice(sorted(NN_OPS))
+        if name == "batch_norm" and x.shape[0] * x.shape[2] * x.shape[3] < 2:
+            continue
+        params = NN_OPS[name][0](pick, tuple(x.shape))
+        try:
+            out = NN_OPS[name][1](torch, params, x)
+        except RuntimeError:
+            continue  # e.g. a kernel larger than the (padded) image
+        if out.dim() == 4 and 0 < out.numel() <= 4096 and min(out.shape[2:]) >= 1:
+            steps.append((name, params))
+            x = out
+    return shape, seed, steps
+
+
+@NN_SETTINGS
+@given(nn_programs())
+def test_random_layer_graph_matches_torch(program):
+    shape, seed, steps = program
+    a = np.random.default_rng(seed).uniform(-2, 2, shape)
+    ours, theirs = tg.tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
+    o, t = ours, theirs
+    for k, (name, params) in enumerate(steps):
+        o, t = NN_OPS[name][1](tg, params, o), NN_OPS[name][1](torch, params, t)
+        where = f"step {k} {name} {params if name != 'conv2d' else ''}"
+        assert tuple(o.shape) == tuple(t.shape), f"{where}: shape {tuple(o.shape)} != {tuple(t.shape)}"
+        assert str(o.dtype) == str(t.dtype), where
+        np.testing.assert_allclose(_np(o), _np(t), rtol=1e-9, atol=1e-10, err_msg=where)
+    seed_grad = np.random.default_rng(seed + 1).standard_normal(tuple(t.shape))
+    t.backward(torch.tensor(seed_grad))
+    o.backward(tg.tensor(seed_grad))
+    np.testing.assert_allclose(_np(ours.grad), _np(theirs.grad), rtol=1e-9, atol=1e-10,
+                               err_msg=f"gradient after {[s[0] for s in steps]}")

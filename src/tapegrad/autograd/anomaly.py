@@ -12,6 +12,8 @@ While it is on:
 * every backward node's gradients are checked for NaN (PyTorch checks NaN only):
   the error is PyTorch's ``Function 'LogBackward0' returned nan values in its 0th
   output.`` followed by the traceback of the forward call that created the node.
+  An infinite gradient passes, as in PyTorch, unless ``check_inf=True`` (a tapegrad
+  extension) is given: then ``... returned inf values ...`` stops it too.
 """
 from __future__ import annotations
 
@@ -59,6 +61,10 @@ class _AnomalyObserver:
     the common path) so the mode stays within 2x of the plain run on tiny ops.
     """
 
+    def __init__(self, check_inf=False):
+        #: also stop at infinite gradients in the backward (tapegrad's extension)
+        self.check_inf = check_inf
+
     def on_forward(self, cls, args, outputs, seconds, options=None):
         # the stack from Node.apply outwards (frames 0/1: this method, observed_apply)
         f = _getframe(2)
@@ -93,53 +99,66 @@ class _AnomalyObserver:
                 d = g if type(g) is _ndarray else getattr(g, "_data", None)
                 if type(d) is _ndarray:
                     k = d.dtype.kind
-                    if (k == "f" and not _isfinite(_vdot(d, d)) and _isnan(d).any()) or \
-                            (k == "c" and _isnan(d).any()):
-                        check_backward(node, grads)
+                    if k not in "fc" or (k == "f" and _isfinite(_vdot(d, d))):
+                        continue
+                    if _isnan(d).any() or (self.check_inf and not _isfin(d).all()):
+                        check_backward(node, grads, self.check_inf)
 
 
-def _set_anomaly(enabled, check_nan):
+def _set_anomaly(enabled, check_nan, check_inf=False):
     from . import observe
     was = _state.anomaly
     _state.anomaly, _state.anomaly_check_nan = bool(enabled), bool(check_nan)
     if enabled and not was:
-        _state._anomaly_observer = observe.add(_AnomalyObserver())
+        _state._anomaly_observer = observe.add(_AnomalyObserver(bool(check_inf)))
     elif was and not enabled:
         observe.remove(getattr(_state, "_anomaly_observer", None))
         _state._anomaly_observer = None
+    elif enabled:
+        _state._anomaly_observer.check_inf = bool(check_inf)
+
+
+def _current():
+    """(enabled, check_nan, check_inf) now: what a context manager restores on exit."""
+    obs = getattr(_state, "_anomaly_observer", None)
+    return _state.anomaly, _state.anomaly_check_nan, bool(obs is not None and obs.check_inf)
 
 
 class detect_anomaly(_DecoratorContextManager):
-    """Inside, forward outputs and backward gradients are checked for NaN (and forward for
-    inf), and every node remembers the forward call that created it.
+    """Inside, forward outputs are checked for NaN and inf, backward gradients for NaN
+    (as PyTorch does: an infinite gradient passes), and every node remembers the forward
+    call that created it.
 
+    ``check_inf=True`` (a tapegrad extension, keyword only) also stops the backward at
+    the first node that returns an infinite gradient (``sqrt`` at 0, ``log`` at 0...).
     Warns, as PyTorch does, that the mode slows the program down (when constructed).
     """
 
-    def __init__(self, check_nan=True, *, _warn=True):
+    def __init__(self, check_nan=True, *, check_inf=False, _warn=True):
         self.check_nan = check_nan
+        self.check_inf = check_inf
         if _warn:
             warnings.warn(_ENABLED_WARNING, UserWarning, stacklevel=2)
 
     def __enter__(self):
-        self._prev = (_state.anomaly, _state.anomaly_check_nan)
-        _set_anomaly(True, self.check_nan)
+        self._prev = _current()
+        _set_anomaly(True, self.check_nan, self.check_inf)
 
     def __exit__(self, *exc):
         _set_anomaly(*self._prev)
         return False
 
     def clone(self):
-        return type(self)(self.check_nan, _warn=False)
+        return type(self)(self.check_nan, check_inf=self.check_inf, _warn=False)
 
 
 class set_detect_anomaly(_DecoratorContextManager):
     """Anomaly mode on or off: takes effect at once; as a context manager, restores on exit."""
 
-    def __init__(self, mode, check_nan=True):
-        self._prev = (_state.anomaly, _state.anomaly_check_nan)
-        _set_anomaly(bool(mode), check_nan)
-        self.mode, self.check_nan = mode, check_nan
+    def __init__(self, mode, check_nan=True, *, check_inf=False):
+        self._prev = _current()
+        _set_anomaly(bool(mode), check_nan, check_inf)
+        self.mode, self.check_nan, self.check_inf = mode, check_nan, check_inf
 
     def __call__(self, func):
         _set_anomaly(*self._prev)  # used as a decorator: only while the function runs
@@ -153,7 +172,7 @@ class set_detect_anomaly(_DecoratorContextManager):
         return False
 
     def clone(self):
-        return type(self)(self.mode, self.check_nan)
+        return type(self)(self.mode, self.check_nan, check_inf=self.check_inf)
 
 
 # --------------------------------------------------------------------------- stacks
@@ -282,12 +301,14 @@ def check_forward(cls, args, results):
             _raise_forward(cls, args, results, i, _capture_stack(1))
 
 
-def check_backward(node, grads):
-    """Raise PyTorch's error if ``node``'s backward returned NaN in any gradient."""
+def check_backward(node, grads, check_inf=False):
+    """Raise PyTorch's error if ``node``'s backward returned NaN (or, with ``check_inf``,
+    inf) in any gradient."""
     for i, g in enumerate(grads):
         arr = g._data if isinstance(g, Tensor) else g
-        if _has_nan(arr):
-            msg = f"Function '{node.name()}' returned nan values in its {i}th output."
+        kind = "nan" if _has_nan(arr) else "inf" if check_inf and _bad(arr) else None
+        if kind:
+            msg = f"Function '{node.name()}' returned {kind} values in its {i}th output."
             stack = node.__dict__.get("_trace")
             if stack:
                 msg += "\nTraceback of forward call that caused the error:\n" + \

@@ -19,7 +19,7 @@ from ..ops import elementwise as E
 from ..ops import normalization as N
 from ..ops import reduction as R
 from ..ops import shape as S
-from ..ops.linalg import _mm, einsum
+from ..ops.linalg import _mm, check_addmm_dtypes, einsum
 from ..ops.shape import mT_, reshape_
 from ..tensor import Tensor
 
@@ -71,13 +71,20 @@ class _LinearNoBias(_Linear):
 
 def linear(input, weight, bias=None):
     """``input @ weight.T + bias``; input (*, in_features), weight (out_features, in_features)."""
+    if not (isinstance(input, Tensor) and isinstance(weight, Tensor)) or \
+            (bias is not None and not isinstance(bias, Tensor)):
+        _check_tensors("linear", input=input, weight=weight, bias=bias)
     if input.shape[-1] != weight.shape[-1]:
         raise RuntimeError(
             f"mat1 and mat2 shapes cannot be multiplied ({math.prod(input.shape[:-1]) if input.ndim > 1 else 1}"
             f"x{input.shape[-1]} and {weight.shape[-1]}x{weight.shape[0]})")
-    if input.dtype != weight.dtype:
-        raise RuntimeError(
-            f"mat1 and mat2 must have the same dtype, but got {R._cap(input.dtype)} and {R._cap(weight.dtype)}")
+    wd = weight._data.dtype
+    if bias is not None:  # PyTorch's addmm then, with addmm's messages
+        if input._data.dtype != wd or bias._data.dtype != wd:
+            check_addmm_dtypes(bias, input, weight)
+    elif input._data.dtype != wd:  # PyTorch's mm
+        raise RuntimeError(f"expected m1 and m2 to have the same dtype, but got: "
+                           f"{_cpp(input)} != {_cpp(weight)}")
     if bias is None:
         return _LinearNoBias.apply(input, weight)
     return _Linear.apply(input, weight, bias)
@@ -89,8 +96,36 @@ def bilinear(input1, input2, weight, bias=None):
     return out + bias if bias is not None else out
 
 
+def _check_tensors(fn, **args):
+    """PyTorch's TypeError when a tensor argument of ``fn`` is not a tensor (None is allowed
+    for the optional ones, which come after the required ones)."""
+    for pos, (name, value) in enumerate(args.items(), 1):
+        if not isinstance(value, Tensor) and (value is not None or pos == 1):
+            raise TypeError(f"{fn}(): argument '{name}' (position {pos}) must be Tensor, "
+                            f"not {type(value).__name__}")
+
+
+def _cpp(t):
+    from ..tensor import _CPP_NAMES
+    return _CPP_NAMES.get(t._data.dtype.name, t._data.dtype.name)
+
+
+def _check_conv_dtypes(input, weight, bias):
+    """PyTorch's errors for convolution operands of different dtypes (it never promotes)."""
+    d = input._data.dtype
+    if weight._data.dtype == d and (bias is None or bias._data.dtype == d):
+        return
+    # (PyTorch compares the bias first)
+    if bias is not None and bias._data.dtype != input._data.dtype:
+        raise RuntimeError(f"Input type ({_cpp(input)}) and bias type ({_cpp(bias)}) should be the same")
+    if input._data.dtype != weight._data.dtype:
+        raise RuntimeError(f"expected scalar type {R._cap(input.dtype)} but found {R._cap(weight.dtype)}")
+
+
 # =========================================================================== convolution
 def _check_conv_input(input, weight, groups, ndim, name):
+    if not (isinstance(input, Tensor) and isinstance(weight, Tensor)):
+        _check_tensors(name, input=input, weight=weight)
     if input.ndim not in (ndim + 1, ndim + 2):
         raise RuntimeError(
             f"Expected {ndim + 1}D (unbatched) or {ndim + 2}D (batched) input to {name}, but got input of "
@@ -127,13 +162,11 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
                 raise ValueError("padding='same' is not supported for strided convolutions")
             pads = _same_pads(k, dil)
         else:
-            raise ValueError(f"Invalid padding string '{padding}', should be one of ['valid', 'same']")
+            raise RuntimeError(f"Invalid padding string: '{padding}'")
     else:
         p = _pair(padding)
         pads = (p[0], p[0], p[1], p[1])
-    if input.dtype != weight.dtype:
-        raise RuntimeError(
-            f"Input type ({_tname(input)}) and weight type ({_tname(weight)}) should be the same")
+    _check_conv_dtypes(input, weight, bias)
     for i, (n, kk) in enumerate(zip(input.shape[2:], k)):
         if n + pads[2 * i] + pads[2 * i + 1] < dil[i] * (kk - 1) + 1:
             raise RuntimeError(
@@ -142,11 +175,6 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
                 "can't be greater than actual input size")
     out = C.Conv2d.apply(input, weight, bias, stride=stride, pads=pads, dil=dil, groups=groups)
     return out if batched else out.squeeze(0)
-
-
-def _tname(t):
-    return {"float32": "torch.FloatTensor", "float64": "torch.DoubleTensor",
-            "float16": "torch.HalfTensor"}.get(t.dtype.name, t.dtype.name)
 
 
 def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
@@ -163,6 +191,9 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
 
 def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
     """Transposed 2-D convolution; weight (C_in, C_out/groups, kh, kw)."""
+    _check_tensors("conv_transpose2d", input=input, weight=weight, bias=bias)
+    # (PyTorch accepts a bias of another dtype here, and so do we: the output keeps input's)
+    _check_conv_dtypes(input, weight, None)
     batched = input.ndim == 4
     if not batched:
         input = input.unsqueeze(0)
@@ -172,7 +203,7 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
             raise RuntimeError("output padding must be smaller than either stride or dilation")
     if input.shape[1] != weight.shape[0]:
         raise RuntimeError(
-            f"Given transposed=1, weight of size {list(weight.shape)}, expected input {list(input.shape)} "
+            f"Given transposed=1, weight of size {list(weight.shape)}, expected input{list(input.shape)} "
             f"to have {weight.shape[0]} channels, but got {input.shape[1]} channels instead")
     kh, kw = weight.shape[2:]
     h = (input.shape[2] - 1) * stride[0] - 2 * pad[0] + dil[0] * (kh - 1) + opad[0] + 1
@@ -353,7 +384,7 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     if tuple(input.shape[input.ndim - k:]) != normalized_shape:
         raise RuntimeError(
             f"Given normalized_shape={list(normalized_shape)}, expected input with shape "
-            f"[*, {', '.join(str(s) for s in normalized_shape)}], but got input of size{input.shape}")
+            f"[*, {', '.join(str(s) for s in normalized_shape)}], but got input of size{list(input.shape)}")
     axes = tuple(range(input.ndim - k, input.ndim))
     return N.LayerNorm.apply(input, weight, bias, axes=axes, eps=eps)
 
@@ -364,7 +395,7 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
     if c % num_groups:
         raise RuntimeError(
             f"Expected number of channels in input to be divisible by num_groups, but got input of shape "
-            f"{input.shape} and num_groups={num_groups}")
+            f"{list(input.shape)} and num_groups={num_groups}")
     x = input.reshape(n, num_groups, -1)
     x = N.LayerNorm.apply(x, None, None, axes=(2,), eps=eps).reshape(input.shape)
     bshape = (1, c) + (1,) * (input.ndim - 2)
@@ -416,6 +447,8 @@ def dropout1d(input, p=0.5, training=True, inplace=False):
 
 def dropout2d(input, p=0.5, training=True, inplace=False):
     """Zero whole channels of (N, C, H, W) input."""
+    if not isinstance(p, (int, float)) or p < 0 or p > 1:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
     if not training or p == 0:
         return input
     from ..creation import _rng
@@ -482,7 +515,8 @@ def pad(input, pad, mode="constant", value=None):
     if len(pad) % 2:
         raise RuntimeError("Padding length must be divisible by 2")
     if len(pad) // 2 > input.ndim:
-        raise RuntimeError("Padding length too large")
+        raise RuntimeError("Padding length should be less than or equal to two times the input dimension "
+                           f"but got padding length {len(pad)} and input of dimension {input.ndim}")
     value = 0.0 if value is None else value
     if mode == "constant":
         return _ConstantPad.apply(input, pads=tuple(pad), value=value)
@@ -741,9 +775,12 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
              reduction="mean"):
     """Negative log-likelihood of class indices: input (N, C) or (N, C, d...) of log-probabilities."""
     reduction = _legacy_reduction(size_average, reduce, reduction)
+    _check_tensors("nll_loss", input=input, target=target, weight=weight)
     if input.ndim < 1:
-        raise ValueError("input tensor should be 1D or 2D")
+        raise ValueError(f"Expected 1 or more dimensions (got {input.ndim})")
     unbatched = input.ndim == 1
+    if unbatched and target.ndim == 1 and target.shape[0] != 1:
+        raise ValueError(f"For 1D input, 1D target must have size 1, but got target size: {target.shape[0]}")
     if unbatched:
         input, target = input.unsqueeze(0), target.unsqueeze(0)
     if input.ndim == 2 and target.ndim != 1:
@@ -756,6 +793,11 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
     if input.shape[0] != target.shape[0]:
         raise ValueError(f"Expected input batch_size ({input.shape[0]}) to match target batch_size "
                          f"({target.shape[0]}).")
+    _check_target_shape(input, target)
+    c = input.shape[1]
+    if weight is not None and tuple(weight.shape) != (c,):
+        raise RuntimeError(f"weight tensor should be defined either for all {c} classes or no classes "
+                           f"but got weight tensor of shape: {list(weight.shape)}")
     out_shape = tuple(target.shape)
     x, t = _flatten_classes(input, target)
     c = x.shape[1]
@@ -775,6 +817,17 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
             return loss.reshape(())
         return loss if tuple(loss.shape) == out_shape else loss.reshape(out_shape)
     return loss
+
+
+def _check_target_shape(input, target):
+    """PyTorch's errors for a class-index target whose shape is not input's without dim 1
+    (the caller has already checked the batch dim)."""
+    expected = [input.shape[0]] + list(input.shape[2:])
+    if list(target.shape) == expected:
+        return
+    if input.ndim == 4:
+        raise RuntimeError(f"size mismatch (got input: {list(input.shape)} , target: {list(target.shape)}")
+    raise RuntimeError(f"Expected target size {expected}, got {list(target.shape)}")
 
 
 class _NllLoss(Node):

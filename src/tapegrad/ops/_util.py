@@ -30,8 +30,11 @@ def wrap_dims(dims, ndim, allow_dup=False):
     return out
 
 
-def as_shape(args):
-    """``f(2, 3)``, ``f((2, 3))``, ``f([2, 3])`` and ``f(torch.Size)`` all give ``(2, 3)``."""
+def as_shape(args, fn=None):
+    """``f(2, 3)``, ``f((2, 3))``, ``f([2, 3])`` and ``f(torch.Size)`` all give ``(2, 3)``.
+
+    ``fn`` (the public function's name) makes the error PyTorch's argument error.
+    """
     if len(args) == 1 and isinstance(args[0], (tuple, list)):
         args = args[0]
     out = []
@@ -39,6 +42,9 @@ def as_shape(args):
         try:
             out.append(int(a.__index__()))
         except (AttributeError, TypeError):
+            if fn is not None:
+                raise TypeError(f"{fn}(): argument 'size' (position 1) must be tuple of ints, "
+                                f"not {type(a).__name__}") from None
             raise TypeError(f"shape must be a sequence of ints, got {type(a).__name__}") from None
     return tuple(out)
 

@@ -1240,7 +1240,7 @@ def _compare(fn, name):
                 b = b.astype(res.np)
         else:
             a, b = input._data, o
-        out = Tensor._wrap(fn(a, b))
+        out = Tensor._wrap(_numpy_call(fn, name, a, b))
         if input._requires_grad or isinstance(o, Tensor) and o._requires_grad:
             from ..autograd.explain import note_cut  # a comparison has no gradient
             note_cut(out, input if input._requires_grad else o, "integer", f"a comparison ({name})")
@@ -1262,9 +1262,28 @@ def _logical(fn, name):
         if other is None:
             return Tensor._wrap(fn(input._data))
         o = _other(other)
-        return Tensor._wrap(fn(input._data, o._data if isinstance(o, Tensor) else o))
+        if o is NotImplemented:
+            raise TypeError(f"{name}(): argument 'other' (position 2) must be Tensor, not {type(other).__name__}")
+        return Tensor._wrap(_numpy_call(fn, name, input._data, o._data if isinstance(o, Tensor) else o))
     f.__name__ = name
     return f
+
+
+def _numpy_call(fn, name, a, b):
+    """``fn(a, b)`` for ops that call NumPy directly (no node): PyTorch's errors, not NumPy's."""
+    try:
+        return fn(a, b)
+    except ValueError:
+        err = B.broadcast_error([xp.shape(a), xp.shape(b)])
+        if err is None:
+            raise RuntimeError(f"{name}: the operands do not fit together") from None
+        raise err from None
+    except TypeError:
+        raise RuntimeError(f"{name}: unsupported operand types {_describe(a)} and {_describe(b)}") from None
+
+
+def _describe(a):
+    return f"tensor of {a.dtype}" if B.is_array(a) else type(a).__name__
 
 
 logical_and = _logical(xp.logical_and, "logical_and")
@@ -1276,7 +1295,7 @@ logical_not = _logical(xp.logical_not, "logical_not")
 def _bitwise(fn, name):
     def f(input, other=None):
         if input._data.dtype.kind == "f":
-            raise RuntimeError(f"\"{name}_cpu\" not implemented for '{_scalar_name(input.dtype)}'")
+            raise NotImplementedError(f"\"{name}_cpu\" not implemented for '{_scalar_name(input.dtype)}'")
         if other is None:
             return Tensor._wrap(fn(input._data))
         o = _other(other)
@@ -1315,15 +1334,23 @@ def equal(input, other):
 
 
 def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
-    return bool(xp.allclose(input._data, other._data, rtol=rtol, atol=atol, equal_nan=equal_nan))
+    return bool(isclose(input, other, rtol, atol, equal_nan).all())
 
 
 def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
-    o = other._data if isinstance(other, Tensor) else other
-    return Tensor._wrap(xp.isclose(input._data, o, rtol=rtol, atol=atol, equal_nan=equal_nan))
+    check_tensor(input, "isclose")
+    check_tensor(other, "isclose", "other", 2)
+    return Tensor._wrap(_numpy_call(
+        lambda a, b: xp.isclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan), "isclose",
+        input._data, other._data))
 
 
 def nan_to_num(input, nan=0.0, posinf=None, neginf=None):
+    check_tensor(input, "nan_to_num")
+    for key, v in (("nan", nan), ("posinf", posinf), ("neginf", neginf)):
+        if v is not None and not isinstance(v, (int, float)):
+            raise TypeError(f"nan_to_num(): argument '{key}' must be float, not {type(v).__name__}")
+    nan = 0.0 if nan is None else nan
     d = input._data
     info = xp.finfo(d.dtype) if d.dtype.kind == "f" else None
     res = xp.nan_to_num(d, nan=nan, posinf=posinf if posinf is not None else (info.max if info else None),

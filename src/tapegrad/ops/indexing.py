@@ -16,9 +16,11 @@ xp = B.xp
 
 
 # =========================================================================== index normalisation
-def _normalize_index(index):
+def _normalize_index(index, shape):
     """Turn a user index into a backend index: tensors/lists -> arrays, bool masks -> positions.
 
+    ``shape`` is the indexed tensor's: each bool mask must match the dims it covers
+    (NumPy would read a shorter mask as positions and return a silently wrong result).
     Returns ``(index_tuple, is_basic)``; basic indices (ints, slices, None, ...) give views.
     """
 
@@ -28,6 +30,7 @@ def _normalize_index(index):
         index = (index,)
     out = []
     basic = True
+    masks = False
     for item in index:
         if isinstance(item, bool):  # True/False index like a 0-d bool mask (a new dim of 1 or 0)
             item = xp.asarray(item)
@@ -50,9 +53,10 @@ def _normalize_index(index):
             if item.dtype == xp.uint8:
                 item = item.astype(bool)
             if item.dtype == xp.bool_:
-                out.extend(item.nonzero()) if item.ndim else out.append(item)
-                continue
-            out.append(item.astype(xp.intp, copy=False))
+                masks = masks or item.ndim > 0
+                out.append(item)
+            else:
+                out.append(item.astype(xp.intp, copy=False))
         elif item is None or item is Ellipsis or isinstance(item, slice):
             if isinstance(item, slice) and item.step is not None and item.step <= 0:
                 raise ValueError("step must be greater than zero")
@@ -61,10 +65,55 @@ def _normalize_index(index):
             try:
                 out.append(int(item.__index__()))
             except (AttributeError, TypeError):
+                if isinstance(item, str):  # PyTorch tries to make a tensor of it
+                    raise TypeError("new(): invalid data type 'str'") from None
                 raise IndexError(
                     "only integers, slices (`:`), ellipsis (`...`), None and long or byte "
                     f"Variables are valid indices (got {type(item).__name__})") from None
-    return tuple(out), basic
+    if not masks:
+        return tuple(out), basic
+    _check_masks(out, shape)
+    expanded = []
+    for item in out:
+        if B.is_array(item) and item.dtype == xp.bool_ and item.ndim:
+            expanded.extend(item.nonzero())  # a mask is the positions of its True elements
+        else:
+            expanded.append(item)
+    return tuple(expanded), False
+
+
+def _check_masks(items, shape):
+    """PyTorch's IndexError for a bool mask whose shape differs from the dims it indexes."""
+    if len(items) == 1:  # x[mask], the common case: the mask covers the leading dims
+        m = items[0].shape
+        if len(m) > len(shape) or shape[:len(m)] == m:
+            return
+    def width(item):  # how many dims of the (None-extended) tensor an index item covers
+        if item is None or item is Ellipsis:
+            return 0
+        return item.ndim if B.is_array(item) and item.dtype == xp.bool_ else 1
+
+    used = sum(width(i) for i in items)
+    if used > len(shape):
+        return  # NumPy's "too many indices" error follows, translated by the caller
+    dims = list(shape)
+    d = 0
+    for item in items:
+        if item is None:
+            dims.insert(d, 1)  # PyTorch reports the shape with the new dims in it
+            d += 1
+        elif item is Ellipsis:
+            d += len(shape) - used
+        elif not B.is_array(item) and not isinstance(item, slice):
+            del dims[d]  # an int selects first: PyTorch reports the shape without that dim
+        else:
+            if B.is_array(item) and item.dtype == xp.bool_:
+                for j, m in enumerate(item.shape):
+                    if m != dims[d + j]:
+                        raise IndexError(
+                            f"The shape of the mask {list(item.shape)} at index {j} does not match "
+                            f"the shape of the indexed tensor {dims} at index {d + j}")
+            d += width(item)
 
 
 def _sequence_as_tuple(index):
@@ -309,7 +358,7 @@ def _raw(a):
 # =========================================================================== public API
 def getitem(self, index):
     """``self[index]``: basic indices give views, tensors/lists/bool masks give copies."""
-    idx, basic = _normalize_index(index)
+    idx, basic = _normalize_index(index, self._data.shape)
     try:
         if basic:
             return _basic_cls(index, idx, self._data.shape).apply(self, index=idx)
@@ -323,7 +372,7 @@ def setitem(self, index, value):
     from . import inplace
     from ..autograd.grad_mode import state
     from .shape import SliceAlias
-    idx, basic = _normalize_index(index)
+    idx, basic = _normalize_index(index, self._data.shape)
     if basic and self._requires_grad and self.grad_fn is None and state.enabled and \
             _basic_cls(index, idx, self._data.shape) is not SliceAlias:
         # PyTorch writes a basic index through a view (select/slice, then copy_)
@@ -343,6 +392,10 @@ def setitem(self, index, value):
             self._data[idx] = v._data
             self._record_inplace("__setitem__")
             return
+        # checked before recording: NumPy's own error inside the op would be less helpful
+        if not self._data.flags.writeable:
+            raise inplace.overlap_error()
+        _check_value_shape(v, self._data[idx].shape)
         cls = IndexPutBasic if basic else IndexPut
         if self._base is not None:
             return inplace.on_view(self, lambda t: cls.apply(t, v, index=idx), "__setitem__")
@@ -357,6 +410,17 @@ def setitem(self, index, value):
             expand(v, self._data[idx].shape)
         raise RuntimeError(f"__setitem__: {e}") from None
     inplace.rebase(self, r, "__setitem__")
+
+
+def _check_value_shape(v, target):
+    """PyTorch's expand error for a value ``v`` that NumPy could not write into positions of
+    shape ``target`` (NumPy, like PyTorch, drops the value's leading dims of size 1)."""
+    shape = tuple(v._data.shape)
+    while len(shape) > len(target) and shape[0] == 1:
+        shape = shape[1:]
+    if len(shape) > len(target) or any(s not in (1, t) for s, t in zip(shape[::-1], target[::-1])):
+        from .shape import expand
+        expand(v, target)  # raises PyTorch's message
 
 
 def _check_index_tensor(index, name):
@@ -452,8 +516,8 @@ def masked_fill(input, mask, value):
 
 
 def _cpp_name(d):
-    from .. import tensor as T
-    return getattr(T, "_CPP_NAMES", {}).get(d.name, d.name)
+    from ..tensor import _CPP_NAMES
+    return _CPP_NAMES.get(d.name, d.name)
 
 
 class MaskedFillTensor(MaskedFill):
@@ -470,6 +534,13 @@ class Take(Index):
 
 def masked_select(input, mask):
     """The elements of ``input`` where ``mask`` is True (the two broadcast), as a 1-D tensor."""
+    check_tensor(input, "masked_select")
+    check_tensor(mask, "masked_select", "mask", 2)
+    if mask._data.dtype != xp.bool_:
+        raise RuntimeError("masked_select: expected BoolTensor for mask")
+    err = B.broadcast_error([mask._data.shape, input._data.shape])
+    if err is not None:
+        raise err
     shape = xp.broadcast_shapes(input._data.shape, mask._data.shape)
     if input._data.shape != shape:
         input = input.expand(shape)
@@ -481,10 +552,63 @@ def take(input, index):
     """``input.reshape(-1)[index]`` (the result has the shape of ``index``)."""
     _check_index_tensor(index, "take")
     flat = input.reshape(-1)
+    ix = index._data.astype(xp.intp, copy=False)
+    n = flat._data.size
+    if ix.size and (ix.min() < -n or ix.max() >= n):
+        bad = int(ix.max() if ix.max() >= n else ix.min())
+        raise IndexError(f"out of range: tried to access index {bad} on a tensor of {n} elements.")
+    return Take.apply(flat, index=(ix,))
+
+
+def _index_tuple(indices, fn):
+    """``indices`` of index_put as an index for ``x[...]``: a tuple or list of tensors."""
+    if not isinstance(indices, (tuple, list)):
+        raise TypeError(f"{fn}(): argument 'indices' (position 1) must be tuple of Tensors, "
+                        f"not {type(indices).__name__}")
+    for i in indices:
+        if i is not None and not isinstance(i, Tensor):
+            raise TypeError(f"{fn}(): argument 'indices' (position 1) must be tuple of Tensors, "
+                            f"not {type(i).__name__}")
+    return tuple(slice(None) if i is None else i for i in indices)
+
+
+def _accumulated(input, index, values):
+    """Zeros of input's shape with ``values`` added at ``index`` (repeats add up)."""
+    idx, _ = _normalize_index(index, input._data.shape)
     try:
-        return Take.apply(flat, index=(index._data.astype(xp.intp, copy=False),))
+        target = input._data[idx].shape
     except IndexError as e:
-        raise _torch_index_error(e, flat.shape) from None
+        raise _torch_index_error(e, input.shape) from None
+    if not isinstance(values, Tensor):
+        values = Tensor._wrap(xp.asarray(values, dtype=input._data.dtype))
+    elif values._data.dtype != input._data.dtype:
+        values = values.to(input.dtype)
+    if tuple(values.shape) != target:
+        from .shape import expand
+        values = expand(values, target)
+    return IndexPutAccumulate.apply(values, shape=input._data.shape, index=idx)
+
+
+def index_put(input, indices, values, accumulate=False):
+    """A copy of ``input`` with ``values`` written at ``indices`` (added there with
+    ``accumulate=True``, repeated indices adding up); ``indices`` is a tuple of tensors."""
+    check_tensor(input, "index_put")
+    index = _index_tuple(indices, "index_put")
+    if accumulate:
+        return input + _accumulated(input, index, values)
+    out = input.clone()
+    setitem(out, index, values)
+    return out
+
+
+def index_put_(input, indices, values, accumulate=False):
+    """In-place ``index_put``: ``input[indices] = values`` (or ``+=`` with ``accumulate``)."""
+    check_tensor(input, "index_put_")
+    index = _index_tuple(indices, "index_put_")
+    if accumulate:
+        return input.add_(_accumulated(input, index, values))
+    setitem(input, index, values)
+    return input
 
 
 def nonzero(input, *, as_tuple=False):

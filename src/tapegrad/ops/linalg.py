@@ -110,6 +110,34 @@ def _shape_error(a, b):
                         f"but got: [{n}, {kb}].")
 
 
+def _cpp(t):
+    from ..tensor import _CPP_NAMES
+    return _CPP_NAMES.get(t._data.dtype.name, t._data.dtype.name)
+
+
+def _dtype_error(a, b):
+    """PyTorch's error for ``matmul`` operands of two dtypes (it never promotes), or None.
+
+    The wording depends on the kernel torch dispatches to, so it follows the ndims:
+    dot for 1-D @ 1-D, addmv for a vector on the right, mm for a matrix on the right,
+    bmm for a batch on the right.
+    """
+    da, db = a._data.dtype, b._data.dtype
+    if da == db:
+        return None
+    na, nb = a._data.ndim, b._data.ndim
+    if na == 1 and nb == 1:
+        return RuntimeError(f"dot : expected both vectors to have same dtype, but found "
+                            f"{_cap(a.dtype)} and {_cap(b.dtype)}")
+    if nb == 1:
+        return RuntimeError(f"addmv input tensors must have the same dtype, but got "
+                            f"{_cap(b.dtype)}, {_cap(a.dtype)}, and {_cap(b.dtype)}")
+    if nb == 2:
+        return RuntimeError(
+            f"expected m1 and m2 to have the same dtype, but got: {_cpp(a)} != {_cpp(b)}")
+    return RuntimeError(f"expected scalar type {_cap(a.dtype)} but found {_cap(b.dtype)}")
+
+
 class VecMat(MatMul):
     """1-D @ 2-D: PyTorch computes ``a.unsqueeze(0).mm(b).squeeze(0)``."""
 
@@ -128,7 +156,7 @@ def matmul(input, other):
     if a.ndim == 0 or b.ndim == 0:
         raise RuntimeError(
             f"both arguments to matmul need to be at least 1D, but they are {a.ndim}D and {b.ndim}D")
-    err = _shape_error(a, b)
+    err = _shape_error(a, b) or _dtype_error(input, other)
     if err is not None:
         raise err
     if a.ndim == 2 and b.ndim == 2:
@@ -144,6 +172,8 @@ def matmul(input, other):
 
 
 def mm(input, mat2):
+    check_tensor(input, "mm")
+    check_tensor(mat2, "mm", "mat2", 2)
     if input.ndim != 2:
         raise RuntimeError(f"self must be a matrix")
     if mat2.ndim != 2:
@@ -152,6 +182,8 @@ def mm(input, mat2):
 
 
 def bmm(input, mat2):
+    check_tensor(input, "bmm")
+    check_tensor(mat2, "bmm", "mat2", 2)
     if input.ndim != 3:
         raise RuntimeError(f"batch1 must be a 3D tensor")
     if mat2.ndim != 3:
@@ -160,8 +192,9 @@ def bmm(input, mat2):
         raise RuntimeError(
             f"Expected size for first two dimensions of batch2 tensor to be: "
             f"[{input.shape[0]}, {input.shape[2]}] but got: [{mat2.shape[0]}, {mat2.shape[1]}].")
-    check_tensor(input, "bmm")
-    check_tensor(mat2, "bmm", "mat2", 2)
+    err = _dtype_error(input, mat2)
+    if err is not None:
+        raise err
     return Bmm.apply(input, mat2)
 
 
@@ -171,10 +204,16 @@ def _cap(d):
 
 
 def mv(input, vec):
+    check_tensor(input, "mv")
+    check_tensor(vec, "mv", "vec", 2)
+    if input.ndim != 2 or vec.ndim != 1:
+        raise RuntimeError(f"vector + matrix @ vector expected, got 1, {input.ndim}, {vec.ndim}")
     return matmul(input, vec)
 
 
 def dot(input, other):
+    check_tensor(input, "dot")
+    check_tensor(other, "dot", "tensor", 2)
     if input.ndim != 1 or other.ndim != 1:
         raise RuntimeError(
             f"1D tensors expected, but got {input.ndim}D and {other.ndim}D tensors")
@@ -197,10 +236,27 @@ ger = outer
 
 
 def addmm(input, mat1, mat2, *, beta=1, alpha=1):
+    """``beta * input + alpha * (mat1 @ mat2)``; the three must share one dtype."""
+    for name, t, pos in (("input", input, 1), ("mat1", mat1, 2), ("mat2", mat2, 3)):
+        check_tensor(t, "addmm", name, pos)
+    check_addmm_dtypes(input, mat1, mat2)
+    if mat1.ndim != 2 or mat2.ndim != 2:
+        raise RuntimeError(f"{'mat1' if mat1.ndim != 2 else 'mat2'} must be a matrix, got "
+                           f"{mat1.ndim if mat1.ndim != 2 else mat2.ndim}-D tensor")
     out = matmul(mat1, mat2)
     if alpha != 1:
         out = out * alpha
     return out + (input if beta == 1 else input * beta)
+
+
+def check_addmm_dtypes(input, mat1, mat2):
+    """PyTorch's dtype errors of addmm (also what ``linear`` with a bias reports)."""
+    if input._data.dtype != mat2._data.dtype:
+        raise RuntimeError(f"self and mat2 must have the same dtype, but got {_cap(input.dtype)} "
+                           f"and {_cap(mat2.dtype)}")
+    if mat1._data.dtype != mat2._data.dtype:
+        raise RuntimeError(f"mat1 and mat2 must have the same dtype, but got {_cap(mat1.dtype)} "
+                           f"and {_cap(mat2.dtype)}")
 
 
 # =========================================================================== einsum

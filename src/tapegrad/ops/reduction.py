@@ -548,14 +548,27 @@ def minimum(a, b):
     return m(a, b)
 
 
+def _nonempty_dims(input, dim, name):
+    """The dims of an amax/amin, each of which must have elements (no identity to return)."""
+    check_tensor(input, name)
+    if input._data.size == 0 and (dim is None or not isinstance(dim, int) and len(dim) == 0):
+        raise RuntimeError(f"{name}(): Expected reduction dim to be specified for input.numel() == 0. "
+                           "Specify the reduction dim with the 'dim' argument.")
+    dims = reduce_dims(dim, input._data.ndim)
+    for d in dims:
+        if input._data.shape[d] == 0:
+            raise IndexError(f"{name}(): Expected reduction dim {d} to have non-zero size.")
+    return dims
+
+
 def amax(input, dim=(), keepdim=False):
-    check_tensor(input, "amax")
-    return Amax.apply(input, dims=reduce_dims(dim, input._data.ndim), keepdim=keepdim, is_max=True)
+    dims = _nonempty_dims(input, dim, "amax")
+    return Amax.apply(input, dims=dims, keepdim=keepdim, is_max=True)
 
 
 def amin(input, dim=(), keepdim=False):
-    check_tensor(input, "amin")
-    return Amin.apply(input, dims=reduce_dims(dim, input._data.ndim), keepdim=keepdim, is_max=False)
+    dims = _nonempty_dims(input, dim, "amin")
+    return Amin.apply(input, dims=dims, keepdim=keepdim, is_max=False)
 
 
 def aminmax(input, *, dim=None, keepdim=False):
@@ -581,34 +594,33 @@ def _softmax_kernel_check(input, dim, name):
         raise NotImplementedError(f"\"{kernel}\" not implemented for '{_cap(input.dtype)}'")
 
 
-def argmax(input, dim=None, keepdim=False):
-    _no_bool(input, "argmax")
+def _arg_reduce(input, dim, keepdim, is_max, name):
+    """Index of the max/min: of the flattened input, or along ``dim``."""
+    check_tensor(input, name)
+    _no_bool(input, name)
     a = input._data
     if dim is None:
-        out = Tensor._wrap(xp.asarray(_nan_aware_arg(a.reshape(-1), 0, True)))
+        if a.size == 0:
+            raise IndexError(f"{name}(): Expected reduction dim to be specified for input.numel() == 0.")
+        out = Tensor._wrap(xp.asarray(_nan_aware_arg(a.reshape(-1), 0, is_max)))
     else:
         d = wrap_dim(dim, a.ndim)
-        idx = _nan_aware_arg(a, d, True)
+        if a.ndim and a.shape[d] == 0:
+            raise IndexError(f"{name}(): Expected reduction dim {d} to have non-zero size.")
+        idx = _nan_aware_arg(a, d, is_max)
         out = Tensor._wrap(xp.expand_dims(idx, d) if keepdim else idx)
     if input._requires_grad:
         from ..autograd.explain import note_cut  # indices have no gradient
-        note_cut(out, input, "integer", "argmax()")
+        note_cut(out, input, "integer", f"{name}()")
     return out
+
+
+def argmax(input, dim=None, keepdim=False):
+    return _arg_reduce(input, dim, keepdim, True, "argmax")
 
 
 def argmin(input, dim=None, keepdim=False):
-    _no_bool(input, "argmin")
-    a = input._data
-    if dim is None:
-        out = Tensor._wrap(xp.asarray(_nan_aware_arg(a.reshape(-1), 0, False)))
-    else:
-        d = wrap_dim(dim, a.ndim)
-        idx = _nan_aware_arg(a, d, False)
-        out = Tensor._wrap(xp.expand_dims(idx, d) if keepdim else idx)
-    if input._requires_grad:
-        from ..autograd.explain import note_cut  # indices have no gradient
-        note_cut(out, input, "integer", "argmin()")
-    return out
+    return _arg_reduce(input, dim, keepdim, False, "argmin")
 
 
 def _correction(unbiased, correction):

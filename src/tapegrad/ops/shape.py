@@ -307,9 +307,9 @@ def _infer_shape(shape, numel, what="view"):
     neg = [i for i, s in enumerate(shape) if s == -1]
     if len(neg) > 1:
         raise RuntimeError("only one dimension can be inferred")
-    for s in shape:
+    for i, s in enumerate(shape):
         if s < -1:
-            raise RuntimeError(f"invalid shape dimension {s}")
+            raise RuntimeError(f"invalid shape dimension {s} at index {i} of shape {shape}")
     known = 1
     for s in shape:
         if s != -1:
@@ -511,6 +511,9 @@ def broadcast_shapes(*shapes):
         return __import__("tapegrad").Size(xp.broadcast_shapes(*[tuple(s) for s in shapes]))
     except ValueError:
         raise RuntimeError(f"Shape mismatch: objects cannot be broadcast to a single shape: {shapes}") from None
+    except TypeError:
+        raise TypeError(f"broadcast_shapes(): expected shapes (ints or sequences of ints), got "
+                        f"{', '.join(type(s).__name__ for s in shapes)}") from None
 
 
 def broadcast_tensors(*tensors):
