@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: demo test bench clean
+.PHONY: demo test lint bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -22,7 +22,11 @@ $(VENV)/.test: pyproject.toml | $(PY)
 demo: $(VENV)/.demo
 	$(PY) -m tapegrad.demo $(ARGS)
 
-test: $(VENV)/.test
+# Lint first, so CI that runs `make test` keeps the ruff rules of pyproject.toml.
+lint: $(VENV)/.test
+	$(PY) -m ruff check src tests bench
+
+test: lint
 	$(PY) -m pytest
 
 bench: $(VENV)/.test

@@ -27,6 +27,7 @@ def _ratio_row(name, tg, th, target):
     return ratio, (name, rs, ts, met)
 
 
+# long: the command line: argument parsing and the report of each mode, in order
 def main(argv=None) -> int:
     workloads = load_workloads()
     p = argparse.ArgumentParser(

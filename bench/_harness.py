@@ -22,7 +22,8 @@ import platform
 import statistics
 import time
 import traceback
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 LIBS = ("tapegrad", "torch")
 
@@ -47,7 +48,7 @@ class Workload:
     max_rounds: int = 31
     max_seconds: float = 20.0
     #: None: timed with time_interleaved; otherwise a custom measure(config) -> dict
-    measure: Callable[["Config", tuple], dict] | None = None
+    measure: Callable[[Config, tuple], dict] | None = None
     unit: str = "s"
 
 
@@ -74,7 +75,7 @@ class Config:
     time_scale: float = 1.0
 
     @classmethod
-    def make(cls, quick: bool) -> "Config":
+    def make(cls, quick: bool) -> Config:
         if quick:
             return cls(quick=True, rep_time=0.01, warmup_time=0.03, min_warmup=1, min_rounds=3,
                        round_scale=0.2, time_scale=0.2)
@@ -95,7 +96,7 @@ class Stats:
         return self.q3 - self.q1
 
     @classmethod
-    def of(cls, samples: list, inner: int) -> "Stats":
+    def of(cls, samples: list, inner: int) -> Stats:
         s = sorted(samples)
         if len(s) >= 2:
             q1, _, q3 = statistics.quantiles(s, n=4, method="inclusive")
@@ -294,7 +295,7 @@ def render_table(rows: list) -> str:
     # error messages can be long: do not pad the last columns beyond reason
     lines = []
     for k, r in enumerate(table):
-        lines.append("  ".join(str(c).ljust(min(w, 60)) for c, w in zip(r, widths)).rstrip())
+        lines.append("  ".join(str(c).ljust(min(w, 60)) for c, w in zip(r, widths, strict=False)).rstrip())
         if k == 0:
             lines.append("  ".join("-" * min(w, 60) for w in widths))
     return "\n".join(lines)

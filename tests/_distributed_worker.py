@@ -57,7 +57,9 @@ def scenario_collectives(rank, world):
         for op in OPS:
             t = tensor(every[rank])
             if op == "AVG" and dtype[0] != "f":
-                expect_error(RuntimeError, "can't be cast", lambda: dist.all_reduce(t, op=dist.ReduceOp.AVG))
+                expect_error(
+                    RuntimeError, "can't be cast", lambda t=t: dist.all_reduce(t, op=dist.ReduceOp.AVG)
+                )
                 continue
             dist.all_reduce(t, op=getattr(dist.ReduceOp, op))
             np.testing.assert_array_equal(t.numpy(), numpy_reduce(op, every, world), err_msg=f"{op} {dtype}")
@@ -138,24 +140,33 @@ def scenario_async(rank, world):
 
 
 def scenario_errors(rank, world):
-    msg = expect_error(RuntimeError, "differ across ranks",
-                       lambda: dist.all_gather([torch.zeros(2 + r) for r in range(world)], torch.ones(2 + rank)))
+    msg = expect_error(
+        RuntimeError,
+        "differ across ranks",
+        lambda: dist.all_gather([torch.zeros(2 + r) for r in range(world)], torch.ones(2 + rank)),
+    )
     msg = expect_error(RuntimeError, "differ across ranks",
                        lambda: dist.all_gather_into_tensor(torch.zeros(world * 3), torch.ones(2 + rank)))
     msg = expect_error(RuntimeError, "differ across ranks", lambda: dist.all_reduce(torch.ones(3 + rank)))
     assert "rank 0: float32[3]" in msg and "rank 1: float32[4]" in msg, msg
     dt = torch.float32 if rank == 0 else torch.float64
-    msg = expect_error(RuntimeError, "differ across ranks", lambda: dist.broadcast(torch.ones(3, dtype=dt), 0))
+    msg = expect_error(
+        RuntimeError, "differ across ranks", lambda: dist.broadcast(torch.ones(3, dtype=dt), 0)
+    )
     assert "float64[3]" in msg
     expect_error(RuntimeError, "invalid tensor at index 1",
                  lambda: dist.all_gather([torch.zeros(2), torch.zeros(3)] + [torch.zeros(2)] * (world - 2),
                                          torch.ones(2)))
-    expect_error(RuntimeError, f"expected length {world}", lambda: dist.all_gather([torch.zeros(2)], torch.ones(2)))
+    expect_error(
+        RuntimeError, f"expected length {world}", lambda: dist.all_gather([torch.zeros(2)], torch.ones(2))
+    )
     # a bad argument on one rank only: that rank names it, the others stop instead of waiting
     short = [torch.zeros(2)] * (world - 1 if rank == 0 else world)
     msg = expect_error(RuntimeError, "all_gather", lambda: dist.all_gather(short, torch.ones(2)))
     assert ("expected length" in msg) if rank == 0 else ("rank(s) [0] passed invalid" in msg), msg
-    expect_error(RuntimeError, "world_size", lambda: dist.all_gather_into_tensor(torch.zeros(7), torch.ones(3)))
+    expect_error(
+        RuntimeError, "world_size", lambda: dist.all_gather_into_tensor(torch.zeros(7), torch.ones(3))
+    )
     expect_error(ValueError, "invalid source rank", lambda: dist.broadcast(torch.ones(2), world))
     expect_error(ValueError, "should not be the same", lambda: dist.send(torch.ones(2), rank))
     expect_error(ValueError if rank == 0 else RuntimeError,
@@ -283,7 +294,7 @@ def scenario_ddp_features(rank, world):
     ce(model(x[4:]), y[4:]).backward()
     ce(local(x[:4]), y[:4]).backward()
     ce(local(x[4:]), y[4:]).backward()
-    for p, q, b in zip(model.parameters(), local.parameters(), before):
+    for p, q, _b in zip(model.parameters(), local.parameters(), before, strict=True):
         expected = q.grad.clone()
         dist.all_reduce(expected, op=dist.ReduceOp.AVG)
         np.testing.assert_allclose(p.grad.numpy(), expected.numpy(), rtol=1e-5, atol=1e-6)

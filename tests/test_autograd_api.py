@@ -85,7 +85,9 @@ class TestTensorHooks:
         assert x.grad.tolist() == [200.0, 200.0]
 
     def test_hook_errors(self):
-        with pytest.raises(RuntimeError, match="^cannot register a hook on a tensor that doesn't require gradient$"):
+        with pytest.raises(
+            RuntimeError, match="^cannot register a hook on a tensor that doesn't require gradient$"
+        ):
             tg.ones(2).register_hook(lambda g: g)
 
     def test_hook_changing_shape_or_dtype_is_refused(self):
@@ -165,7 +167,9 @@ class TestRetainGrad:
         with pytest.raises(RuntimeError, match="^attempting to assign a gradient with dtype 'double' to a "
                                                "tensor with grad_dtype 'Float'"):
             x.grad = tg.zeros(2, dtype=tg.float64)
-        with pytest.raises(TypeError, match="^assigned grad expected to be a Tensor or None but got grad of type list$"):
+        with pytest.raises(
+            TypeError, match="^assigned grad expected to be a Tensor or None but got grad of type list$"
+        ):
             x.grad = [1.0, 2.0]
         x.grad = tg.ones(2)
         (x * 2).sum().backward()
@@ -209,7 +213,9 @@ class TestNodeHooks:
         y.grad_fn.register_hook(myhook)
         with pytest.raises(RuntimeError) as e:
             y.sum().backward()
-        assert str(e.value) == "hook 'myhook' has returned an incorrect number of values (got 1, but expected 2)"
+        assert (
+            str(e.value) == "hook 'myhook' has returned an incorrect number of values (got 1, but expected 2)"
+        )
         z = x * 2
         z.grad_fn.register_prehook(lambda go: (go[0], go[0]))
         with pytest.raises(RuntimeError, match=r"^hook '<lambda>' has returned an incorrect number of "
@@ -245,7 +251,9 @@ class TestNodeHooks:
 
     def test_post_accumulate_grad_hook_only_on_leaves(self):
         y = leaf([1.0]) * 2
-        with pytest.raises(RuntimeError, match="^post accumulate grad hooks cannot be registered on non-leaf tensors$"):
+        with pytest.raises(
+            RuntimeError, match="^post accumulate grad hooks cannot be registered on non-leaf tensors$"
+        ):
             y.register_post_accumulate_grad_hook(lambda t: None)
 
     def test_post_accumulate_grad_hook_not_run_by_autograd_grad(self):
@@ -345,9 +353,8 @@ class TestGradModes:
         assert out == [((False, False), True)] * 3
 
     def test_exception_restores_mode(self):
-        with pytest.raises(ValueError):
-            with tg.no_grad():
-                raise ValueError
+        with pytest.raises(ValueError), tg.no_grad():
+            raise ValueError
         assert tg.is_grad_enabled()
 
     def test_thread_local(self):
@@ -439,7 +446,9 @@ class TestBackwardApi:
         from tapegrad.autograd import engine
         engine._create_graph_warned = False
         x = leaf([1.0, 2.0])
-        with pytest.warns(UserWarning, match="^Using backward\\(\\) with create_graph=True will create a reference cycle"):
+        with pytest.warns(
+            UserWarning, match="^Using backward\\(\\) with create_graph=True will create a reference cycle"
+        ):
             (x * x).sum().backward(create_graph=True)
         assert x.grad.requires_grad and x.grad.grad_fn is not None
         assert x.grad.tolist() == [2.0, 4.0]
@@ -474,8 +483,11 @@ class TestGradApi:
             tg.autograd.grad((tg.ones(2) * 2).sum(), x)
         with pytest.raises(RuntimeError, match=r"^`inputs` argument to `grad\(\)` cannot be empty.$"):
             tg.autograd.grad((x * 2).sum(), [])
-        with pytest.raises(RuntimeError, match=r"Mismatch in shape: grad_output\[0\] has a shape of "
-                                               r"torch.Size\(\[1\]\) and output\[0\] has a shape of torch.Size\(\[\]\)."):
+        with pytest.raises(
+            RuntimeError,
+            match=r"Mismatch in shape: grad_output\[0\] has a shape of "
+            r"torch.Size\(\[1\]\) and output\[0\] has a shape of torch.Size\(\[\]\).",
+        ):
             tg.autograd.grad(x.sum(), x, grad_outputs=tg.tensor([1.0]))
 
     def test_grad_wrt_non_leaf_and_leaf(self):
@@ -769,7 +781,9 @@ class TestFunction:
 
         x = leaf([0.5, -1.0], dtype=tg.float64)
         assert tg.autograd.gradcheck(Bad.apply, (x,), raise_exception=False) is False
-        with pytest.raises(tg.autograd.GradcheckError, match="^Jacobian mismatch for output 0 with respect to input 0"):
+        with pytest.raises(
+            tg.autograd.GradcheckError, match="^Jacobian mismatch for output 0 with respect to input 0"
+        ):
             tg.autograd.gradcheck(Bad.apply, (x,))
 
     def test_saved_output_makes_no_reference_cycle(self):

@@ -10,7 +10,6 @@ import pytest
 
 import tapegrad as torch
 import tapegrad.nn as nn
-import tapegrad.nn.functional as F
 from tapegrad.utils.checkpoint import checkpoint, checkpoint_sequential
 
 REENTRANT = [True, False]
@@ -44,7 +43,7 @@ def _assert_same(a, b):
     (oa, ga), (ob, gb) = a, b
     np.testing.assert_array_equal(oa, ob)
     assert len(ga) == len(gb)
-    for u, v in zip(ga, gb):
+    for u, v in zip(ga, gb, strict=True):
         np.testing.assert_array_equal(u, v)
 
 
@@ -201,7 +200,9 @@ def test_use_reentrant_not_passed_warns():
 def test_reentrant_no_input_requires_grad_warns():
     lin = nn.Linear(2, 2)
     x = torch.randn(3, 2)
-    with pytest.warns(UserWarning, match="None of the inputs have requires_grad=True. Gradients will be None"):
+    with pytest.warns(
+        UserWarning, match="None of the inputs have requires_grad=True. Gradients will be None"
+    ):
         y = checkpoint(lin, x, use_reentrant=True)
     assert not y.requires_grad
 

@@ -279,7 +279,9 @@ def test_random_split_fractions(n, fracs, expected):
 
 
 def test_random_split_errors_and_warning():
-    with pytest.raises(ValueError, match="Sum of input lengths does not equal the length of the input dataset!"):
+    with pytest.raises(
+        ValueError, match="Sum of input lengths does not equal the length of the input dataset!"
+    ):
         random_split(RangeDataset(10), [3, 3])
     with pytest.raises(ValueError, match="Fraction at index 1 is not between 0 and 1"):
         random_split(RangeDataset(10), [0.5, 1.5, -1.0])
@@ -303,7 +305,9 @@ def test_sequential_and_random_sampler():
     assert len(wo) == 10 and sorted(wo[:4]) == [0, 1, 2, 3] and sorted(wo[4:8]) == [0, 1, 2, 3]
     with pytest.raises(TypeError, match="replacement should be a boolean value, but got replacement=1"):
         RandomSampler(range(3), replacement=1)
-    with pytest.raises(ValueError, match="num_samples should be a positive integer value, but got num_samples=0"):
+    with pytest.raises(
+        ValueError, match="num_samples should be a positive integer value, but got num_samples=0"
+    ):
         RandomSampler(range(3), num_samples=0)
     # without a generator: seeded from the default generator
     tapegrad.manual_seed(3)
@@ -328,17 +332,28 @@ def test_subset_random_and_weighted_sampler():
         WeightedRandomSampler([1.0], 0)
     with pytest.raises(ValueError, match="replacement should be a boolean value"):
         WeightedRandomSampler([1.0], 1, replacement=None)
-    with pytest.raises(ValueError, match=r"weights should be a 1d sequence but given weights have shape \(2, 1\)"):
+    with pytest.raises(
+        ValueError, match=r"weights should be a 1d sequence but given weights have shape \(2, 1\)"
+    ):
         WeightedRandomSampler([[1.0], [2.0]], 1)
 
 
 def test_batch_sampler():
-    assert list(BatchSampler(SequentialSampler(range(10)), 3, False)) == [[0, 1, 2], [3, 4, 5], [6, 7, 8], [9]]
+    assert list(BatchSampler(SequentialSampler(range(10)), 3, False)) == [
+        [0, 1, 2],
+        [3, 4, 5],
+        [6, 7, 8],
+        [9],
+    ]
     assert list(BatchSampler(SequentialSampler(range(10)), 3, True)) == [[0, 1, 2], [3, 4, 5], [6, 7, 8]]
     assert len(BatchSampler(range(10), 3, False)) == 4 and len(BatchSampler(range(10), 3, True)) == 3
-    with pytest.raises(ValueError, match="batch_size should be a positive integer value, but got batch_size=0"):
+    with pytest.raises(
+        ValueError, match="batch_size should be a positive integer value, but got batch_size=0"
+    ):
         BatchSampler(range(3), 0, False)
-    with pytest.raises(ValueError, match="batch_size should be a positive integer value, but got batch_size=True"):
+    with pytest.raises(
+        ValueError, match="batch_size should be a positive integer value, but got batch_size=True"
+    ):
         BatchSampler(range(3), True, False)
     with pytest.raises(ValueError, match="drop_last should be a boolean value, but got drop_last=1"):
         BatchSampler(range(3), 2, 1)
@@ -472,13 +487,23 @@ def test_dataloader_collate_fn_and_nested_batches():
             return 5
 
         def __getitem__(self, i):
-            return {"pair": (tapegrad.full((2,), float(i)), np.array([i, i], dtype=np.int32), i, float(i), f"s{i}")}
+            return {
+                "pair": (
+                    tapegrad.full((2,), float(i)),
+                    np.array([i, i], dtype=np.int32),
+                    i,
+                    float(i),
+                    f"s{i}",
+                )
+            }
 
     out = list(DataLoader(Nested(), batch_size=2))
     assert len(out) == 3
     pair = out[0]["pair"]
     assert pair[0].shape == (2, 2) and pair[1].dtype == tapegrad.int32
-    assert pair[2].dtype == tapegrad.int64 and pair[3].dtype == tapegrad.float64 and pair[4] == ("s0", "s1")  # as torch
+    assert (
+        pair[2].dtype == tapegrad.int64 and pair[3].dtype == tapegrad.float64 and pair[4] == ("s0", "s1")
+    )  # as torch
     custom = list(DataLoader(RangeDataset(4), batch_size=2, collate_fn=lambda b: sum(b)))
     assert custom == [1, 5]
 
@@ -507,30 +532,63 @@ def test_dataloader_argument_errors():
     cases = [
         (dict(num_workers=-1), ValueError, "num_workers option should be non-negative"),
         (dict(timeout=-1), ValueError, "timeout option should be non-negative"),
-        (dict(prefetch_factor=2), ValueError, "prefetch_factor option could only be specified in multiprocessing"),
-        (dict(num_workers=1, prefetch_factor=-1), ValueError, "prefetch_factor option should be non-negative"),
+        (
+            dict(prefetch_factor=2),
+            ValueError,
+            "prefetch_factor option could only be specified in multiprocessing",
+        ),
+        (
+            dict(num_workers=1, prefetch_factor=-1),
+            ValueError,
+            "prefetch_factor option should be non-negative",
+        ),
         (dict(persistent_workers=True), ValueError, "persistent_workers option needs num_workers > 0"),
         (dict(sampler=[0, 1], shuffle=True), ValueError, "sampler option is mutually exclusive with shuffle"),
-        (dict(batch_sampler=[[0]], batch_size=2), ValueError, "batch_sampler option is mutually exclusive with batch_size, shuffle, sampler, and drop_last"),
+        (
+            dict(batch_sampler=[[0]], batch_size=2),
+            ValueError,
+            "batch_sampler option is mutually exclusive with batch_size, shuffle, sampler, and drop_last",
+        ),
         (dict(batch_sampler=[[0]], shuffle=True), ValueError, "batch_sampler option is mutually exclusive"),
         (dict(batch_sampler=[[0]], drop_last=True), ValueError, "batch_sampler option is mutually exclusive"),
-        (dict(batch_size=None, drop_last=True), ValueError, "batch_size=None option disables auto-batching and is mutually exclusive with drop_last"),
-        (dict(multiprocessing_context="fork"), ValueError, "multiprocessing_context can only be used with multi-process loading"),
-        (dict(num_workers=1, multiprocessing_context="nope"), ValueError, "multiprocessing_context option should specify a valid start method"),
-        (dict(num_workers=1, multiprocessing_context=3), TypeError, "multiprocessing_context option should be a valid context object"),
+        (
+            dict(batch_size=None, drop_last=True),
+            ValueError,
+            "batch_size=None option disables auto-batching and is mutually exclusive with drop_last",
+        ),
+        (
+            dict(multiprocessing_context="fork"),
+            ValueError,
+            "multiprocessing_context can only be used with multi-process loading",
+        ),
+        (
+            dict(num_workers=1, multiprocessing_context="nope"),
+            ValueError,
+            "multiprocessing_context option should specify a valid start method",
+        ),
+        (
+            dict(num_workers=1, multiprocessing_context=3),
+            TypeError,
+            "multiprocessing_context option should be a valid context object",
+        ),
     ]
     for kwargs, exc, msg in cases:
         with pytest.raises(exc, match=msg.replace("(", r"\(").replace(")", r"\)")):
             DataLoader(ds, **kwargs)
     it_ds = PlainIterable(3)
-    with pytest.raises(ValueError, match="DataLoader with IterableDataset: expected unspecified shuffle option, but got shuffle=True"):
+    with pytest.raises(
+        ValueError,
+        match="DataLoader with IterableDataset: expected unspecified shuffle option, but got shuffle=True",
+    ):
         DataLoader(it_ds, shuffle=True)
     with pytest.raises(ValueError, match="expected unspecified sampler option"):
         DataLoader(it_ds, sampler=[0])
     with pytest.raises(ValueError, match="expected unspecified batch_sampler option"):
         DataLoader(it_ds, batch_sampler=[[0]])
     loader = DataLoader(ds)
-    with pytest.raises(ValueError, match="batch_size attribute should not be set after DataLoader is initialized"):
+    with pytest.raises(
+        ValueError, match="batch_size attribute should not be set after DataLoader is initialized"
+    ):
         loader.batch_size = 3
     loader.num_workers = 0  # other attributes stay settable
     with pytest.raises(AssertionError, match="requires timeout == 0"):
@@ -547,7 +605,10 @@ def test_dataloader_iterable_dataset_main_process():
     loader = DataLoader(ShardedIterable(3, 10), batch_size=3)
     assert len(loader) == 3
     assert [b.tolist() for b in loader] == [[3, 4, 5], [6, 7, 8], [9]]
-    assert [b.tolist() for b in DataLoader(ShardedIterable(0, 7), batch_size=3, drop_last=True)] == [[0, 1, 2], [3, 4, 5]]
+    assert [b.tolist() for b in DataLoader(ShardedIterable(0, 7), batch_size=3, drop_last=True)] == [
+        [0, 1, 2],
+        [3, 4, 5],
+    ]
     assert list(DataLoader(PlainIterable(3), batch_size=None)) == [0, 1, 2]
     with pytest.raises(TypeError):
         len(DataLoader(PlainIterable(3)))
@@ -625,7 +686,9 @@ def test_worker_error_surfaces(hang_guard):
     with pytest.raises(ValueError) as excinfo:
         next(it)
     msg = str(excinfo.value)
-    assert msg.startswith("Caught ValueError in DataLoader worker process 0.\nOriginal Traceback (most recent call last):")
+    assert msg.startswith(
+        "Caught ValueError in DataLoader worker process 0.\nOriginal Traceback (most recent call last):"
+    )
     assert "sample 5 is broken" in msg and "__getitem__" in msg
     # the iterator goes on with the next batch, like PyTorch's
     assert next(it).tolist() == [6, 7]
@@ -759,7 +822,7 @@ def test_large_batches_through_shared_memory(hang_guard):
         finally:
             _transport.SHARED_MEMORY_MIN_BYTES = old
         assert len(got) == len(ref)
-        for (x, y), (rx, ry) in zip(got, ref):
+        for (x, y), (rx, ry) in zip(got, ref, strict=True):
             assert x.dtype == tapegrad.float32 and y.tolist() == ry
             np.testing.assert_array_equal(x.numpy(), rx)
         got[0][0].add_(1)  # batches are ordinary writable tensors

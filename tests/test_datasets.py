@@ -79,7 +79,9 @@ def test_mnist_torchvision_layout(tmp_path, gz):
         assert img.mode == "L" and img.size == (28, 28)
     np.testing.assert_array_equal(np.asarray(img), ref["train"][0][2])
     assert train.classes[3] == "3 - three" and train.class_to_idx["9 - nine"] == 9
-    assert repr(train).startswith(f"Dataset MNIST\n    Number of datapoints: 7\n    Root location: {tmp_path}\n    Split: Train")
+    assert repr(train).startswith(
+        f"Dataset MNIST\n    Number of datapoints: 7\n    Root location: {tmp_path}\n    Split: Train"
+    )
 
 
 def test_mnist_files_directly_in_root_and_transforms(tmp_path):
@@ -107,7 +109,9 @@ def test_mnist_without_pillow_returns_arrays(tmp_path, no_pillow):
 def test_fashion_mnist_and_dataloader(tmp_path):
     make_mnist(tmp_path / "FashionMNIST" / "raw", n_train=10, gz=True)
     ds = datasets.FashionMNIST(tmp_path, transform=T.ToTensor())
-    assert ds.classes[0] == "T-shirt/top" and ds.raw_folder == os.path.join(str(tmp_path), "FashionMNIST", "raw")
+    assert ds.classes[0] == "T-shirt/top" and ds.raw_folder == os.path.join(
+        str(tmp_path), "FashionMNIST", "raw"
+    )
     batches = list(DataLoader(ds, batch_size=4))
     assert [b[0].shape for b in batches] == [(4, 1, 28, 28), (4, 1, 28, 28), (2, 1, 28, 28)]
     assert batches[0][1].dtype == tapegrad.int64
@@ -180,7 +184,11 @@ def test_cifar10(tmp_path, protocol, bytes_keys):
     train = datasets.CIFAR10(tmp_path)
     test = datasets.CIFAR10(tmp_path, train=False)
     assert len(train) == 20 and len(test) == 4
-    assert isinstance(train.data, np.ndarray) and train.data.shape == (20, 32, 32, 3) and train.data.dtype == np.uint8
+    assert (
+        isinstance(train.data, np.ndarray)
+        and train.data.shape == (20, 32, 32, 3)
+        and train.data.dtype == np.uint8
+    )
     expected0 = ref["data_batch_1"][0][0].reshape(3, 32, 32).transpose(1, 2, 0)
     np.testing.assert_array_equal(train.data[0], expected0)
     assert train.targets == sum((ref[f"data_batch_{i}"][1] for i in range(1, 6)), [])
@@ -267,7 +275,14 @@ def test_image_folder_npy(tmp_path):
     assert ds.classes == ["bird", "cat", "dog"]
     assert ds.class_to_idx == {"bird": 0, "cat": 1, "dog": 2}
     assert ds.targets == [0, 1, 1, 1, 2, 2]
-    assert [os.path.basename(p) for p, _ in ds.samples] == ["0.npy", "0.npy", "1.npy", "2.npy", "0.npy", "1.npy"]
+    assert [os.path.basename(p) for p, _ in ds.samples] == [
+        "0.npy",
+        "0.npy",
+        "1.npy",
+        "2.npy",
+        "0.npy",
+        "1.npy",
+    ]
     assert ds.imgs is ds.samples and len(ds) == 6
     img, target = ds[4]
     assert target == 2 and img.shape == (3, 5, 6)
@@ -282,7 +297,9 @@ def test_image_folder_errors(tmp_path):
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     np.save(tmp_path / "a" / "x.npy", np.zeros((2, 2), np.uint8))
-    with pytest.raises(FileNotFoundError, match="Found no valid file for the classes b. Supported extensions are: .jpg"):
+    with pytest.raises(
+        FileNotFoundError, match="Found no valid file for the classes b. Supported extensions are: .jpg"
+    ):
         datasets.ImageFolder(tmp_path)
     assert len(datasets.ImageFolder(tmp_path, allow_empty=True)) == 1
     only_x = datasets.ImageFolder(tmp_path, is_valid_file=lambda p: p.endswith("x.npy"), allow_empty=True)
@@ -335,7 +352,9 @@ def test_digits():
     assert train[5][1] == int(raw.target[i])
     flat = datasets.Digits(transform=T.Lambda(lambda x: x.reshape(64)), target_transform=str)[0]
     assert flat[0].shape == (64,) and flat[1] == str(target)
-    x, y = next(iter(DataLoader(train, batch_size=32, shuffle=True, generator=tapegrad.Generator().manual_seed(0))))
+    x, y = next(
+        iter(DataLoader(train, batch_size=32, shuffle=True, generator=tapegrad.Generator().manual_seed(0)))
+    )
     assert x.shape == (32, 1, 8, 8) and y.dtype == tapegrad.int64
 
 

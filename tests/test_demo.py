@@ -16,8 +16,13 @@ ROOT = Path(__file__).resolve().parents[1]
 def demo(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo-out")
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), MPLBACKEND="Agg")
-    proc = subprocess.run([sys.executable, "-m", "tapegrad.demo", "--quick", "--no-progress", "--out", str(out)],
-                          capture_output=True, text=True, env=env, timeout=900)
+    proc = subprocess.run(
+        [sys.executable, "-m", "tapegrad.demo", "--quick", "--no-progress", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=900,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return out, proc.stdout, json.loads((out / "results.json").read_text())
 
@@ -97,8 +102,23 @@ def test_weights_flag_starts_from_a_torchvision_checkpoint(tmp_path):
     tapegrad.save(resnet18().state_dict(), ckpt)      # torchvision's key names and shapes
     out = tmp_path / "out"
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), MPLBACKEND="Agg")
-    proc = subprocess.run([sys.executable, "-m", "tapegrad.demo", "--quick", "--no-progress", "--out", str(out),
-                           "--weights", str(ckpt)], capture_output=True, text=True, env=env, timeout=900)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tapegrad.demo",
+            "--quick",
+            "--no-progress",
+            "--out",
+            str(out),
+            "--weights",
+            str(ckpt),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=900,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     res = json.loads((out / "results.json").read_text())
     assert res["pretrain"]["from_checkpoint"] == str(ckpt)

@@ -93,6 +93,20 @@ def test_explain_cut_by_no_grad_tracked_names_exact_line():
     assert "Exp run under inference_mode" in e and where in e
 
 
+def test_explain_cut_by_no_grad_same_answer_after_backward():
+    # backward frees what the nodes saved; the cut must still be found through them
+    a = tg.tensor([1., 2.], requires_grad=True)
+    w = tg.ones(2, requires_grad=True)
+    with tg.no_grad():
+        h = a * 3
+    loss = (h * w).sum()
+    before = explain(a, loss)
+    loss.backward()
+    after = explain(a, loss)
+    assert before.cause == after.cause == "cut"
+    assert "Mul" in after and str(after) == str(before)
+
+
 @pytest.mark.parametrize("how", ["long", "argmax", "compare"])
 def test_explain_cut_by_integer_results(how):
     a = tg.tensor([1., 2.], requires_grad=True)
@@ -151,10 +165,9 @@ def test_explain_has_grad_and_pending():
 
 def test_track_origins_records_lines_and_leaves_no_observer_on_error():
     a = tg.tensor([1., 2.], requires_grad=True)
-    with pytest.raises(ZeroDivisionError):
-        with track_origins():
-            h = a * 2; where = _line()  # noqa: E702
-            1 / 0
+    with pytest.raises(ZeroDivisionError), track_origins():
+        h = a * 2; where = _line()  # noqa: E702
+        1 / 0
     assert h._origin == ("Mul", f"{where} in test_track_origins_records_lines_and_leaves_no_"
                                 "observer_on_error")
     assert h.grad_fn._origin[1].startswith(where)
@@ -250,11 +263,10 @@ def test_leak_check_warns_for_accumulated_loss():
     w = tg.ones(3, requires_grad=True)
     x = tg.ones(3)
     total = 0
-    with pytest.warns(GraphLeakWarning) as rec:
-        with detect_graph_leaks():
-            for _ in range(3):
-                loss = _step(w, x)
-                total = total + loss; where = _line()  # noqa: E702
+    with pytest.warns(GraphLeakWarning) as rec, detect_graph_leaks():
+        for _ in range(3):
+            loss = _step(w, x)
+            total = total + loss; where = _line()  # noqa: E702
     assert len(rec) == 1
     msg = str(rec[0].message)
     assert where in msg and "loss.item()" in msg and "detach()" in msg
@@ -291,8 +303,7 @@ def test_leak_check_growth_list_of_losses():
 
 
 def test_leak_check_off_after_exception():
-    with pytest.raises(KeyError):
-        with detect_graph_leaks():
-            assert tg.autograd.is_graph_leak_check_enabled()
-            raise KeyError
+    with pytest.raises(KeyError), detect_graph_leaks():
+        assert tg.autograd.is_graph_leak_check_enabled()
+        raise KeyError
     assert not tg.autograd.is_graph_leak_check_enabled()

@@ -102,7 +102,13 @@ def test_destroy_without_group():
 
 def test_reduce_op_reprs():
     assert repr(dist.ReduceOp.SUM) == "<RedOpType.SUM: 0>"
-    assert [int(getattr(dist.ReduceOp, n)) for n in ("SUM", "AVG", "PRODUCT", "MIN", "MAX")] == [0, 1, 2, 3, 4]
+    assert [int(getattr(dist.ReduceOp, n)) for n in ("SUM", "AVG", "PRODUCT", "MIN", "MAX")] == [
+        0,
+        1,
+        2,
+        3,
+        4,
+    ]
 
 
 def test_sync_batchnorm_without_group_is_batchnorm():

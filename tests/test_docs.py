@@ -163,7 +163,7 @@ def test_python_blocks_run_and_print_what_the_docs_say(path, tmp_path):
     results = run_blocks(blocks, tmp_path)
     rel = path.relative_to(ROOT)
     problems = []
-    for b, r in zip(blocks, results):
+    for b, r in zip(blocks, results, strict=True):
         if r["error"]:
             m = re.findall(r'File "example.py", line (\d+)', r["error"])
             where = f"{rel}:{b.line + int(m[-1]) - 1}" if m else f"{rel}:{b.line}"
@@ -205,9 +205,12 @@ def test_relative_links_point_at_files_and_headings_that_exist(path):
             continue
         file, _, anchor = target.partition("#")
         dest = (path.parent / file) if file else path
-        if not dest.exists():
-            missing.append(target)
-        elif anchor and dest.suffix == ".md" and anchor not in github_anchors(dest.read_text("utf-8")):
+        if (
+            not dest.exists()
+            or anchor
+            and dest.suffix == ".md"
+            and anchor not in github_anchors(dest.read_text("utf-8"))
+        ):
             missing.append(target)
     if missing:
         pytest.fail(f"{path.relative_to(ROOT)} links to missing files or headings: {missing}", pytrace=False)

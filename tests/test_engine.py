@@ -61,6 +61,20 @@ class TestDiamondAndSharing:
         np.testing.assert_allclose(calls[0][0], np.exp(av) + np.cos(av), rtol=1e-6)
         np.testing.assert_allclose(np_(x.grad), 2 * (np.exp(av) + np.cos(av)), rtol=1e-6)
 
+    def test_leaves_sharing_one_array_keep_their_own_gradients(self):
+        # x.detach() twice gives two leaves over the very same array object: the saved
+        # values of a * b must still be told apart (a double backward follows them)
+        x = tg.tensor([0.5, -1.0, 2.0], dtype=tg.float64)
+        a = x.detach().requires_grad_()
+        b = x.detach().requires_grad_()
+        g, = tg.autograd.grad((a * b).sum(), a, create_graph=True)  # g = b
+        ga, gb = tg.autograd.grad(g.sum(), (a, b), allow_unused=True)
+        assert ga is None and gb.tolist() == [1.0, 1.0, 1.0]
+        c = tg.from_numpy(x.numpy()).requires_grad_()  # three leaves, one array
+        g, = tg.autograd.grad((a * b * c).sum(), b, create_graph=True)  # g = a * c
+        ga, gb, gc = tg.autograd.grad(g.sum(), (a, b, c), allow_unused=True)
+        assert gb is None and ga.tolist() == gc.tolist() == x.tolist()
+
     def test_same_tensor_used_many_times(self):
         x = leaf([1.0, 2.0])
         y = x * x
@@ -310,12 +324,18 @@ class TestErrors:
         assert x.grad.tolist() == [4.0, 4.0] and x.grad.dtype == tg.float32
 
     def test_requires_grad_on_int_tensor(self):
-        with pytest.raises(RuntimeError, match="^Only Tensors of floating point and complex dtype can require gradients$"):
+        with pytest.raises(
+            RuntimeError, match="^Only Tensors of floating point and complex dtype can require gradients$"
+        ):
             tg.tensor([1, 2], requires_grad=True)
-        with pytest.raises(RuntimeError, match="^only Tensors of floating point dtype can require gradients$"):
+        with pytest.raises(
+            RuntimeError, match="^only Tensors of floating point dtype can require gradients$"
+        ):
             tg.tensor([1, 2]).requires_grad_()
         t = tg.tensor([1, 2])
-        with pytest.raises(RuntimeError, match="^only Tensors of floating point and complex dtype can require gradients$"):
+        with pytest.raises(
+            RuntimeError, match="^only Tensors of floating point and complex dtype can require gradients$"
+        ):
             t.requires_grad = True
         t.requires_grad_(False)  # turning it off is fine
 
@@ -614,8 +634,9 @@ class TestGraphStructure:
     def test_scalar_pow_and_rsub_gradients(self):
         x = leaf([1.0, 2.0])
         (x ** 3 + 2 ** x + (2 - x)).sum().backward()
-        np.testing.assert_allclose(np_(x.grad), 3 * np.array([1.0, 4.0]) + np.log(2) * np.array([2.0, 4.0]) - 1,
-                                   rtol=1e-6)
+        np.testing.assert_allclose(
+            np_(x.grad), 3 * np.array([1.0, 4.0]) + np.log(2) * np.array([2.0, 4.0]) - 1, rtol=1e-6
+        )
 
     def test_is_leaf_and_requires_grad_propagation(self):
         x = leaf([1.0, -2.0])

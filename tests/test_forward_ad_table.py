@@ -28,7 +28,11 @@ def _reverse_jvp(fn, inputs, tangents):
             seed = np.zeros(o.numel())
             seed[r] = 1.0
             gs = grad(o, diff, tg.tensor(seed.reshape(o.shape)), retain_graph=True, allow_unused=True)
-            flat[r] = sum(float((g.detach().numpy() * t).sum()) for g, t in zip(gs, tangents) if g is not None)
+            flat[r] = sum(
+                float((g.detach().numpy() * t).sum())
+                for g, t in zip(gs, tangents, strict=True)
+                if g is not None
+            )
         res.append(flat.reshape(o.shape))
     return res
 
@@ -46,6 +50,6 @@ def test_forward_mode_matches_reverse_jacobian(r, shapes):
         outs = _outputs(r.fn(*duals))
         got = [fwAD.unpack_dual(o).tangent for o in outs]
     assert len(got) == len(expected)
-    for g, e in zip(got, expected):
+    for g, e in zip(got, expected, strict=True):
         g = np.zeros(e.shape) if g is None else g.detach().numpy()
         np.testing.assert_allclose(g, e, rtol=1e-7, atol=1e-9)

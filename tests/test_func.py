@@ -161,8 +161,8 @@ def test_jacrev_multiple_argnums_and_outputs():
     jf = jacfwd(f, argnums=(0, 1))(x, y)
     assert tuple(jr[0][0].shape) == (2, 3, 2) and tuple(jr[0][1].shape) == (2, 3, 3)
     assert tuple(jr[1][0].shape) == (3, 2) and tuple(jr[1][1].shape) == (3, 3)
-    for a, b in zip(jr, jf):
-        for p, q in zip(a, b):
+    for a, b in zip(jr, jf, strict=True):
+        for p, q in zip(a, b, strict=True):
             close(p, q)
     close(jr[0][0], fd_jac(lambda x: f(x, y)[0], x), 1e-6)
 
@@ -268,7 +268,7 @@ def test_per_sample_gradients_match_loop(loss):
         close(g[k].mean(0), full[k], 1e-10)
     # the module is restored
     assert all(a is b for a, b in zip(model.parameters(), [dict(model.named_parameters())[k]
-                                                          for k in params]))
+                                                          for k in params], strict=True))
 
 
 def test_functional_call_restores_on_error_and_ties():
@@ -361,7 +361,7 @@ def test_per_sample_unbatched_input_rank1_and_second_order():
     close(h, ref, 1e-9)
     gg = vmap(grad(lambda w, xi, yi: grad(last_layer_loss)(w, xi, yi).pow(2).sum()),
               in_dims=(None, 0, 0))(w, x, y)
-    close(gg, torch.stack([grad(lambda w: grad(last_layer_loss)(w, x[i], y[i]).pow(2).sum())(w)
+    close(gg, torch.stack([grad(lambda w, i=i: grad(last_layer_loss)(w, x[i], y[i]).pow(2).sum())(w)
                            for i in range(5)]), 1e-9)
 
 
@@ -384,3 +384,92 @@ def test_vmap_model_ensemble_inplace_and_queries():
     close(vmap(f)(xs), torch.stack([f(r) for r in xs]))
     with pytest.raises((RuntimeError, NotImplementedError), match="vmap"):  # unbatched self
         vmap(lambda a, b: b.add_(a), in_dims=(0, None))(xs, rnd(5))
+
+
+# ----------------------------------------------------------------------------- dispatch point
+@pytest.mark.parametrize("op", ["*", "+", "-", "/", "**"])
+def test_vmap_python_number_on_the_left(op):
+    x = rnd(4, 3).abs() + 0.5
+    f = eval(f"lambda v: 2.0 {op} v")  # noqa: S307 - a fixed operator
+    out = vmap(f)(x)
+    assert type(out) is torch.Tensor
+    np.testing.assert_allclose(out.numpy(), f(x).numpy(), rtol=1e-12)
+    g = vmap(grad(lambda v: f(v).sum()))(x)  # the reflected op stays differentiable
+    assert g.shape == x.shape
+
+
+def test_vmap_leaves_the_public_functions_alone():
+    seen = []
+
+    def f(v):
+        seen.append((torch.Tensor.exp is torch.exp, F.relu.__wrapped__.__name__))
+        return torch.exp(v) + F.relu(v)
+
+    x = rnd(3, 2)
+    vmap(f)(x)
+    assert seen == [(True, "relu")]
+
+
+def test_vmap_in_one_thread_plain_calls_in_another():
+    """A running vmap does not change what the same functions do in another thread."""
+    import threading
+
+    def f(v):
+        return (torch.exp(v) * 2.0 + F.relu(v)).sum(-1) + torch.sum(v * v)
+
+    x = rnd(6, 4)
+    relu_before = F.relu
+    expected = np.stack([f(x[i]).numpy() for i in range(6)])
+    inside, release = threading.Event(), threading.Event()
+    results, errors = {}, []
+
+    def batched():
+        try:
+            def g(v):
+                inside.set()          # vmap is running in this thread...
+                assert release.wait(10)  # ...while the other thread computes
+                return f(v)
+            results["vmap"] = vmap(g)(x).numpy()
+            results["vmap_again"] = vmap(f)(x).numpy()
+        except Exception as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    def plain():
+        try:
+            assert inside.wait(10)
+            # nothing was swapped for the other thread's vmap
+            results["same_function"] = torch.Tensor.exp is torch.exp and F.relu is relu_before
+            results["plain"] = [f(x[i]).numpy() for i in range(6)]
+            results["other_vmap"] = vmap(f, in_dims=1)(x.T.contiguous()).numpy()
+        except Exception as e:  # pragma: no cover - reported below
+            errors.append(e)
+        finally:
+            release.set()
+
+    threads = [threading.Thread(target=batched), threading.Thread(target=plain)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert not errors, errors
+    assert results["same_function"]
+    np.testing.assert_allclose(np.stack(results["plain"]), expected, rtol=1e-12)
+    for k in ("vmap", "vmap_again", "other_vmap"):
+        np.testing.assert_allclose(results[k], expected, rtol=1e-12)
+
+
+def test_norm_at_zero_forward_derivative_is_zero():
+    # torch.func gives 0 (the subgradient its reverse mode also picks), not nan
+    p, t = jvp(torch.norm, (torch.zeros(3),), (torch.ones(3),))
+    assert p.item() == 0 and t.item() == 0
+    j = jacfwd(lambda v: (v - v).norm(dim=-1))(rnd(3))
+    np.testing.assert_array_equal(j.numpy(), np.zeros(3))
+    j3 = jacfwd(lambda v: (v - v).norm(p=3))(rnd(3))
+    np.testing.assert_array_equal(j3.numpy(), np.zeros(3))
+
+
+def test_vmap_method_with_its_own_signature_on_an_unbatched_tensor():
+    c = torch.tensor([[True, False], [False, True]])
+    x, y = torch.ones(2), torch.zeros(2)
+    out = vmap(lambda cc: x.where(cc, y))(c)
+    np.testing.assert_array_equal(out.numpy(), [[1., 0.], [0., 1.]])

@@ -46,7 +46,7 @@ def numeric_jacobian(func, arrays, eps=1e-6):
             minus = [x.copy() for x in arrays]
             plus[j][k] += eps
             minus[j][k] -= eps
-            for i, (p, m) in enumerate(zip(outs(plus), outs(minus))):
+            for i, (p, m) in enumerate(zip(outs(plus), outs(minus), strict=True)):
                 jac[i][j][(...,) + k] = (p - m) / (2 * eps)
     return jac
 
@@ -120,9 +120,9 @@ def test_jacobian_vs_finite_differences(name, kw):
     res = F.jacobian(func, _inputs(name), **kw)
     num = numeric_jacobian(func, _arrays(name))
     got = nest(res, out_tuple, in_tuple)
-    assert len(got) == len(num) and all(len(g) == len(n) for g, n in zip(got, num))
-    for gi, ni in zip(got, num):
-        for g, n in zip(gi, ni):
+    assert len(got) == len(num) and all(len(g) == len(n) for g, n in zip(got, num, strict=True))
+    for gi, ni in zip(got, num, strict=True):
+        for g, n in zip(gi, ni, strict=True):
             assert isinstance(g, tg.Tensor) and g.dtype == F64
             assert tuple(g.shape) == n.shape
             np.testing.assert_allclose(_np(g), n, rtol=1e-6, atol=1e-7)
@@ -141,8 +141,8 @@ def test_hessian_vs_finite_differences(name, strategy):
             return tg.autograd.grad(func(*xs), xs)
     num = numeric_jacobian(grad_fn, _arrays(name))
     got = nest(H, in_tuple, in_tuple)
-    for gi, ni in zip(got, num):
-        for g, n in zip(gi, ni):
+    for gi, ni in zip(got, num, strict=True):
+        for g, n in zip(gi, ni, strict=True):
             assert tuple(g.shape) == n.shape
             np.testing.assert_allclose(_np(g), n, rtol=1e-5, atol=1e-6)
 
@@ -172,7 +172,7 @@ def test_vjp_jvp_agree_with_jacobian(name):
     vflat = np.concatenate([_np(x).ravel() for x in v])
     np.testing.assert_allclose(np.concatenate([_np(x).ravel() for x in _tup(vj)]), vflat @ J,
                                rtol=1e-10, atol=1e-12)
-    for o, o_ref in zip(_tup(out), outs):
+    for o, o_ref in zip(_tup(out), outs, strict=True):
         np.testing.assert_allclose(_np(o), _np(o_ref))
 
     u = _rand_like(ins, 2)
@@ -331,13 +331,21 @@ def test_create_graph_with_non_requiring_input_gives_no_graph_to_it():
 
 def test_strict_mode_errors():
     x, y = t([1., 2.]), t([3., 4.])
-    with pytest.raises(RuntimeError, match="The output of the user-provided function is independent of input 1"):
+    with pytest.raises(
+        RuntimeError, match="The output of the user-provided function is independent of input 1"
+    ):
         F.vjp(lambda a, b: a * 2, (x, y), t([1., 1.]), strict=True)
-    with pytest.raises(RuntimeError, match="Output 0 of the user-provided function does not require gradients"):
+    with pytest.raises(
+        RuntimeError, match="Output 0 of the user-provided function does not require gradients"
+    ):
         F.vjp(lambda a: a.detach(), x, t([1., 1.]), strict=True)
-    with pytest.raises(RuntimeError, match="Output 0 of the user-provided function is independent of input 1"):
+    with pytest.raises(
+        RuntimeError, match="Output 0 of the user-provided function is independent of input 1"
+    ):
         F.jacobian(lambda a, b: a * 2, (x, y), strict=True)
-    with pytest.raises(RuntimeError, match="The output of the user-provided function is independent of input 1"):
+    with pytest.raises(
+        RuntimeError, match="The output of the user-provided function is independent of input 1"
+    ):
         F.jvp(lambda a, b: a * 2, (x, y), (x, y), strict=True)
     with pytest.raises(RuntimeError, match="jacobian of the user-provided function with respect to input 0"):
         F.hessian(lambda a: (a * 2).sum(), x, strict=True)
@@ -369,7 +377,9 @@ def test_bad_input_errors():
     assert str(e.value) == "Entry 1 in v has invalid size: should be torch.Size([2]) but got torch.Size([1])."
     with pytest.raises(RuntimeError, match="v is a tuple of invalid length: should be 2 but got 1."):
         F.jvp(lambda a, b: a * b, (x, x), (x,))
-    with pytest.raises(RuntimeError, match="The vector v can only be None if the user-provided function returns"):
+    with pytest.raises(
+        RuntimeError, match="The vector v can only be None if the user-provided function returns"
+    ):
         F.vjp(lambda a: a * 2, x)
     with pytest.raises(RuntimeError, match="The vector v can only be None if the input to the user-provided"):
         F.jvp(lambda a: a * 2, x)

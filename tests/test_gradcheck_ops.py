@@ -16,10 +16,9 @@ self-contained. Negative tests at the end show the checker rejects a custom
 """
 from __future__ import annotations
 
-import math
 import zlib
 from dataclasses import dataclass
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -230,8 +229,15 @@ row("clip_scalar", lambda a: tg.clip(a, -0.5, 0.5), UN, _clamp_dom)
 row("clamp_min_fn", lambda a: tg.clamp_min(a, 0.5), UN, _clamp_dom)
 row("clamp_max_method", lambda a: a.clamp_max(-0.5), UN, _clamp_dom)
 # tensor bounds: x on a grid of step 0.5, lo/hi on grids shifted by 0.25 (never tie), lo < hi
-_lo_dom = lambda rng, s: -0.25 - 0.5 * rng.integers(0, 3, size=s) + rng.uniform(-0.04, 0.04, s)
-_hi_dom = lambda rng, s: 0.25 + 0.5 * rng.integers(0, 3, size=s) + rng.uniform(-0.04, 0.04, s)
+def _lo_dom(rng, s):
+    return -0.25 - 0.5 * rng.integers(0, 3, size=s) + rng.uniform(-0.04, 0.04, s)
+
+
+def _hi_dom(rng, s):
+    return 0.25 + 0.5 * rng.integers(0, 3, size=s) + rng.uniform(-0.04, 0.04, s)
+
+
+
 row("clamp_tensor", lambda a, lo, hi: a.clamp(lo, hi), TERN, (grid(0.0), _lo_dom, _hi_dom))
 row("clamp_tensor_min", lambda a, lo: tg.clamp(a, min=lo), BIN_SMALL, (grid(0.0), _lo_dom))
 row("clamp_tensor_max", lambda a, hi: tg.clamp(a, max=hi), BIN_SMALL, (grid(0.0), _hi_dom))
@@ -488,7 +494,7 @@ row("setitem_twice", _setitem_twice, [((3, 4), (4,))])
 row("setitem_on_view", _setitem_view, [((3, 4), (2,))])
 row("setitem_then_use", _setitem_then_use, [((3, 4), (4,)), ((3, 4), (2, 4))])
 
-# ---------------------------------------------------------------- gather / scatter / index_select / masked_fill
+# ------------------------------------------------------- gather / scatter / index_select / masked_fill
 _GIDX = tg.tensor([[0, 0, 2], [1, 1, 1], [3, 0, 3]])
 row("gather", lambda a: a.gather(1, _GIDX), [((3, 4),)])
 row("gather_dim0", lambda a: tg.gather(a, 0, tg.tensor([[0, 2, 2, 0], [1, 1, 0, 2]])), [((3, 4),)])
@@ -505,7 +511,11 @@ row("index_select_1d", lambda a: a.index_select(0, _idx(4, 4, 0)), [((5,),)])
 row("masked_fill", lambda a: a.masked_fill(_mask(tuple(a.shape)), 0.5), R3 + R2)
 row("masked_fill_fn_broadcast_mask", lambda a: tg.masked_fill(a, tg.tensor([True, False, False, True]), -1.0),
     R3 + R2)
-row("masked_fill_tensor_value", lambda a, v: a.masked_fill(_mask(tuple(a.shape)), v), [((3, 4), ()), ((5,), ())])
+row(
+    "masked_fill_tensor_value",
+    lambda a, v: a.masked_fill(_mask(tuple(a.shape)), v),
+    [((3, 4), ()), ((5,), ())],
+)
 
 # ---------------------------------------------------------------- linear algebra
 MATMUL = [((4,), (4,)), ((4,), (4, 3)), ((3, 4), (4,)), ((2, 3), (3, 4)), ((2, 3, 4), (2, 4, 2)),
@@ -732,11 +742,30 @@ row("atleast_1d", lambda a: tg.atleast_1d(a) * 2, [((),), ((3,),)])
 row("mT", lambda a: a.mT, R3)
 row("var_mean", lambda a: (lambda vm: vm[0] * vm[1])(tg.var_mean(a, 1)), R3)
 row("std_mean", lambda a: (lambda sm: sm[0] + sm[1] * 2)(tg.std_mean(a, (0, 2), keepdim=True)), R3)
-row("addmm", lambda c, a, b: tg.addmm(c, a, b, beta=0.5, alpha=2), [((2, 4), (2, 3), (3, 4)), ((4,), (2, 3), (3, 4))])
+row(
+    "addmm",
+    lambda c, a, b: tg.addmm(c, a, b, beta=0.5, alpha=2),
+    [((2, 4), (2, 3), (3, 4)), ((4,), (2, 3), (3, 4))],
+)
 row("tensordot", lambda a, b: tg.tensordot(a, b, dims=([1, 2], [0, 1])), [((2, 3, 4), (3, 4, 2))])
 row("tensordot_int", lambda a, b: tg.tensordot(a, b, 1), [((2, 3), (3, 4))])
 row("aminmax", lambda a: (lambda mm: mm.min * mm.max)(tg.aminmax(a, dim=1)), R3, distinct)
 
+
+# ---------------------------------------------------------------- one row per registered op
+# (tests/test_op_registry.py checks that every op in ops/_registry has a row here)
+for _name in ("frac", "floor", "ceil", "round", "trunc"):  # away from the jumps
+    row(_name, (lambda n: lambda a: getattr(tg, n)(a))(_name), UN, grid(0.25))
+row("remainder_scalar", lambda a: tg.remainder(a, 2.0), UN, grid(0.25))
+row("fmod_scalar", lambda a: tg.fmod(a, 2.0), UN, grid(0.25))
+row("nanmean", lambda a: tg.nanmean(a, dim=1), R2)
+row("index_put", lambda x, v: tg.index_put(x, (_idx(0, 2),), v), [((3, 4), (2, 4))])
+row("index_put_", lambda x, v: x.clone().index_put_((_idx(0, 2),), v, accumulate=True), [((3, 4), (2, 4))])
+row("copy", lambda x, z: x.clone().copy_(z), [((3, 4), (4,))])
+row("fill", lambda x, v: x.clone().fill_(v), [((3, 4), ())])
+row("zero", lambda x: x.clone().zero_() + x, UN)
+row("fliplr", lambda a: tg.fliplr(a), R2)
+row("flipud", lambda a: tg.flipud(a), R2)
 
 # ---------------------------------------------------------------- compositions
 row("composite_mlp", lambda x, w, b: (x @ w + b).tanh().sum(-1), [((2, 3), (3, 4), (4,))])
@@ -760,7 +789,7 @@ def _inputs(r, shapes):
     doms = r.domain if isinstance(r.domain, tuple) else (r.domain,) * len(shapes)
     assert len(doms) == len(shapes), r.name
     out = []
-    for k, (shape, dom) in enumerate(zip(shapes, doms)):
+    for k, (shape, dom) in enumerate(zip(shapes, doms, strict=True)):
         arr = np.array(dom(rng, shape), dtype=np.float64, order="C").reshape(shape)
         assert arr.shape == shape and arr.flags.c_contiguous
         assert arr.size <= 64

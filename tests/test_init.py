@@ -29,7 +29,9 @@ def test_fan_errors():
     with pytest.raises(ValueError, match="^Fan in and fan out can not be computed for tensor with fewer "
                                          "than 2 dimensions$"):
         init._calculate_fan_in_and_fan_out(tg.zeros(5))
-    with pytest.raises(ValueError, match=r"^Mode fan_avg not supported, please use one of \['fan_in', 'fan_out'\]$"):
+    with pytest.raises(
+        ValueError, match=r"^Mode fan_avg not supported, please use one of \['fan_in', 'fan_out'\]$"
+    ):
         init.kaiming_uniform_(W(3, 3), mode="fan_avg")
 
 
@@ -175,9 +177,20 @@ def test_sparse():
         init.sparse_(W(2, 2, 2), 0.1)
 
 
-@pytest.mark.parametrize("fn", [init.uniform_, init.normal_, init.xavier_uniform_, init.xavier_normal_,
-                                init.kaiming_uniform_, init.kaiming_normal_, init.trunc_normal_,
-                                init.orthogonal_, lambda t, generator: init.sparse_(t, 0.2, generator=generator)])
+@pytest.mark.parametrize(
+    "fn",
+    [
+        init.uniform_,
+        init.normal_,
+        init.xavier_uniform_,
+        init.xavier_normal_,
+        init.kaiming_uniform_,
+        init.kaiming_normal_,
+        init.trunc_normal_,
+        init.orthogonal_,
+        lambda t, generator: init.sparse_(t, 0.2, generator=generator),
+    ],
+)
 def test_generator_makes_results_reproducible(fn):
     a, b = W(12, 7), W(12, 7)
     fn(a, generator=tg.Generator().manual_seed(3))

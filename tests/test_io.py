@@ -96,7 +96,7 @@ def assert_same(got, want):
             assert_same(got[k], want[k])
     elif isinstance(want, (list, tuple)):
         assert len(got) == len(want)
-        for g, w in zip(got, want):
+        for g, w in zip(got, want, strict=True):
             assert_same(g, w)
     elif isinstance(want, float) and want != want:
         assert got != got
@@ -414,8 +414,11 @@ def test_hand_built_torch_checkpoint():
         n=_tensor_op("1", "LongStorage", 1, 0, (), ()),
         g=_tensor_op("2", "DoubleStorage", 2, 0, (2,), (1,), requires_grad=True, location="cuda:0"),
     )
-    raw = _torch_zip(pkl, {"0": data.tobytes(), "1": np.int64(7).tobytes(), "2": np.array([1.0, 2.0]).tobytes()},
-                     archive="resnet_weights")
+    raw = _torch_zip(
+        pkl,
+        {"0": data.tobytes(), "1": np.int64(7).tobytes(), "2": np.array([1.0, 2.0]).tobytes()},
+        archive="resnet_weights",
+    )
     got = tio.load(io.BytesIO(raw))
     np.testing.assert_array_equal(A(got["w"]), data.reshape(3, 4))
     np.testing.assert_array_equal(A(got["col"]), [1, 5, 9])
@@ -432,7 +435,9 @@ def test_hand_built_big_endian_and_bfloat16():
         d=_tensor_op("0", "DoubleStorage", 3, 0, (3,), (1,)),
         b=_tensor_op("1", "BFloat16Storage", 3, 0, (3,), (1,)),
     )
-    raw = _torch_zip(pkl, {"0": vals.astype(">f8").tobytes(), "1": bf16.astype(">u2").tobytes()}, byteorder=b"big")
+    raw = _torch_zip(
+        pkl, {"0": vals.astype(">f8").tobytes(), "1": bf16.astype(">u2").tobytes()}, byteorder=b"big"
+    )
     got = tio.load(io.BytesIO(raw))
     np.testing.assert_array_equal(A(got["d"]), vals.astype(np.float64))
     assert A(got["d"]).dtype == np.float64 and A(got["d"]).dtype.isnative
@@ -608,7 +613,11 @@ def test_flipped_storage_byte_is_detected_by_crc(tmp_path):
 @pytest.mark.parametrize(
     "tensor,records,match",
     [
-        (_tensor_op("0", "FloatStorage", 6, 0, (2, 3), (3, 1)), {"0": b"\x00" * 16}, "holds 16 bytes.*need 24"),
+        (
+            _tensor_op("0", "FloatStorage", 6, 0, (2, 3), (3, 1)),
+            {"0": b"\x00" * 16},
+            "holds 16 bytes.*need 24",
+        ),
         (_tensor_op("0", "FloatStorage", 4, 0, (2, 3), (3, 1)), {"0": b"\x00" * 16}, "reads element 5"),
         (_tensor_op("0", "FloatStorage", 6, 1, (2, 3), (3, 1)), {"0": b"\x00" * 24}, "reads element 6"),
         (_tensor_op("0", "FloatStorage", 6, 0, (2, 3), (-3, 1)), {"0": b"\x00" * 24}, "negative"),
@@ -650,7 +659,9 @@ def test_random_corruption_never_escapes_as_a_raw_error(flips):
 # safetensors
 
 
-@pytest.mark.parametrize("dtype", [d for d in ALL_DTYPES if d is not np.complex128], ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize(
+    "dtype", [d for d in ALL_DTYPES if d is not np.complex128], ids=lambda d: np.dtype(d).name
+)
 def test_safetensors_roundtrip_dtypes(tmp_path, dtype):
     t = T(sample(dtype, (3, 2)))
     path = tmp_path / "t.safetensors"
@@ -692,7 +703,9 @@ def test_safetensors_bf16_loads_as_float32(tmp_path):
     vals = np.array([1.0, -0.5, 256.0], dtype=np.float32)
     header = json.dumps({"b": {"dtype": "BF16", "shape": [3], "data_offsets": [0, 6]}}).encode()
     path = tmp_path / "bf.safetensors"
-    path.write_bytes(struct.pack("<Q", len(header)) + header + (vals.view(np.uint32) >> 16).astype("<u2").tobytes())
+    path.write_bytes(
+        struct.pack("<Q", len(header)) + header + (vals.view(np.uint32) >> 16).astype("<u2").tobytes()
+    )
     got = A(tio.load_safetensors(path)["b"])
     assert got.dtype == np.float32
     np.testing.assert_array_equal(got, vals)
@@ -718,17 +731,40 @@ _F32x2 = {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}
         ({"a": {"dtype": "Q99", "shape": [1], "data_offsets": [0, 1]}}, b"\x00", None, "unknown dtype"),
         ({"a": {"dtype": "F32", "shape": [2]}}, b"\x00" * 8, None, "needs dtype, shape and data_offsets"),
         ({"a": {"dtype": "F32", "shape": [-2], "data_offsets": [0, 8]}}, b"\x00" * 8, None, "invalid shape"),
-        ({"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8, 9]}}, b"\x00" * 8, None, "invalid data_offsets"),
+        (
+            {"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8, 9]}},
+            b"\x00" * 8,
+            None,
+            "invalid data_offsets",
+        ),
         ({"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 12]}}, b"\x00" * 12, None, "needs 8 bytes"),
-        ({"a": _F32x2, "b": {"dtype": "F32", "shape": [2], "data_offsets": [4, 12]}}, b"\x00" * 12, None,
-         "overlapping"),
+        (
+            {"a": _F32x2, "b": {"dtype": "F32", "shape": [2], "data_offsets": [4, 12]}},
+            b"\x00" * 12,
+            None,
+            "overlapping",
+        ),
         ({"a": {"dtype": "F32", "shape": [2], "data_offsets": [4, 12]}}, b"\x00" * 12, None, "gapped"),
         ({"a": _F32x2}, b"\x00" * 4, None, "truncated"),
         ({"a": _F32x2}, b"\x00" * 9, None, "data section holds 9"),
         ({"a": _F32x2, "__metadata__": {"k": 1}}, b"\x00" * 8, None, "__metadata__"),
     ],
-    ids=["json", "utf8", "not-object", "duplicate", "dtype", "missing-field", "neg-shape", "offsets-len",
-         "size-mismatch", "overlap", "gap", "truncated", "trailing", "metadata"],
+    ids=[
+        "json",
+        "utf8",
+        "not-object",
+        "duplicate",
+        "dtype",
+        "missing-field",
+        "neg-shape",
+        "offsets-len",
+        "size-mismatch",
+        "overlap",
+        "gap",
+        "truncated",
+        "trailing",
+        "metadata",
+    ],
 )
 def test_safetensors_malformed_headers(tmp_path, header, data, raw_header, match):
     path = _st_file(tmp_path, header, data, raw_header)

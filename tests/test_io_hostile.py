@@ -139,7 +139,7 @@ def _raw_zip(entries) -> bytes:
         offsets.append(len(out))
         out += _local_header(e) + e["stored"]
     central = bytearray()
-    for e, off in zip(entries, offsets):
+    for e, off in zip(entries, offsets, strict=True):
         csize, usize, extra = e["csize"], e["size"], b""
         if e["zip64"]:
             extra = struct.pack("<HHQQ", 1, 16, usize, csize)
@@ -226,8 +226,12 @@ def test_deflated_bomb_in_data_pkl_is_refused_by_ratio_before_inflating():
 
 
 def test_deflated_bomb_in_byteorder_is_refused():
-    raw = _raw_zip([_entry("archive/data.pkl", _p2(_dict())),
-                    _entry("archive/byteorder", _deflate_zeros(64), size=64 << 20, method=zipfile.ZIP_DEFLATED)])
+    raw = _raw_zip(
+        [
+            _entry("archive/data.pkl", _p2(_dict())),
+            _entry("archive/byteorder", _deflate_zeros(64), size=64 << 20, method=zipfile.ZIP_DEFLATED),
+        ]
+    )
     with pytest.raises(tio.CheckpointError, match=r"archive/byteorder.*ratio"):
         _load_bytes(raw)
     # stored, it is bounded by the file, but still no byte order record is 1 MB long
@@ -278,18 +282,24 @@ def test_limit_keywords_are_keyword_only():
         tio.load(io.BytesIO(_legit_bytes()), None, True, 1 << 20)
 
 
-@pytest.mark.parametrize("declared,zip64", [(3_900_000_000, False), (4 << 40, True)], ids=["3.9GB", "zip64-4TB"])
+@pytest.mark.parametrize(
+    "declared,zip64", [(3_900_000_000, False), (4 << 40, True)], ids=["3.9GB", "zip64-4TB"]
+)
 def test_record_claiming_more_than_the_archive_holds(declared, zip64):
     pkl = _p2(_dict(t=_tensor("0", declared // 4, (declared // 4,))))
     # inflated size lies, stored size is true
     raw = _raw_zip([_entry("archive/data.pkl", pkl),
                     _entry("archive/data/0", bytes(16), size=declared, zip64=zip64)])
-    with pytest.raises(tio.CheckpointError, match=rf"archive/data/0.*declares {declared} bytes while holding 16"):
+    with pytest.raises(
+        tio.CheckpointError, match=rf"archive/data/0.*declares {declared} bytes while holding 16"
+    ):
         _load_bytes(raw)
     # both lie: the stored bytes would run past the end of the archive
     raw = _raw_zip([_entry("archive/data.pkl", pkl),
                     _entry("archive/data/0", bytes(16), size=declared, csize=declared, zip64=zip64)])
-    with pytest.raises(tio.CheckpointError, match=rf"archive/data/0.*claims {declared} bytes at offset \d+.*ends at"):
+    with pytest.raises(
+        tio.CheckpointError, match=rf"archive/data/0.*claims {declared} bytes at offset \d+.*ends at"
+    ):
         _load_bytes(raw)
 
 
@@ -335,7 +345,9 @@ def test_overlapping_entries_are_refused():
     head = len(_local_header(pkl)) + len(pkl["stored"])
     inner["at"] = head + len(_local_header(outer))
     raw = _raw_zip([pkl, outer, inner])
-    with pytest.raises(tio.CheckpointError, match=r"overlapping zip entries 'archive/padding' and 'archive/data/0'"):
+    with pytest.raises(
+        tio.CheckpointError, match=r"overlapping zip entries 'archive/padding' and 'archive/data/0'"
+    ):
         _load_bytes(raw)
 
 
@@ -401,7 +413,9 @@ def test_nesting_within_the_limit_and_shared_subtrees_load():
 
 
 def test_dunder_attributes_cannot_be_set_through_build():
-    body = _g("collections", "OrderedDict") + b")R" + b"}" + _s("__reduce_ex__") + _g("builtins", "set") + b"sb"
+    body = (
+        _g("collections", "OrderedDict") + b")R" + b"}" + _s("__reduce_ex__") + _g("builtins", "set") + b"sb"
+    )
     with pytest.raises(tio.UnpicklingRefused, match="set state"):
         _load_bytes(_checkpoint(body, {}))
     body = _g("collections", "OrderedDict") + b")R" + b"}" + _s("_metadata") + b"}sb"
@@ -458,9 +472,13 @@ def _marker_payloads(marker: str):
         "REDUCE-bytes-bomb": _p2(_g("__builtin__", "bytes") + _tup(_i(0x7FFFFFFF)) + b"R"),
         "REDUCE-codecs-other-encoding": _p2(_g("_codecs", "encode") + _tup(_s("x"), _s("rot13")) + b"R"),
         "REDUCE-on-unpickled-data": _p2(_s("x") + b")R"),
-        "BUILD-on-function": _p2(_g("torch._utils", "_rebuild_tensor_v2") + b"}" + _s("__code__") + _i(1) + b"sb"),
+        "BUILD-on-function": _p2(
+            _g("torch._utils", "_rebuild_tensor_v2") + b"}" + _s("__code__") + _i(1) + b"sb"
+        ),
         "BUILD-on-set": _p2(_g("builtins", "set") + b")R}" + _s("x") + _i(1) + b"sb"),
-        "BUILD-dunder": _p2(_g("collections", "OrderedDict") + b")R}" + _s("__class__") + _g("builtins", "set") + b"sb"),
+        "BUILD-dunder": _p2(
+            _g("collections", "OrderedDict") + b")R}" + _s("__class__") + _g("builtins", "set") + b"sb"
+        ),
         "BUILD-slotstate": _p2(_g("collections", "OrderedDict") + b")RN}" + _s("x") + _i(1) + b"s\x86b"),
         # EXT codes: the child registers 240, 0x1234, 0x123456 as os.system, posix.system, exec
         "EXT1": _p2(b"\x82\xf0" + args + b"R"),
@@ -469,14 +487,19 @@ def _marker_payloads(marker: str):
         "EXT-unregistered": _p2(b"\x82\x07" + args + b"R"),
         "PERSID-text": b"\x80\x02P" + cmd.encode() + b"\n.",
         "BINPERSID-module": _p2(_tup(_s("module"), _s("os"), _s("system")) + b"Q"),
-        "BINPERSID-storage-type-is-os.system": _p2(_tup(_s("storage"), _g("os", "system"), _s("0"), _s("cpu"), _i(1)) + b"Q"),
+        "BINPERSID-storage-type-is-os.system": _p2(
+            _tup(_s("storage"), _g("os", "system"), _s("0"), _s("cpu"), _i(1)) + b"Q"
+        ),
         "APPEND-to-tensor-class": _p2(_g("torch", "Tensor") + _i(1) + b"a"),
         "SETITEM-on-storage-type": _p2(_g("torch", "FloatStorage") + _i(0) + _i(1) + b"s"),
         "ADDITEMS-on-list": _p4(b"](" + _i(1) + b"\x90"),
         "torch-module-class": _p2(_g("torch.nn.modules.linear", "Linear") + b")R"),
         "sparse-rebuild": _p2(_g("torch._utils", "_rebuild_sparse_tensor") + b")R"),
-        "rebuild_from_type-subclass": _p2(_g("torch._tensor", "_rebuild_from_type_v2") + _tup(
-            _g("torch._utils", "_rebuild_tensor_v2"), _g("os", "system"), b")", b"}") + b"R"),
+        "rebuild_from_type-subclass": _p2(
+            _g("torch._tensor", "_rebuild_from_type_v2")
+            + _tup(_g("torch._utils", "_rebuild_tensor_v2"), _g("os", "system"), b")", b"}")
+            + b"R"
+        ),
         "memo-get-missing": _p2(b"h\x05"),
         "BINBYTES8-lying-length": b"\x80\x04\x8e" + struct.pack("<Q", 1 << 40) + b"abc.",
         "BYTEARRAY8-lying-length": b"\x80\x05\x96" + struct.pack("<Q", 1 << 40) + b"abc.",
@@ -496,8 +519,19 @@ def _zip_corpus(legit: bytes):
     outer = _entry("archive/padding", _local_header(inner) + inner["stored"])
     first = _entry("archive/data.pkl", _p2(pkl))
     inner["at"] = len(_local_header(first)) + len(first["stored"]) + len(_local_header(outer))
-    yield "bomb-data.pkl", _raw_zip([
-        _entry("archive/data.pkl", _deflate_zeros(bomb_mib), method=zipfile.ZIP_DEFLATED, size=bomb_mib << 20)])
+    yield (
+        "bomb-data.pkl",
+        _raw_zip(
+            [
+                _entry(
+                    "archive/data.pkl",
+                    _deflate_zeros(bomb_mib),
+                    method=zipfile.ZIP_DEFLATED,
+                    size=bomb_mib << 20,
+                )
+            ]
+        ),
+    )
     yield "bomb-byteorder", _raw_zip([
         _entry("archive/data.pkl", _p2(_dict())),
         _entry("archive/byteorder", _deflate_zeros(bomb_mib), method=zipfile.ZIP_DEFLATED,
@@ -513,7 +547,10 @@ def _zip_corpus(legit: bytes):
     yield "data.pkl-claims-3.9GB", _raw_zip([_entry("archive/data.pkl", _p2(_i(1)), size=3_900_000_000)])
     yield "duplicate-data.pkl", _raw_zip([_entry("archive/data.pkl", _p2(_i(1))),
                                           _entry("archive/data.pkl", _p2(_i(2)))])
-    yield "duplicate-storage", _checkpoint(pkl, {"0": bytes(16)}, extra=[_entry("archive/data/0", b"\xff" * 16)])
+    yield (
+        "duplicate-storage",
+        _checkpoint(pkl, {"0": bytes(16)}, extra=[_entry("archive/data/0", b"\xff" * 16)]),
+    )
     yield "two-archives", _raw_zip([_entry("a/data.pkl", _p2(_i(1))), _entry("b/data.pkl", _p2(_i(2)))])
     yield "overlapping-entries", _raw_zip([first, outer, inner])
     yield "bzip2-entry", _raw_zip([_entry("archive/data.pkl", b"BZh9", method=zipfile.ZIP_BZIP2, size=10)])
@@ -549,12 +586,17 @@ def _safetensors_corpus(good: bytes):
     yield "st-header-length-past-end", struct.pack("<Q", len(good)) + good[8:]
     yield "st-shape-lies", st(b'{"w":{"dtype":"F32","shape":[1000000,1000000],"data_offsets":[0,64]}}',
                               bytes(64))
-    yield "st-offsets-past-end", st(b'{"w":{"dtype":"F32","shape":[4000000000],"data_offsets":[0,16000000000]}}',
-                                    bytes(64))
+    yield (
+        "st-offsets-past-end",
+        st(b'{"w":{"dtype":"F32","shape":[4000000000],"data_offsets":[0,16000000000]}}', bytes(64)),
+    )
     yield "st-duplicate-key", st(b'{"w":{"dtype":"U8","shape":[1],"data_offsets":[0,1]},'
                                  b'"w":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}}', b"\x01")
     yield "st-bad-utf8", st(b'{"w\xff":1}')
-    yield "st-huge-number", st(b'{"w":{"dtype":"U8","shape":[1' + b"0" * 5000 + b'],"data_offsets":[0,1]}}', b"\x01")
+    yield (
+        "st-huge-number",
+        st(b'{"w":{"dtype":"U8","shape":[1' + b"0" * 5000 + b'],"data_offsets":[0,1]}}', b"\x01"),
+    )
 
 
 def _truncation_corpus(legit: bytes, legacy: bytes, st: bytes):
@@ -656,7 +698,9 @@ def _assert_refused(results, accept_load=None):
     """
     bad = []
     for r in results:
-        loaded_ok = r["outcome"] == "loaded" and (accept_load == "any" or (accept_load == "same" and r["detail"]))
+        loaded_ok = r["outcome"] == "loaded" and (
+            accept_load == "any" or (accept_load == "same" and r["detail"])
+        )
         if r["outcome"] == "refused" or loaded_ok:
             if r["cpu"] > 1.0:
                 bad.append(f"{r['id']}: took {r['cpu']:.2f} s of CPU")
@@ -696,7 +740,9 @@ def test_corpus_zip_structure(tmp_path, marker_dir):
     assert "ratio" in by_id["bomb-data.pkl"] and "ratio" in by_id["bomb-byteorder"]
     assert "ratio" in by_id["bomb-storage"]
     assert "overlapping" in by_id["overlapping-entries"]
-    assert "two zip entries" in by_id["duplicate-data.pkl"] and "two zip entries" in by_id["duplicate-storage"]
+    assert (
+        "two zip entries" in by_id["duplicate-data.pkl"] and "two zip entries" in by_id["duplicate-storage"]
+    )
 
 
 def test_corpus_deep_nesting(tmp_path, marker_dir):

@@ -33,7 +33,9 @@ def T(arr):
 
 
 def _temps(directory: pathlib.Path, base: str):
-    return sorted(p.name for p in directory.iterdir() if p.name.startswith(f".{base}.") and p.name.endswith(".tmp"))
+    return sorted(
+        p.name for p in directory.iterdir() if p.name.startswith(f".{base}.") and p.name.endswith(".tmp")
+    )
 
 
 def _env():

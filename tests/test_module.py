@@ -104,7 +104,9 @@ def test_plain_attributes_and_parameter_replacement():
     assert [n for n, _ in m.named_parameters()] == ["weight", "bias", "extra"]
     assert [n for n, _ in m.named_parameters()] == ["weight", "bias", "extra"]
     # a module cannot replace a parameter (as in torch)
-    with pytest.raises(TypeError, match="cannot assign 'tapegrad.nn.modules.linear.Identity' as parameter 'extra'"):
+    with pytest.raises(
+        TypeError, match="cannot assign 'tapegrad.nn.modules.linear.Identity' as parameter 'extra'"
+    ):
         m.extra = nn.Identity()
     # a parameter replaced by another keeps its position
     m.bias = nn.Parameter(tg.zeros(2))
@@ -250,7 +252,7 @@ def test_load_state_dict_roundtrip():
     res = b.load_state_dict(a.state_dict())
     assert res.missing_keys == [] and res.unexpected_keys == []
     assert repr(res) == "<All keys matched successfully>"
-    for (k, va), (_, vb) in zip(a.state_dict().items(), b.state_dict().items()):
+    for (k, va), (_, vb) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
         np.testing.assert_array_equal(va.numpy(), vb.numpy(), err_msg=k)
     assert int(b.bn.num_batches_tracked.item()) == 5
     # load copies (no aliasing), keeps Parameter objects

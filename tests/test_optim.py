@@ -77,7 +77,9 @@ def test_param_list_errors():
         optim.SGD([{"params": [p]}, {"params": [p]}], lr=0.1)
     with pytest.raises(ValueError, match="^can't optimize a non-leaf Tensor$"):
         optim.SGD([p * 2], lr=0.1)
-    with pytest.raises(TypeError, match="optimizer can only optimize Tensors, but one of the params is float"):
+    with pytest.raises(
+        TypeError, match="optimizer can only optimize Tensors, but one of the params is float"
+    ):
         optim.SGD([p, 1.5], lr=0.1)
     with pytest.raises(TypeError, match="ordered collections"):
         optim.SGD([{"params": {p}}], lr=0.1)
@@ -238,7 +240,7 @@ def test_state_dict_round_trip_gives_identical_steps(name):
     a = [nn.Parameter(tg.tensor(x.copy())) for x in init]
     opt = getattr(optim, name)(a, **OPTIMIZERS[name])
     for g in gs[:3]:
-        for p, gi in zip(a, g):
+        for p, gi in zip(a, g, strict=True):
             p.grad = tg.tensor(gi)
         opt.step()
     sd = opt.state_dict()
@@ -251,11 +253,11 @@ def test_state_dict_round_trip_gives_identical_steps(name):
     assert opt2.param_groups[0]["lr"] == OPTIMIZERS[name]["lr"]
     assert opt2.param_groups[0]["params"][0] is b[0]
     for g in gs[3:]:
-        for p, q, gi in zip(a, b, g):
+        for p, q, gi in zip(a, b, g, strict=True):
             p.grad, q.grad = tg.tensor(gi), tg.tensor(gi)
         opt.step()
         opt2.step()
-        for p, q in zip(a, b):
+        for p, q in zip(a, b, strict=True):
             np.testing.assert_array_equal(p.detach().numpy(), q.detach().numpy())
 
 

@@ -45,12 +45,18 @@ F32 = np.float32
         (np.array(3.0, F32), "tensor(3.)"),
         (np.array([True, False]), "tensor([ True, False])"),
         (np.array(True), "tensor(True)"),
-        (np.array([[0.2035, 1.2959], [1.8101, -0.4644]], F32), "tensor([[ 0.2035,  1.2959],\n        [ 1.8101, -0.4644]])"),
+        (
+            np.array([[0.2035, 1.2959], [1.8101, -0.4644]], F32),
+            "tensor([[ 0.2035,  1.2959],\n        [ 1.8101, -0.4644]])",
+        ),
         (np.array([1e-5, 1.0], F32), "tensor([1.0000e-05, 1.0000e+00])"),
         (np.array([math.nan, math.inf, -math.inf, 1.0], F32), "tensor([nan, inf, -inf, 1.])"),
         (np.array([-0.0, 0.5], F32), "tensor([-0.0000, 0.5000])"),
         (np.array([1.12345], F32), "tensor([1.1235])"),
-        (np.arange(8, dtype=F32).reshape(2, 2, 2), "tensor([[[0., 1.],\n         [2., 3.]],\n\n        [[4., 5.],\n         [6., 7.]]])"),
+        (
+            np.arange(8, dtype=F32).reshape(2, 2, 2),
+            "tensor([[[0., 1.],\n         [2., 3.]],\n\n        [[4., 5.],\n         [6., 7.]]])",
+        ),
         (np.arange(1001), "tensor([   0,    1,    2,  ...,  998,  999, 1000])"),
     ],
 )
@@ -143,7 +149,13 @@ def test_get_printoptions_and_profiles():
         "sci_mode": None,
     }
     P.set_printoptions(profile="short", sci_mode=True)
-    assert P.get_printoptions() == {"precision": 2, "threshold": 1000, "edgeitems": 2, "linewidth": 80, "sci_mode": True}
+    assert P.get_printoptions() == {
+        "precision": 2,
+        "threshold": 1000,
+        "edgeitems": 2,
+        "linewidth": 80,
+        "sci_mode": True,
+    }
     # Like torch, any call without sci_mode resets it to automatic.
     P.set_printoptions(linewidth=100)
     assert P.get_printoptions()["sci_mode"] is None

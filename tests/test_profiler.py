@@ -183,9 +183,8 @@ def _parse_time(s):
 
 def test_table_has_torchs_columns_and_is_sorted_by_total_time():
     model, x = _mlp()
-    with profile() as prof:
-        with record_function("step"):
-            model(x).sum().backward()
+    with profile() as prof, record_function("step"):
+        model(x).sum().backward()
     table = prof.key_averages().table(sort_by="cpu_time_total", row_limit=100)
     header, rows, rest = _table_rows(table)
     for col in ("Name", "Self CPU %", "Self CPU", "CPU total %", "CPU total", "CPU time avg",
@@ -231,9 +230,8 @@ def test_with_stack_records_the_callers_frame():
 # ------------------------------------------------------------------------------ chrome trace
 def test_export_chrome_trace_writes_sorted_valid_json_atomically(tmp_path):
     model, x = _mlp()
-    with profile(record_shapes=True) as prof:
-        with record_function("step"):
-            model(x).sum().backward()
+    with profile(record_shapes=True) as prof, record_function("step"):
+        model(x).sum().backward()
     path = tmp_path / "trace.json"
     path.write_text("old")
     prof.export_chrome_trace(str(path))
@@ -287,11 +285,9 @@ def test_no_observer_is_left_installed_even_when_the_block_raises():
     with profile():
         assert len(grad_mode.state.observers) == 1
     assert grad_mode.state.observers == ()
-    with pytest.raises(ZeroDivisionError):
-        with profile():
-            with record_function("boom"):
-                tg.ones(2) * 2
-                1 / 0
+    with pytest.raises(ZeroDivisionError), profile(), record_function("boom"):
+        tg.ones(2) * 2
+        1 / 0
     assert grad_mode.state.observers == ()
 
 

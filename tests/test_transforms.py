@@ -59,7 +59,9 @@ def test_to_tensor_gray_and_float_arrays(default_dtype_restored):
 
 
 def test_to_tensor_errors():
-    with pytest.raises(TypeError, match="pic should be PIL Image or ndarray. Got <class 'tapegrad.tensor.Tensor'>"):
+    with pytest.raises(
+        TypeError, match="pic should be PIL Image or ndarray. Got <class 'tapegrad.tensor.Tensor'>"
+    ):
         T.ToTensor()(tapegrad.zeros(3, 4, 4))
     with pytest.raises(ValueError, match="pic should be 2/3 dimensional. Got 4 dimensions."):
         T.ToTensor()(np.zeros((1, 2, 3, 4), np.uint8))
@@ -158,7 +160,9 @@ def test_resize_array_matches_tensor_and_rounds_uint8():
     a = rgb(9, 13, seed=3)
     arr_out = T.Resize((5, 6))(a)
     t_out = T.Resize((5, 6))(tapegrad.from_numpy(a.transpose(2, 0, 1).astype(np.float32)))
-    np.testing.assert_array_equal(arr_out, np.clip(np.round(t_out.numpy().transpose(1, 2, 0)), 0, 255).astype(np.uint8))
+    np.testing.assert_array_equal(
+        arr_out, np.clip(np.round(t_out.numpy().transpose(1, 2, 0)), 0, 255).astype(np.uint8)
+    )
     u8 = F.resize(tapegrad.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1))), [5, 6])
     assert u8.dtype == tapegrad.uint8
     np.testing.assert_array_equal(u8.numpy().transpose(1, 2, 0), arr_out)
@@ -212,7 +216,7 @@ def test_random_crop_seeded_and_within_image():
     first = [T.RandomCrop(4)(a) for _ in range(5)]
     tapegrad.manual_seed(0)
     second = [T.RandomCrop(4)(a) for _ in range(5)]
-    for x, y in zip(first, second):
+    for x, y in zip(first, second, strict=True):
         np.testing.assert_array_equal(x, y)
     assert len({x.tobytes() for x in first}) > 1
     for crop in first:  # each crop is a window of the image
@@ -223,7 +227,9 @@ def test_random_crop_seeded_and_within_image():
     tc = T.RandomCrop(4)(t)
     np.testing.assert_array_equal(tc.numpy().transpose(1, 2, 0), first[0])  # same draws for tensors
     assert T.RandomCrop((10, 12))(a) is not None
-    with pytest.raises(ValueError, match=r"Required crop size \(11, 12\) is larger than input image size \(10, 12\)"):
+    with pytest.raises(
+        ValueError, match=r"Required crop size \(11, 12\) is larger than input image size \(10, 12\)"
+    ):
         T.RandomCrop((11, 12))(a)
 
 
@@ -245,9 +251,13 @@ def test_random_crop_padding_modes():
     a = rgb(3, 3)
     colored = F.pad(a, 1, fill=(1, 2, 3))
     assert colored.shape == (5, 5, 3) and colored[0, 0].tolist() == [1, 2, 3]
-    with pytest.raises(ValueError, match="Padding mode should be either constant, edge, reflect or symmetric"):
+    with pytest.raises(
+        ValueError, match="Padding mode should be either constant, edge, reflect or symmetric"
+    ):
         F.pad(t, 1, padding_mode="wrap")
-    with pytest.raises(ValueError, match="Padding must be an int or a 1, 2, or 4 element tuple, not a 3 element tuple"):
+    with pytest.raises(
+        ValueError, match="Padding must be an int or a 1, 2, or 4 element tuple, not a 3 element tuple"
+    ):
         F.pad(t, [1, 2, 3])
     assert repr(T.RandomCrop(3, padding=2)) == "RandomCrop(size=(3, 3), padding=2)"
 
@@ -310,7 +320,9 @@ def test_convert_image_dtype():
     assert F.convert_image_dtype(i16, tapegrad.uint8).tolist() == [[[0, 128, 255]]]
     assert F.convert_image_dtype(f, tapegrad.float64).dtype == tapegrad.float64
     assert F.convert_image_dtype(u8, tapegrad.uint8) is u8
-    with pytest.raises(RuntimeError, match="The cast from torch.float32 to torch.int32 cannot be performed safely."):
+    with pytest.raises(
+        RuntimeError, match="The cast from torch.float32 to torch.int32 cannot be performed safely."
+    ):
         F.convert_image_dtype(f, tapegrad.int32)
     with pytest.raises(TypeError, match="Input img should be Tensor Image"):
         F.convert_image_dtype(np.zeros(2), tapegrad.float32)

@@ -6,6 +6,7 @@ public introspection), independently of make_dot's own walk over ``_next``.
 from __future__ import annotations
 
 import os
+import pathlib
 import re
 import shutil
 import struct
@@ -189,10 +190,10 @@ def assert_clean_layout(g, lay=None):
         assert max(len(s) for s in lines) * R._char_w(fam) * fpx < w
         assert len(lines) * R.LINE_HEIGHT * fpx < h
     # edges run from their tail box to their head box and through no other box
-    for (t, hd, _), pts in zip(g._edges, lay.routes):
+    for (t, hd, _), pts in zip(g._edges, lay.routes, strict=True):
         assert len(pts) >= 2
         others = [b for k, b in lay.boxes.items() if k not in (t, hd)]
-        for p, q in zip(pts, pts[1:]):
+        for p, q in zip(pts, pts[1:], strict=False):
             for b in others:
                 assert not _seg_hits_box(p, q, b), (t, hd, p, q, b)
     return lay
@@ -269,8 +270,10 @@ def test_show_saved_lists_saved_shapes_and_bytes():
     assert sorted(n["label"] for n in saved.values()) == ["a\n(2,) float32\n8 B", "b\n(2,) float32\n8 B"]
     assert all(n["fillcolor"] == "orange" for n in saved.values())
     links = [(t, h) for t, h, at in edges if at.get("dir") == "none"]
-    assert len(links) == 2 and all(t in saved and nodes[h]["label"].startswith("PowBackward0") for t, h in links)
-    for t, h in links:
+    assert len(links) == 2 and all(
+        t in saved and nodes[h]["label"].startswith("PowBackward0") for t, h in links
+    )
+    for _, h in links:
         assert nodes[h]["label"] == "PowBackward0\nsaved 8 B"
     assert "16 B in 2 arrays" in g.graph_attr["label"]
 
@@ -330,7 +333,7 @@ def test_save_writes_source(tmp_path):
     a, b, Q = q_graph()
     g = make_dot(Q)
     p = g.save(str(tmp_path / "q.gv"))
-    assert open(p).read() == g.source
+    assert pathlib.Path(p).read_text() == g.source
     assert g.render(str(tmp_path / "q"), format="dot") == str(tmp_path / "q.dot")
 
 
@@ -368,7 +371,10 @@ def test_render_svg_without_graphviz(no_graphviz, tmp_path):
     frozen_rect = next(gr for gr in groups if gr.get("id") == "node_" + fid).find(SVG_NS + "rect")
     assert frozen_rect.get("stroke-dasharray") and frozen_rect.get("fill") == "#ebebeb"
     lid = str(id(params["0.weight"]))
-    assert next(gr for gr in groups if gr.get("id") == "node_" + lid).find(SVG_NS + "rect").get("fill") == "#add8e6"
+    assert (
+        next(gr for gr in groups if gr.get("id") == "node_" + lid).find(SVG_NS + "rect").get("fill")
+        == "#add8e6"
+    )
     # the notebook hook gives the same picture
     svg = g._repr_svg_()
     assert ET.fromstring(svg.split("?>", 1)[1]).tag == SVG_NS + "svg"
@@ -379,7 +385,7 @@ def test_layout_directions_and_edge_direction(no_graphviz):
     g = make_dot(Q, params={"a": a, "b": b})
     lay = assert_clean_layout(g)
     # top to bottom: every edge leaves its tail's bottom and enters its head's top
-    for (t, h, _), pts in zip(g._edges, lay.routes):
+    for (t, h, _), pts in zip(g._edges, lay.routes, strict=True):
         bt, bh = lay.boxes[t], lay.boxes[h]
         assert abs(pts[0][1] - (bt[1] + bt[3])) < 1e-6 and abs(pts[-1][1] - bh[1]) < 1e-6
         assert bt[1] + bt[3] < bh[1]
@@ -387,7 +393,7 @@ def test_layout_directions_and_edge_direction(no_graphviz):
     assert out[1] == max(b_[1] for b_ in lay.boxes.values())  # the output at the bottom
     g.attr(rankdir="LR")
     lay = assert_clean_layout(g)
-    for (t, h, _), pts in zip(g._edges, lay.routes):
+    for (t, h, _), _pts in zip(g._edges, lay.routes, strict=True):
         bt, bh = lay.boxes[t], lay.boxes[h]
         assert bt[0] + bt[2] < bh[0]
 
@@ -407,7 +413,7 @@ def test_render_png(no_graphviz, tmp_path):
     g = make_dot(Q, params={"a": a, "b": b}, show_saved=True)
     path = g.render(str(tmp_path / "q.png"))
     assert path == str(tmp_path / "q.png")
-    data = open(path, "rb").read()
+    data = pathlib.Path(path).read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     w, h = struct.unpack(">II", data[16:24])
     lay = g.layout()
@@ -435,7 +441,7 @@ def test_graphviz_is_used_when_on_path(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(fake.parent) + os.pathsep + os.environ.get("PATH", ""))
     a, b, Q = q_graph()
     g = make_dot(Q)
-    out = open(g.render(str(tmp_path / "q.svg")), encoding="utf-8").read()
+    out = pathlib.Path(g.render(str(tmp_path / "q.svg"))).read_text(encoding="utf-8")
     assert "fake -Tsvg" in out
     assert (fake.parent / "stdin.gv").read_text() == g.source
     # and the builtin renderer when asked

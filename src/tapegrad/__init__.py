@@ -34,35 +34,17 @@ from .creation import (  # noqa: E402
     empty_like, full_like, arange, linspace, logspace, eye, rand, randn, rand_like, randn_like,
     randint, randint_like, randperm, normal, bernoulli, multinomial, poisson,
 )
-from .ops.elementwise import (  # noqa: E402
-    add, sub, subtract, rsub, mul, multiply, div, divide, true_divide, floor_divide, remainder,
-    fmod, pow, float_power, square, neg, negative, abs, absolute, sign, exp, exp2, expm1, log,
-    log2, log10, log1p, sqrt, rsqrt, reciprocal, sin, cos, tan, asin, arcsin, acos, arccos, atan,
-    arctan, atan2, arctan2, sinh, cosh, tanh, sigmoid, erf, relu, silu, frac, floor, ceil, round,
-    trunc, fix, clamp, clip, clamp_min, clamp_max, maximum, minimum, fmax, fmin, where, eq, ne,
-    lt, le, gt, ge, less, less_equal, greater, greater_equal, logical_and, logical_or,
-    logical_xor, logical_not, bitwise_and, bitwise_or, bitwise_xor, bitwise_not, isnan, isinf,
-    isfinite, isposinf, isneginf, signbit, equal, allclose, isclose, nan_to_num, lerp, addcmul,
-    addcdiv,
-)
-from .ops.reduction import (  # noqa: E402
-    sum, nansum, mean, nanmean, prod, max, min, amax, amin, aminmax, argmax, argmin, var, std,
-    var_mean, std_mean, norm, logsumexp, softmax, log_softmax, cumsum, cumprod, all, any,
-    count_nonzero, return_types,
-)
-from .ops.shape import (  # noqa: E402
-    reshape, flatten, unflatten, squeeze, unsqueeze, permute, transpose, swapaxes, swapdims, t,
-    movedim, broadcast_to, broadcast_shapes, broadcast_tensors, cat, concat, concatenate, stack,
-    hstack, vstack, split, chunk, tensor_split, unbind, narrow, select, flip, fliplr, flipud,
-    roll, clone, atleast_1d,
-)
-from .ops.indexing import (  # noqa: E402
-    gather, scatter, scatter_add, index_select, masked_fill, masked_select, take, nonzero,
-    argwhere, index_add, index_put,
-)
-from .ops.linalg import (  # noqa: E402
-    matmul, mm, bmm, mv, dot, vdot, inner, outer, ger, addmm, einsum, tensordot,
-)
+# Every op (``add``, ``sum``, ``cat``...) and its aliases, from the declarations in ops/*.py.
+from .ops import _registry  # noqa: E402
+globals().update(_registry.exports())
+# The ``*_like`` creation functions read a tensor's shape, so transforms (vmap) must see them
+# too: through the dispatch point like the ops. (Added by the dispatch helper; see ops/_dispatch.py.)
+from .ops import _dispatch  # noqa: E402
+for _name in ("zeros_like", "ones_like", "full_like", "empty_like", "rand_like", "randn_like",
+              "randint_like"):
+    globals()[_name] = _dispatch.public(globals()[_name], _name, "creation")
+del _name
+from .ops.reduction import return_types  # noqa: E402
 from ._printing import set_printoptions, get_printoptions  # noqa: E402
 from .io import save, load  # noqa: E402
 
@@ -101,7 +83,7 @@ def detach(input):
 
 
 def softmax_(input, dim):  # pragma: no cover
-    return softmax(input, dim)
+    return _registry.get("softmax").public(input, dim)
 
 
 def use_deterministic_algorithms(mode, *, warn_only=False):

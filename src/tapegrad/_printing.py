@@ -10,7 +10,8 @@ purpose, even where it looks odd.
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable
+from typing import Any
+from collections.abc import Iterable
 
 import numpy as np
 

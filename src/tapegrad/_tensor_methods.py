@@ -1,9 +1,11 @@
-"""Attach the ops to ``Tensor`` as methods and operators.
+"""Attach the ops to ``Tensor``: methods, operators and the methods that are not ops.
 
-A method is the same function object as its top-level counterpart
-(``Tensor.exp is tapegrad.exp``), so there is one implementation of each op.
-In-place methods (``add_``...) are built from the out-of-place op by
-``ops.inplace.make_inplace``.
+The methods of the ops, their aliases and in-place variants come from the op registry
+(``ops/_registry.py``): a method is the same object as its top-level counterpart
+(``Tensor.exp is tapegrad.exp``), so there is one implementation of each op. This
+module adds what the registry does not describe: the operators (``+``, ``+=``, ``==``...,
+with fast paths that call the op classes directly), indexing, the random in-place fills
+used by ``nn.init`` and a few compatibility methods.
 """
 from __future__ import annotations
 
@@ -11,39 +13,12 @@ from .ops import elementwise as E
 from .ops import indexing as I
 from .ops import inplace as P
 from .ops import linalg as L
-from .ops import reduction as R
-from .ops import shape as S
+from .ops import _registry
 from .tensor import Tensor
 
-_METHODS = {
-    E: "add sub subtract mul multiply div divide true_divide floor_divide remainder fmod pow "
-       "float_power square neg negative abs absolute sign exp exp2 expm1 log log2 log10 log1p sqrt "
-       "rsqrt reciprocal sin cos tan asin arcsin acos arccos atan arctan atan2 arctan2 sinh cosh "
-       "tanh sigmoid erf relu silu frac floor ceil round trunc fix clamp clip clamp_min clamp_max "
-       "maximum minimum fmax fmin eq ne lt le gt ge less less_equal greater greater_equal "
-       "logical_and logical_or logical_xor logical_not bitwise_and bitwise_or bitwise_xor "
-       "bitwise_not isnan isinf isfinite isposinf isneginf signbit equal allclose isclose "
-       "nan_to_num lerp addcmul addcdiv",
-    R: "sum nansum mean nanmean prod max min amax amin aminmax argmax argmin var std norm "
-       "logsumexp softmax log_softmax cumsum cumprod all any count_nonzero",
-    S: "reshape view view_as reshape_as flatten unflatten squeeze unsqueeze permute transpose "
-       "swapaxes swapdims t movedim expand expand_as broadcast_to repeat contiguous clone split "
-       "chunk tensor_split unbind narrow select flip fliplr flipud roll",
-    I: "gather scatter scatter_add index_select masked_fill masked_select take nonzero argwhere "
-       "index_add index_put index_put_",
-    L: "matmul mm bmm mv dot vdot inner outer ger addmm",
-}
-for _mod, _names in _METHODS.items():
-    for _n in _names.split():
-        setattr(Tensor, _n, getattr(_mod, _n))
-
-
-def _where(self, condition, other):
-    return E.where(condition, self, other)
-
-
-Tensor.where = _where
-Tensor.rsub = E.rsub
+# Every op declared in ops/*.py: its method, aliases and in-place variants (``exp``,
+# ``arcsin``, ``exp_``, ``add_``, ``copy_``...).
+_registry.install_methods(Tensor)
 Tensor.__getitem__ = I.getitem
 Tensor.__setitem__ = I.setitem
 
@@ -200,7 +175,8 @@ Tensor.__rtruediv__ = _binary(None, _rdiv)[1]
 Tensor.__pow__ = _pow
 Tensor.__rpow__ = _binary(None, _rpow)[1]
 Tensor.__matmul__ = _matmul
-Tensor.__rmatmul__ = lambda self, other: _rmatmul(self, other) if isinstance(other, Tensor) else NotImplemented
+Tensor.__rmatmul__ = lambda self, other: (
+    _rmatmul(self, other) if isinstance(other, Tensor) else NotImplemented)
 Tensor.__floordiv__ = _binary(E.floor_divide)[0]
 Tensor.__rfloordiv__ = _binary(None, _rfloordiv)[1]
 Tensor.__mod__ = _binary(E.remainder)[0]
@@ -220,47 +196,7 @@ Tensor.__gt__ = _cmp(E.gt)
 Tensor.__ge__ = _cmp(E.ge)
 
 
-# ----------------------------------------------------------------- in-place methods
-Tensor.add_ = P._fast_arith(E.xp.add, "add_")
-Tensor.sub_ = P._fast_arith(E.xp.subtract, "sub_")
-Tensor.mul_ = P._fast_arith(E.xp.multiply, "mul_")
-Tensor.div_ = P._fast_arith(E.xp.true_divide, "div_")
-
-_INPLACE = (
-    "pow neg abs exp log log1p expm1 sqrt rsqrt reciprocal sin cos tan tanh sigmoid relu square "
-    "sign floor ceil round trunc frac clamp clip clamp_min clamp_max masked_fill scatter "
-    "scatter_add lerp addcmul addcdiv fmod remainder floor_divide atan2 log2 log10 exp2 erf "
-    "asin acos atan sinh cosh nan_to_num index_add logical_not logical_and logical_or"
-)
-for _n in _INPLACE.split():
-    setattr(Tensor, _n + "_", P.make_inplace(getattr(Tensor, _n), _n + "_"))
-Tensor.subtract_ = Tensor.sub_
-Tensor.multiply_ = Tensor.mul_
-Tensor.divide_ = Tensor.true_divide_ = Tensor.div_
-Tensor.absolute_ = Tensor.abs_
-Tensor.negative_ = Tensor.neg_
-Tensor.arctan2_ = Tensor.atan2_
-
-
-def _copy(self, src, non_blocking=False):
-    if not isinstance(src, Tensor):
-        src = E._as_t(src)
-    return E.Copy.apply(self, src)
-
-
-def _fill(self, value):
-    return (E.FillTensor if isinstance(value, Tensor) else E.Fill).apply(self, value)
-
-
-def _zero(self):
-    return E.Zero.apply(self, 0)
-
-
-Tensor.copy_ = P.make_inplace(_copy, "copy_")
-Tensor.fill_ = P.make_inplace(_fill, "fill_")
-Tensor.zero_ = P.make_inplace(_zero, "zero_")
-
-
+# ----------------------------------------------------------------- in-place operators
 def _iop(name):
     method = getattr(Tensor, name)
 
@@ -303,7 +239,8 @@ Tensor.bernoulli_ = _random_fill("bernoulli_", lambda r, s, p=0.5: r.random(s) <
 Tensor.exponential_ = _random_fill("exponential_", lambda r, s, lambd=1.0: r.exponential(1 / lambd, s))
 Tensor.geometric_ = _random_fill("geometric_", lambda r, s, p: r.geometric(p, s))
 Tensor.log_normal_ = _random_fill("log_normal_", lambda r, s, mean=1.0, std=2.0: r.lognormal(mean, std, s))
-Tensor.cauchy_ = _random_fill("cauchy_", lambda r, s, median=0.0, sigma=1.0: median + sigma * r.standard_cauchy(s))
+Tensor.cauchy_ = _random_fill(
+    "cauchy_", lambda r, s, median=0.0, sigma=1.0: median + sigma * r.standard_cauchy(s))
 
 
 def _random_(r, s, frm=0, to=None):

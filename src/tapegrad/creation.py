@@ -9,11 +9,22 @@ from __future__ import annotations
 import builtins
 import math
 import numbers
+from typing import TYPE_CHECKING, Any
 
 from . import backend as B
 from . import dtypes
 from .ops._util import as_shape, check_tensor
 from .tensor import Tensor, device as _device
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Self
+
+    from .dtypes import dtype
+
+    _ShapeArg = int | Sequence[int]  # one size argument: ``f(2, 3)`` or ``f((2, 3))``
+    _DeviceLike = str | int | _device | None
+    _Number = int | float | bool
 
 xp = B.xp
 _DEFAULT_SEED = 67280421310721  # PyTorch's default initial seed, so runs are deterministic
@@ -23,12 +34,12 @@ _DEFAULT_SEED = 67280421310721  # PyTorch's default initial seed, so runs are de
 class Generator:
     """A seeded random stream (``tapegrad.Generator().manual_seed(0)``)."""
 
-    def __init__(self, device="cpu"):
+    def __init__(self, device: str | _device = "cpu") -> None:
         B.check_device(device)
         self.device = device
         self.manual_seed(_DEFAULT_SEED)
 
-    def manual_seed(self, seed):
+    def manual_seed(self, seed: int) -> Self:
         seed = int(seed)
         if seed < 0:
             seed += 1 << 64
@@ -36,19 +47,19 @@ class Generator:
         self._rng = xp.random.Generator(xp.random.PCG64(seed))
         return self
 
-    def seed(self):
+    def seed(self) -> int:
         s = int.from_bytes(__import__("os").urandom(8), "little") >> 1
         self.manual_seed(s)
         return s
 
-    def initial_seed(self):
+    def initial_seed(self) -> int:
         return self._seed
 
-    def get_state(self):
+    def get_state(self) -> Tensor:
         import pickle
         return Tensor._wrap(xp.frombuffer(pickle.dumps(self._rng.bit_generator.state), dtype=xp.uint8).copy())
 
-    def set_state(self, state):
+    def set_state(self, state: Tensor | Any) -> Self:
         import pickle
         data = state._data if isinstance(state, Tensor) else xp.asarray(state, dtype=xp.uint8)
         st = pickle.loads(data.tobytes())  # our own state blob: a dict of ints
@@ -59,24 +70,38 @@ class Generator:
 default_generator = Generator()
 
 
-def manual_seed(seed):
-    """Seed the default generator; returns it (like ``torch.manual_seed``)."""
+def manual_seed(seed: int) -> Generator:
+    """Seed the default generator; returns it (like ``torch.manual_seed``).
+
+    >>> _ = tapegrad.manual_seed(0); a = tapegrad.rand(2)
+    >>> _ = tapegrad.manual_seed(0); bool((a == tapegrad.rand(2)).all())
+    True
+    """
     return default_generator.manual_seed(seed)
 
 
-def seed():
+def seed() -> int:
+    """Seed the default generator from OS randomness and return the seed (a non-negative int)."""
     return default_generator.seed()
 
 
-def initial_seed():
+def initial_seed() -> int:
+    """The seed the default generator was last seeded with (``tapegrad.manual_seed(3)`` -> 3)."""
     return default_generator.initial_seed()
 
 
-def get_rng_state():
+def get_rng_state() -> Tensor:
+    """The default generator's state as a 1-D uint8 tensor, for :func:`set_rng_state`."""
     return default_generator.get_state()
 
 
-def set_rng_state(state):
+def set_rng_state(state: Tensor) -> None:
+    """Restore a state from :func:`get_rng_state`: the draws that followed it repeat.
+
+    >>> s = tapegrad.get_rng_state(); a = tapegrad.randn(3)
+    >>> tapegrad.set_rng_state(s); bool((a == tapegrad.randn(3)).all())
+    True
+    """
     default_generator.set_state(state)
 
 
@@ -138,16 +163,20 @@ def _infer_dtype_of(value):
 def _to_array(data):
     if isinstance(data, Tensor):
         return data._data
-    if isinstance(data, (list, tuple)):
-        if any(isinstance(x, Tensor) for x in data):
-            return xp.stack([_to_array(x) for x in data]) if data else xp.asarray([])
+    if isinstance(data, (list, tuple)) and any(isinstance(x, Tensor) for x in data):
+        return xp.stack([_to_array(x) for x in data]) if data else xp.asarray([])
     return data
 
 
-def tensor(data, dtype=None, device=None, requires_grad=False, pin_memory=False):
+def tensor(data: Any, dtype: dtype | None = None, device: _DeviceLike = None, requires_grad: bool = False,
+           pin_memory: bool = False) -> Tensor:
     """A new tensor holding a copy of ``data`` (nested lists, numbers, arrays or tensors).
 
-    Python floats become float32 (the default dtype), ints int64, bools bool.
+    Python floats become float32 (the default dtype), ints int64, bools bool. The shape is
+    the nesting of ``data``: a list of 2 lists of 3 numbers gives shape ``(2, 3)``.
+
+    >>> tapegrad.tensor([[1., 2., 3.], [4., 5., 6.]]).shape
+    torch.Size([2, 3])
     """
     _check_args("tensor", dtype, device)
     B.check_device(device)
@@ -176,7 +205,7 @@ def tensor(data, dtype=None, device=None, requires_grad=False, pin_memory=False)
     return _finish(arr, requires_grad)
 
 
-def as_tensor(data, dtype=None, device=None):
+def as_tensor(data: Any, dtype: dtype | None = None, device: _DeviceLike = None) -> Tensor:
     """Like ``tensor`` but shares memory with a NumPy array or tensor when the dtype allows."""
     _check_args("as_tensor", dtype, device)
     B.check_device(device)
@@ -193,7 +222,7 @@ def as_tensor(data, dtype=None, device=None):
 asarray = as_tensor
 
 
-def from_numpy(ndarray):
+def from_numpy(ndarray: Any) -> Tensor:
     """A tensor sharing memory with ``ndarray`` (writes show through both ways)."""
     if not B.is_array(ndarray):
         raise TypeError(f"expected np.ndarray (got {type(ndarray).__name__})")
@@ -216,20 +245,46 @@ def _filled(fn, make, size, dtype, device, requires_grad):
     return _finish(make(_size(size, fn), dtype=d.np), requires_grad, device)
 
 
-def zeros(*size, dtype=None, device=None, requires_grad=False, out=None):
+def zeros(*size: _ShapeArg, dtype: dtype | None = None, device: _DeviceLike = None,
+          requires_grad: bool = False, out: Tensor | None = None) -> Tensor:
+    """A tensor of the given shape filled with 0 (default dtype float32).
+
+    >>> tapegrad.zeros(2, 3).shape == tapegrad.zeros((2, 3)).shape == (2, 3)
+    True
+    """
     return _filled("zeros", xp.zeros, size, dtype, device, requires_grad)
 
 
-def ones(*size, dtype=None, device=None, requires_grad=False, out=None):
+def ones(*size: _ShapeArg, dtype: dtype | None = None, device: _DeviceLike = None,
+         requires_grad: bool = False, out: Tensor | None = None) -> Tensor:
+    """A tensor of the given shape filled with 1 (default dtype float32).
+
+    >>> tapegrad.ones(2, dtype=tapegrad.int64)
+    tensor([1, 1])
+    """
     return _filled("ones", xp.ones, size, dtype, device, requires_grad)
 
 
-def empty(*size, dtype=None, device=None, requires_grad=False, memory_format=None, out=None):
+def empty(*size: _ShapeArg, dtype: dtype | None = None, device: _DeviceLike = None,
+          requires_grad: bool = False, memory_format: Any = None, out: Tensor | None = None) -> Tensor:
+    """A tensor of the given shape; here zero-filled (PyTorch leaves it uninitialised).
+
+    >>> tapegrad.empty(3, 4).shape
+    torch.Size([3, 4])
+    """
     # NOTE: zero-filled rather than uninitialised, so results never depend on garbage.
     return _filled("empty", xp.zeros, size, dtype, device, requires_grad)
 
 
-def full(size, fill_value, *, dtype=None, device=None, requires_grad=False):
+def full(size: _ShapeArg, fill_value: _Number | Tensor, *, dtype: dtype | None = None,
+         device: _DeviceLike = None, requires_grad: bool = False) -> Tensor:
+    """A tensor of shape ``size`` filled with ``fill_value``; the dtype follows the value
+    (bool, int64, or the default float dtype) unless ``dtype`` is given.
+
+    >>> tapegrad.full((2, 2), 7)
+    tensor([[7, 7],
+            [7, 7]])
+    """
     _check_args("full", dtype, device)
     d = dtypes.as_dtype(dtype) if dtype is not None else _infer_dtype_of(fill_value)
     if isinstance(fill_value, Tensor):
@@ -243,22 +298,46 @@ def _like(input, dtype, fn, device=None):
     return dtypes.as_dtype(dtype) if dtype is not None else input.dtype
 
 
-def zeros_like(input, *, dtype=None, device=None, requires_grad=False, memory_format=None):
+def zeros_like(input: Tensor, *, dtype: dtype | None = None, device: _DeviceLike = None,
+               requires_grad: bool = False, memory_format: Any = None) -> Tensor:
+    """Zeros with the shape (and, unless ``dtype`` is given, the dtype) of ``input``.
+
+    >>> tapegrad.zeros_like(tapegrad.ones(2, 3)).shape
+    torch.Size([2, 3])
+    """
     d = _like(input, dtype, "zeros_like", device)
     return _finish(xp.zeros(input._data.shape, dtype=d.np), requires_grad, device)
 
 
-def ones_like(input, *, dtype=None, device=None, requires_grad=False, memory_format=None):
+def ones_like(input: Tensor, *, dtype: dtype | None = None, device: _DeviceLike = None,
+              requires_grad: bool = False, memory_format: Any = None) -> Tensor:
+    """Ones with the shape (and, unless ``dtype`` is given, the dtype) of ``input``.
+
+    >>> tapegrad.ones_like(tapegrad.zeros(2))
+    tensor([1., 1.])
+    """
     d = _like(input, dtype, "ones_like", device)
     return _finish(xp.ones(input._data.shape, dtype=d.np), requires_grad, device)
 
 
-def empty_like(input, *, dtype=None, device=None, requires_grad=False, memory_format=None):
+def empty_like(input: Tensor, *, dtype: dtype | None = None, device: _DeviceLike = None,
+               requires_grad: bool = False, memory_format: Any = None) -> Tensor:
+    """A (zero-filled) tensor with the shape and dtype of ``input``.
+
+    >>> tapegrad.empty_like(tapegrad.ones(4)).shape
+    torch.Size([4])
+    """
     d = _like(input, dtype, "empty_like", device)
     return _finish(xp.zeros(input._data.shape, dtype=d.np), requires_grad, device)
 
 
-def full_like(input, fill_value, *, dtype=None, device=None, requires_grad=False, memory_format=None):
+def full_like(input: Tensor, fill_value: _Number | Tensor, *, dtype: dtype | None = None,
+              device: _DeviceLike = None, requires_grad: bool = False, memory_format: Any = None) -> Tensor:
+    """``fill_value`` everywhere, with the shape (and, unless given, the dtype) of ``input``.
+
+    >>> tapegrad.full_like(tapegrad.zeros(2), 0.5)
+    tensor([0.5000, 0.5000])
+    """
     d = _like(input, dtype, "full_like", device)
     if not isinstance(fill_value, (int, float, bool)) and not (
             isinstance(fill_value, Tensor) and fill_value._data.ndim == 0):
@@ -267,8 +346,15 @@ def full_like(input, fill_value, *, dtype=None, device=None, requires_grad=False
     return _finish(xp.full(input._data.shape, fill_value, dtype=d.np), requires_grad, device)
 
 
-def arange(start=0, end=None, step=1, *, dtype=None, device=None, requires_grad=False):
-    """Values ``start, start+step, ...`` below ``end``; int64 unless an argument is a float."""
+def arange(start: _Number | Tensor = 0, end: _Number | Tensor | None = None, step: _Number | Tensor = 1, *,
+           dtype: dtype | None = None, device: _DeviceLike = None, requires_grad: bool = False) -> Tensor:
+    """Values ``start, start+step, ...`` below ``end``; int64 unless an argument is a float.
+
+    The result is 1-D with ``ceil((end - start) / step)`` elements; ``arange(n)`` is ``0 .. n-1``.
+
+    >>> tapegrad.arange(1, 2, 0.25)
+    tensor([1.0000, 1.2500, 1.5000, 1.7500])
+    """
     _check_args("arange", dtype, device)
     if end is None:
         start, end = 0, start
@@ -292,12 +378,23 @@ def arange(start=0, end=None, step=1, *, dtype=None, device=None, requires_grad=
     return _finish(arr, requires_grad, device)
 
 
-def range_(start=0, end=None, step=1, *, dtype=None):
+def range_(start: _Number = 0, end: _Number | None = None, step: _Number = 1, *,
+           dtype: dtype | None = None) -> Tensor:
+    """Like :func:`arange` but ``end`` is included and the dtype is floating (``torch.range``).
+
+    >>> tapegrad.creation.range_(0, 2)
+    tensor([0., 1., 2.])
+    """
     return arange(start, end + step, step, dtype=dtype or dtypes.get_default_dtype())
 
 
-def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False):
-    """``steps`` evenly spaced values from ``start`` to ``end`` inclusive."""
+def linspace(start: _Number, end: _Number, steps: int, *, dtype: dtype | None = None,
+             device: _DeviceLike = None, requires_grad: bool = False) -> Tensor:
+    """``steps`` evenly spaced values from ``start`` to ``end`` inclusive: shape ``(steps,)``.
+
+    >>> tapegrad.linspace(0, 1, 5)
+    tensor([0.0000, 0.2500, 0.5000, 0.7500, 1.0000])
+    """
     _check_args("linspace", dtype, device)
     if steps < 0:
         raise RuntimeError("number of steps must be non-negative")
@@ -313,12 +410,25 @@ def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False)
     return _finish(arr.astype(d.np), requires_grad, device)
 
 
-def logspace(start, end, steps, base=10.0, *, dtype=None, requires_grad=False):
+def logspace(start: _Number, end: _Number, steps: int, base: float = 10.0, *, dtype: dtype | None = None,
+             requires_grad: bool = False) -> Tensor:
+    """``base ** linspace(start, end, steps)``: shape ``(steps,)``.
+
+    >>> tapegrad.logspace(0, 2, 3)
+    tensor([  1.,  10., 100.])
+    """
     lin = linspace(start, end, steps, dtype=dtypes.float64)._data
     return _finish((base ** lin).astype(_float_dtype(dtype, "logspace").np), requires_grad)
 
 
-def eye(n, m=None, *, dtype=None, device=None, requires_grad=False):
+def eye(n: int, m: int | None = None, *, dtype: dtype | None = None, device: _DeviceLike = None,
+        requires_grad: bool = False) -> Tensor:
+    """An ``(n, m)`` matrix (``m`` defaults to ``n``) with ones on the diagonal.
+
+    >>> tapegrad.eye(2)
+    tensor([[1., 0.],
+            [0., 1.]])
+    """
     _check_args("eye", dtype, device)
     for name, v in (("n", n), ("m", m)):
         if v is not None and not isinstance(v, numbers.Integral):
@@ -337,30 +447,58 @@ def _rand_array(rng, shape, d, kind):
     return arr.astype(d.np, copy=False)
 
 
-def rand(*size, generator=None, dtype=None, device=None, requires_grad=False):
-    """Uniform samples in [0, 1)."""
+def rand(*size: _ShapeArg, generator: Generator | None = None, dtype: dtype | None = None,
+         device: _DeviceLike = None, requires_grad: bool = False) -> Tensor:
+    """Uniform samples in [0, 1) of the given shape (default dtype float32).
+
+    >>> tapegrad.rand(2, 3).shape
+    torch.Size([2, 3])
+    """
     _check_args("rand", dtype, device)
     d = _float_dtype(dtype, "rand")
     return _finish(_rand_array(_rng(generator), _size(size, "rand"), d, "uniform"), requires_grad, device)
 
 
-def randn(*size, generator=None, dtype=None, device=None, requires_grad=False):
-    """Standard normal samples."""
+def randn(*size: _ShapeArg, generator: Generator | None = None, dtype: dtype | None = None,
+          device: _DeviceLike = None, requires_grad: bool = False) -> Tensor:
+    """Standard normal samples (mean 0, std 1) of the given shape (default dtype float32).
+
+    >>> tapegrad.randn((4,), generator=tapegrad.Generator().manual_seed(0)).shape
+    torch.Size([4])
+    """
     _check_args("randn", dtype, device)
     d = _float_dtype(dtype, "randn")
     return _finish(_rand_array(_rng(generator), _size(size, "randn"), d, "normal"), requires_grad, device)
 
 
-def rand_like(input, *, dtype=None, requires_grad=False):
+def rand_like(input: Tensor, *, dtype: dtype | None = None, requires_grad: bool = False) -> Tensor:
+    """Uniform [0, 1) samples with the shape (and, unless given, the dtype) of ``input``.
+
+    >>> tapegrad.rand_like(tapegrad.zeros(2, 2)).shape
+    torch.Size([2, 2])
+    """
     return rand(*input.shape, dtype=_like(input, dtype, "rand_like"), requires_grad=requires_grad)
 
 
-def randn_like(input, *, dtype=None, requires_grad=False):
+def randn_like(input: Tensor, *, dtype: dtype | None = None, requires_grad: bool = False) -> Tensor:
+    """Standard normal samples with the shape (and, unless given, the dtype) of ``input``.
+
+    >>> tapegrad.randn_like(tapegrad.zeros(3)).shape
+    torch.Size([3])
+    """
     return randn(*input.shape, dtype=_like(input, dtype, "randn_like"), requires_grad=requires_grad)
 
 
-def randint(low=0, high=None, size=None, *, generator=None, dtype=None, device=None, requires_grad=False):
-    """Integers in ``[low, high)``; ``randint(high, size)`` and ``randint(low, high, size)``."""
+def randint(low: int = 0, high: int | Sequence[int] | None = None, size: _ShapeArg | None = None, *,
+            generator: Generator | None = None, dtype: dtype | None = None, device: _DeviceLike = None,
+            requires_grad: bool = False) -> Tensor:
+    """Integers in ``[low, high)``; ``randint(high, size)`` and ``randint(low, high, size)``.
+
+    The result has shape ``size`` and dtype int64 unless ``dtype`` is given.
+
+    >>> x = tapegrad.randint(3, 10, (2, 5)); x.shape, x.dtype
+    (torch.Size([2, 5]), torch.int64)
+    """
     _check_args("randint", dtype, device)
     if size is None:
         if isinstance(high, (tuple, list)):
@@ -376,13 +514,25 @@ def randint(low=0, high=None, size=None, *, generator=None, dtype=None, device=N
     return _finish(arr, requires_grad, device)
 
 
-def randint_like(input, low=0, high=None, *, dtype=None):
+def randint_like(input: Tensor, low: int = 0, high: int | None = None, *,
+                 dtype: dtype | None = None) -> Tensor:
+    """Integers in ``[low, high)`` (or ``[0, low)``) with the shape of ``input``.
+
+    >>> tapegrad.randint_like(tapegrad.zeros(2, 3), 5).shape
+    torch.Size([2, 3])
+    """
     if high is None:
         low, high = 0, low
     return randint(low, high, tuple(input.shape), dtype=_like(input, dtype, "randint_like"))
 
 
-def randperm(n, *, generator=None, dtype=None, device=None, requires_grad=False):
+def randperm(n: int, *, generator: Generator | None = None, dtype: dtype | None = None,
+             device: _DeviceLike = None, requires_grad: bool = False) -> Tensor:
+    """A random permutation of ``0 .. n-1``: shape ``(n,)``, int64 by default.
+
+    >>> sorted(tapegrad.randperm(4).tolist())
+    [0, 1, 2, 3]
+    """
     _check_args("randperm", dtype, device)
     if not isinstance(n, numbers.Integral):
         raise TypeError(f"randperm(): argument 'n' (position 1) must be int, not {type(n).__name__}")
@@ -392,8 +542,17 @@ def randperm(n, *, generator=None, dtype=None, device=None, requires_grad=False)
     return _finish(_rng(generator).permutation(n).astype(d.np), requires_grad, device)
 
 
-def normal(mean=0.0, std=1.0, size=None, *, generator=None, dtype=None, requires_grad=False):
-    """Normal samples: ``normal(mean, std, size)`` with floats, or elementwise tensor mean/std."""
+def normal(mean: float | Tensor = 0.0, std: float | Tensor = 1.0, size: _ShapeArg | None = None, *,
+           generator: Generator | None = None, dtype: dtype | None = None,
+           requires_grad: bool = False) -> Tensor:
+    """Normal samples: ``normal(mean, std, size)`` with floats, or elementwise tensor mean/std.
+
+    With tensors the shape is that of ``mean`` and ``std`` broadcast together; with floats
+    it is ``size`` (a 0-d tensor without it).
+
+    >>> tapegrad.normal(tapegrad.zeros(3), 1.0).shape
+    torch.Size([3])
+    """
     rng = _rng(generator)
     for key, v in (("mean", mean), ("std", std)):
         if not isinstance(v, (Tensor, int, float)):
@@ -417,7 +576,12 @@ def normal(mean=0.0, std=1.0, size=None, *, generator=None, dtype=None, requires
     return _finish((mean + std * z).astype(d.np), requires_grad)
 
 
-def bernoulli(input, p=None, *, generator=None):
+def bernoulli(input: Tensor, p: float | None = None, *, generator: Generator | None = None) -> Tensor:
+    """0/1 draws, 1 with probability ``input`` elementwise (or ``p``): the shape and dtype of ``input``.
+
+    >>> tapegrad.bernoulli(tapegrad.tensor([0., 1.]))
+    tensor([0., 1.])
+    """
     check_tensor(input, "bernoulli")
     if p is not None and not isinstance(p, (int, float)):
         raise TypeError(f"bernoulli(): argument 'p' must be float, not {type(p).__name__}")
@@ -428,8 +592,16 @@ def bernoulli(input, p=None, *, generator=None):
     return Tensor._wrap((u < probs).astype(input._data.dtype))
 
 
-def multinomial(input, num_samples, replacement=False, *, generator=None):
-    """Draw indices with probabilities proportional to the rows of ``input``."""
+def multinomial(input: Tensor, num_samples: int, replacement: bool = False, *,
+                generator: Generator | None = None) -> Tensor:
+    """Draw indices with probabilities proportional to the rows of ``input``.
+
+    ``input`` of shape ``(k,)`` or ``(n, k)`` gives int64 indices of shape ``(num_samples,)``
+    or ``(n, num_samples)``.
+
+    >>> tapegrad.multinomial(tapegrad.tensor([0., 1., 0.]), 2, replacement=True)
+    tensor([1, 1])
+    """
     rng = _rng(generator)
     check_tensor(input, "multinomial")
     if not isinstance(num_samples, numbers.Integral):
@@ -455,5 +627,10 @@ def multinomial(input, num_samples, replacement=False, *, generator=None):
     return Tensor._wrap(arr.reshape(p.shape[:-1] + (num_samples,)))
 
 
-def poisson(input, generator=None):
+def poisson(input: Tensor, generator: Generator | None = None) -> Tensor:
+    """Poisson draws with rate ``input`` elementwise: the shape and dtype of ``input``.
+
+    >>> tapegrad.poisson(tapegrad.zeros(3))
+    tensor([0., 0., 0.])
+    """
     return Tensor._wrap(_rng(generator).poisson(input._data).astype(input._data.dtype))

@@ -118,7 +118,11 @@ def select(x, y, classes, per_class=None, offset=0, generator=None):
     for c in classes:
         pos = (y == c).nonzero(as_tuple=True)[0]
         if per_class is not None:
-            pos = pos[torch.randperm(len(pos), generator=generator)[:per_class]] if generator else pos[:per_class]
+            pos = (
+                pos[torch.randperm(len(pos), generator=generator)[:per_class]]
+                if generator
+                else pos[:per_class]
+            )
         idx.append(pos)
     idx = torch.cat(idx)
     return x[idx], y[idx] - offset
@@ -158,10 +162,9 @@ def train(model, params, x, y, steps, lr, batch, desc, val=None, eval_every=None
     loader = DataLoader(TensorDataset(x, y), batch_size=min(batch, len(y)), shuffle=True, drop_last=True,
                         generator=torch.Generator().manual_seed(seed))
     losses, accs, times = [], [], []
-    step = 0
     bar = progress(range(steps), desc, enabled=show)
     it = iter(loader)
-    for _ in bar:
+    for step, _ in enumerate(bar, start=1):
         try:
             xb, yb = next(it)
         except StopIteration:
@@ -176,7 +179,6 @@ def train(model, params, x, y, steps, lr, batch, desc, val=None, eval_every=None
         times.append(time.perf_counter() - t0)
         sched.step()
         losses.append(float(loss))
-        step += 1
         if val is not None and eval_every and (step % eval_every == 0 or step == steps):
             accs.append((step, evaluate(model, *val)))
         if hasattr(bar, "set_postfix"):
@@ -186,6 +188,7 @@ def train(model, params, x, y, steps, lr, batch, desc, val=None, eval_every=None
 
 
 # --------------------------------------------------------------------------- 3. the story
+# long: the demo's story told in order (train, evaluate, plot, report); each stage is a few lines
 def run(out_dir="demo-out", quick=False, weights=None, show_progress=True):
     os.makedirs(out_dir, exist_ok=True)
     results = {"quick": quick, "tapegrad_version": torch.__version__}
@@ -220,8 +223,11 @@ def run(out_dir="demo-out", quick=False, weights=None, show_progress=True):
         skipped = sorted(set(state) - set(fitting))
         base.load_state_dict(fitting, strict=False)
         results["pretrain"] = {"from_checkpoint": weights, "skipped_keys": skipped}
-        log(f"   loaded {len(fitting)} tensors from {weights} (skipped {len(skipped)}: {', '.join(skipped[:4])}"
-            f"{'...' if len(skipped) > 4 else ''})")
+        log(
+            f"   loaded {len(fitting)} tensors from {weights} "
+            f"(skipped {len(skipped)}: {', '.join(skipped[:4])}"
+            f"{'...' if len(skipped) > 4 else ''})"
+        )
     else:
         hist = train(base, base.parameters(), *src_tr, steps=pre_steps, lr=0.05, batch=32,
                      desc="pretrain 0-4", show=show_progress)
@@ -322,7 +328,7 @@ def plot_curves(results, out_dir):
     plt.close(fig)
     fig, ax = plt.subplots(figsize=(7, 4))
     for name, v in results["finetune"].items():
-        steps, accs = zip(*v["val_curve"]) if v["val_curve"] else ((), ())
+        steps, accs = zip(*v["val_curve"], strict=True) if v["val_curve"] else ((), ())
         ax.plot(steps, accs, marker="o", label=f"{name} ({v['sec_per_step'] * 1000:.0f} ms/step)")
     ax.set_xlabel("step")
     ax.set_ylabel("validation accuracy (digits 5-9)")

@@ -161,9 +161,8 @@ def result_type(*operands) -> dtype:
         else:
             scal_cat = max(scal_cat, scalar_category(o))
     res = dim_t
-    if zero_t is not None:
-        if res is None or zero_t._cat > res._cat:
-            res = zero_t
+    if zero_t is not None and (res is None or zero_t._cat > res._cat):
+        res = zero_t
     if scal_cat >= 0 and (res is None or scal_cat > res._cat):
         res = (bool_, int64, get_default_dtype())[scal_cat]
     return res

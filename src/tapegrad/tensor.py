@@ -10,11 +10,23 @@ from __future__ import annotations
 
 import warnings
 import weakref
+from typing import TYPE_CHECKING, Any
 
 from . import backend as B
 from . import dtypes
 from .autograd import grad_mode
 from .autograd._version import VersionCounter, user_frame_summary
+
+if TYPE_CHECKING:
+    # Tensor's methods `bool`, `int`, `float`, `type`, `dtype` and `device` shadow these names in
+    # the class body, so annotations spell them through aliases.
+    import builtins
+    from collections.abc import Callable, Iterator, Sequence
+    from typing import Self
+
+    from .autograd.graph import Node, _RemovableHandle
+    from .dtypes import dtype as _dtype
+    from .tensor import device as _device  # `device` below, under a name the class does not shadow
 
 _state = grad_mode.state
 _ndarray = B.ndarray
@@ -120,58 +132,58 @@ class Tensor:
 
     # ------------------------------------------------------------------ metadata
     @property
-    def shape(self):
+    def shape(self) -> Size:
         return Size(self._data.shape)
 
-    def size(self, dim=None):
+    def size(self, dim: builtins.int | None = None) -> Size | builtins.int:
         if dim is None:
             return Size(self._data.shape)
         return self._data.shape[_wrap_dim(dim, self._data.ndim)]
 
     @property
-    def dtype(self):
+    def dtype(self) -> _dtype:
         return dtypes.from_np(self._data.dtype)
 
     @property
-    def device(self):
+    def device(self) -> _device:
         return device("cpu")
 
     @property
-    def is_cuda(self):
+    def is_cuda(self) -> builtins.bool:
         return False
 
     @property
-    def ndim(self):
+    def ndim(self) -> builtins.int:
         return self._data.ndim
 
-    def dim(self):
+    def dim(self) -> builtins.int:
         return self._data.ndim
 
     ndimension = dim
 
-    def numel(self):
+    def numel(self) -> builtins.int:
         return self._data.size
 
     nelement = numel
 
-    def element_size(self):
+    def element_size(self) -> builtins.int:
         return self._data.itemsize
 
-    def stride(self, dim=None):
+    def stride(self, dim: builtins.int | None = None) -> tuple[builtins.int, ...] | builtins.int:
         st = tuple(s // self._data.itemsize for s in self._data.strides)
         return st if dim is None else st[_wrap_dim(dim, self._data.ndim)]
 
-    def is_contiguous(self, memory_format=None):
+    def is_contiguous(self, memory_format: Any = None) -> builtins.bool:
         return self._data.flags.c_contiguous
 
-    def is_floating_point(self):
+    def is_floating_point(self) -> builtins.bool:
         return self._data.dtype.kind == "f"
 
-    def data_ptr(self):
+    def data_ptr(self) -> builtins.int:
         return self._data.__array_interface__["data"][0]
 
     @property
-    def grad_fn(self):
+    def grad_fn(self) -> Node | None:
         base = self._base
         if base is not None and self._vc.value != self._view_version and base._requires_grad:
             if self._nograd_view:
@@ -184,7 +196,7 @@ class Tensor:
         return self._grad_fn
 
     @grad_fn.setter
-    def grad_fn(self, fn):
+    def grad_fn(self, fn: Node | None) -> None:
         self._grad_fn = fn
         if self._base is not None:
             self._view_version = self._vc.value
@@ -206,18 +218,18 @@ class Tensor:
         return self._grad_fn
 
     @property
-    def is_leaf(self):
+    def is_leaf(self) -> builtins.bool:
         return self.grad_fn is None
 
     @property
-    def requires_grad(self):
+    def requires_grad(self) -> builtins.bool:
         if self._requires_grad:
             return True
         base = self._base  # PyTorch: a view requires grad when its base does
         return base is not None and base._requires_grad
 
     @requires_grad.setter
-    def requires_grad(self, value):
+    def requires_grad(self, value: builtins.bool) -> None:
         value = bool(value)
         if self.grad_fn is not None:
             raise RuntimeError(_leaf_flag_error(value))
@@ -225,7 +237,7 @@ class Tensor:
             raise RuntimeError("only Tensors of floating point and complex dtype can require gradients")
         self._requires_grad = value
 
-    def requires_grad_(self, requires_grad=True):
+    def requires_grad_(self, requires_grad: builtins.bool = True) -> Self:
         requires_grad = bool(requires_grad)
         if self.grad_fn is not None:
             if requires_grad:
@@ -237,16 +249,19 @@ class Tensor:
         return self
 
     @property
-    def grad(self):
+    def grad(self) -> Tensor | None:
         if self.grad_fn is not None and not self._retains_grad and self._grad is None:
             warnings.warn(_NONLEAF_GRAD_WARNING, UserWarning, stacklevel=2)
         return self._grad
 
     @grad.setter
-    def grad(self, value):
+    def grad(self, value: Tensor | None) -> None:
         if value is not None:
             if not isinstance(value, Tensor):
-                raise TypeError(f"assigned grad expected to be a Tensor or None but got grad of type {type(value).__name__}")
+                raise TypeError(
+                    "assigned grad expected to be a Tensor or None but got grad of type "
+                    f"{type(value).__name__}"
+                )
             if value._data.dtype != self._data.dtype:
                 raise RuntimeError(
                     f"attempting to assign a gradient with dtype '{_CPP_NAMES.get(str(value._data.dtype))}' "
@@ -264,11 +279,11 @@ class Tensor:
         self._grad = value
 
     @grad.deleter
-    def grad(self):
+    def grad(self) -> None:
         self._grad = None
 
     @property
-    def data(self):
+    def data(self) -> Tensor:
         """The same storage as a tensor outside the graph (with its own version counter)."""
         t = Tensor._wrap(self._data)
         if self._requires_grad:
@@ -277,7 +292,7 @@ class Tensor:
         return t
 
     @data.setter
-    def data(self, value):
+    def data(self, value: Tensor) -> None:
         if not isinstance(value, Tensor):
             raise TypeError(f"data must be a Tensor, got {type(value).__name__}")
         self._data = value._data
@@ -287,24 +302,24 @@ class Tensor:
         return 0 if self._vc is None else self._vc.value
 
     @property
-    def retains_grad(self):
+    def retains_grad(self) -> builtins.bool:
         return self._retains_grad
 
     @property
-    def output_nr(self):
+    def output_nr(self) -> builtins.int:
         return self._output_nr
 
     @property
-    def T(self):
+    def T(self) -> Tensor:
         from .ops import shape
         return shape.permute(self, tuple(range(self._data.ndim - 1, -1, -1)))
 
     @property
-    def mT(self):
+    def mT(self) -> Tensor:
         return self.transpose(-2, -1)
 
     # ---------------------------------------------------------------- conversion
-    def numpy(self, *, force=False):
+    def numpy(self, *, force: builtins.bool = False) -> Any:
         """The backend array itself (shares memory). Like torch, refuses tensors that require grad."""
         if self._requires_grad and not force:
             raise RuntimeError(
@@ -320,13 +335,13 @@ class Tensor:
             return a.astype(dtype)
         return a.copy() if copy else a
 
-    def item(self):
+    def item(self) -> builtins.int | builtins.float | builtins.bool:
         if self._data.size != 1:
             raise RuntimeError(
                 f"a Tensor with {self._data.size} elements cannot be converted to Scalar")
         return self._data.reshape(()).item()
 
-    def tolist(self):
+    def tolist(self) -> Any:
         return self._data.tolist()
 
     def _scalar(self):
@@ -336,37 +351,39 @@ class Tensor:
             raise ValueError("only one element tensors can be converted to Python scalars")
         return self._data.reshape(()).item()
 
-    def __float__(self):
+    def __float__(self) -> builtins.float:
         return float(self._scalar())
 
-    def __int__(self):
+    def __int__(self) -> builtins.int:
         return int(self._scalar())
 
-    def __index__(self):
+    def __index__(self) -> builtins.int:
         if self._data.dtype.kind not in "iub" or self._data.size != 1:
             raise TypeError("only integer tensors of a single element can be converted to an index")
         return int(self.item())
 
-    def __bool__(self):
+    def __bool__(self) -> builtins.bool:
         if self._data.size != 1:
             raise RuntimeError(
-                f"Boolean value of Tensor with {'no values' if self._data.size == 0 else 'more than one value'} is ambiguous")
+                "Boolean value of Tensor with "
+                f"{'no values' if self._data.size == 0 else 'more than one value'} is ambiguous"
+            )
         return bool(self._data.reshape(()).item())
 
-    def __complex__(self):
+    def __complex__(self) -> complex:
         return complex(self._scalar())
 
-    def __len__(self):
+    def __len__(self) -> builtins.int:
         if self._data.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
         return self._data.shape[0]
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Tensor]:
         if self._data.ndim == 0:
             raise TypeError("iteration over a 0-d tensor")
         return iter(self.unbind(0))
 
-    def __contains__(self, element):
+    def __contains__(self, element: object) -> builtins.bool:
         if isinstance(element, (Tensor, int, float, bool)):
             return bool((self == element).any())
         raise RuntimeError(
@@ -407,7 +424,9 @@ class Tensor:
         return new
 
     # ------------------------------------------------------------------ autograd
-    def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
+    def backward(self, gradient: Tensor | None = None, retain_graph: builtins.bool | None = None,
+                 create_graph: builtins.bool = False,
+                 inputs: Tensor | Sequence[Tensor] | None = None) -> None:
         """Accumulate d(self)/d(leaf) into every leaf's ``.grad`` (a VJP with ``gradient``).
 
         >>> x = tapegrad.tensor([1., 2.], requires_grad=True)
@@ -421,7 +440,7 @@ class Tensor:
         from .autograd.engine import run_backward
         run_backward((self,), (gradient,), retain_graph, create_graph)
 
-    def detach(self):
+    def detach(self) -> Tensor:
         """A tensor sharing storage (and version counter) that is outside the graph."""
         t = Tensor._wrap(self._data)
         vc = self._vc
@@ -433,7 +452,7 @@ class Tensor:
             note_cut(t, self, "detach", "detach()")
         return t
 
-    def detach_(self):
+    def detach_(self) -> Self:
         if self._base is not None:
             raise RuntimeError(
                 "Can't detach views in-place. Use detach() instead. If you are using "
@@ -445,7 +464,7 @@ class Tensor:
         self._requires_grad = False
         return self
 
-    def retain_grad(self):
+    def retain_grad(self) -> None:
         """Keep the gradient of this non-leaf in ``.grad`` after backward."""
         if not self._requires_grad:
             raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
@@ -457,7 +476,7 @@ class Tensor:
         fn._retained[self._output_nr] = weakref.ref(self)
         self._retains_grad = True
 
-    def register_hook(self, hook):
+    def register_hook(self, hook: Callable[[Tensor], Tensor | None]) -> _RemovableHandle:
         """``hook(grad) -> Tensor or None`` runs when this tensor's gradient is computed.
 
         Returns a handle with ``.remove()``. On a leaf the hook runs before ``.grad`` is updated.
@@ -472,7 +491,7 @@ class Tensor:
         self._hooks.append(hook)
         return _RemovableHandle(self._hooks, hook)
 
-    def register_post_accumulate_grad_hook(self, hook):
+    def register_post_accumulate_grad_hook(self, hook: Callable[[Tensor], None]) -> _RemovableHandle:
         """``hook(tensor)`` runs after a leaf's ``.grad`` has been updated by backward."""
         if self.grad_fn is not None:
             raise RuntimeError("post accumulate grad hooks cannot be registered on non-leaf tensors")
@@ -525,7 +544,7 @@ class Tensor:
         return self
 
     # ------------------------------------------------------------------ device / dtype
-    def to(self, *args, **kwargs):
+    def to(self, *args: Any, **kwargs: Any) -> Tensor:
         """``to(dtype)``, ``to(device)``, ``to(other)``; only the CPU device exists in this build."""
         from .ops.elementwise import to_dtype
         dtype = kwargs.pop("dtype", None)
@@ -558,13 +577,13 @@ class Tensor:
             return self.clone() if copy else self
         return to_dtype(self, dtypes.as_dtype(dtype))
 
-    def cpu(self):
+    def cpu(self) -> Self:
         return self
 
-    def cuda(self, *args, **kwargs):
+    def cuda(self, *args: Any, **kwargs: Any) -> Tensor:
         B.check_device("cuda")
 
-    def type(self, dtype=None):
+    def type(self, dtype: _dtype | str | None = None) -> str | Tensor:
         if dtype is None:
             return _type_str(self._data.dtype)
         if isinstance(dtype, str):
@@ -573,53 +592,59 @@ class Tensor:
             dtype = {v: k for k, v in _TYPE_NAMES.items()}[dtype]
         return self.to(dtypes.as_dtype(dtype))
 
-    def float(self):
+    def float(self) -> Tensor:
         return self.to(dtypes.float32)
 
-    def double(self):
+    def double(self) -> Tensor:
         return self.to(dtypes.float64)
 
-    def half(self):
+    def half(self) -> Tensor:
         return self.to(dtypes.float16)
 
-    def long(self):
+    def long(self) -> Tensor:
         return self.to(dtypes.int64)
 
-    def int(self):
+    def int(self) -> Tensor:
         return self.to(dtypes.int32)
 
-    def short(self):
+    def short(self) -> Tensor:
         return self.to(dtypes.int16)
 
-    def bool(self):
+    def bool(self) -> Tensor:
         return self.to(dtypes.bool_)
 
-    def byte(self):
+    def byte(self) -> Tensor:
         return self.to(dtypes.uint8)
 
-    def char(self):
+    def char(self) -> Tensor:
         return self.to(dtypes.int8)
 
-    def type_as(self, other):
+    def type_as(self, other: Tensor) -> Tensor:
         return self.to(other.dtype)
 
-    def new_tensor(self, data, dtype=None, requires_grad=False):
+    def new_tensor(self, data: Any, dtype: _dtype | None = None,
+                   requires_grad: builtins.bool = False) -> Tensor:
         from .creation import tensor
         return tensor(data, dtype=dtype or self.dtype, requires_grad=requires_grad)
 
-    def new_zeros(self, *size, dtype=None, requires_grad=False):
+    def new_zeros(self, *size: builtins.int | Sequence[builtins.int], dtype: _dtype | None = None,
+                  requires_grad: builtins.bool = False) -> Tensor:
         from .creation import zeros
         return zeros(*size, dtype=dtype or self.dtype, requires_grad=requires_grad)
 
-    def new_ones(self, *size, dtype=None, requires_grad=False):
+    def new_ones(self, *size: builtins.int | Sequence[builtins.int], dtype: _dtype | None = None,
+                 requires_grad: builtins.bool = False) -> Tensor:
         from .creation import ones
         return ones(*size, dtype=dtype or self.dtype, requires_grad=requires_grad)
 
-    def new_full(self, size, fill_value, dtype=None, requires_grad=False):
+    def new_full(self, size: builtins.int | Sequence[builtins.int],
+                 fill_value: builtins.int | builtins.float | builtins.bool | Tensor,
+                 dtype: _dtype | None = None, requires_grad: builtins.bool = False) -> Tensor:
         from .creation import full
         return full(size, fill_value, dtype=dtype or self.dtype, requires_grad=requires_grad)
 
-    def new_empty(self, *size, dtype=None, requires_grad=False):
+    def new_empty(self, *size: builtins.int | Sequence[builtins.int], dtype: _dtype | None = None,
+                  requires_grad: builtins.bool = False) -> Tensor:
         from .creation import empty
         return empty(*size, dtype=dtype or self.dtype, requires_grad=requires_grad)
 
@@ -656,7 +681,7 @@ class Size(tuple):
 
     __str__ = __repr__
 
-    def numel(self):
+    def numel(self) -> int:
         n = 1
         for s in self:
             n *= s
@@ -678,7 +703,7 @@ class device:
 
     __slots__ = ("type", "index")
 
-    def __init__(self, type="cpu", index=None):
+    def __init__(self, type: str | device = "cpu", index: int | None = None) -> None:
         if isinstance(type, device):
             type, index = type.type, type.index
         B.check_device(type if index is None else f"{type}:{index}")

@@ -37,7 +37,7 @@ def T(L, *shape, dtype=None, grad=False):
     return L.ones(*shape, dtype=dt, requires_grad=grad)
 
 
-def I(L, *values):
+def I(L, *values):  # noqa: E743 - reads as an int64 tensor literal in the tables
     return L.tensor(list(values), dtype=L.int64)
 
 
@@ -195,7 +195,9 @@ bad("conv1d_dtype", lambda L: F(L).conv1d(T(L, 1, 1, 5), T(L, 1, 1, 3, dtype="f6
 bad("conv2d_dtype", lambda L: F(L).conv2d(T(L, 1, 1, 5, 5), T(L, 1, 1, 3, 3, dtype="f64")))
 bad("conv2d_dtype_double_input", lambda L: F(L).conv2d(T(L, 1, 1, 5, 5, dtype="f64"), T(L, 1, 1, 3, 3)))
 bad("conv2d_bias_dtype", lambda L: F(L).conv2d(T(L, 1, 1, 5, 5), T(L, 1, 1, 3, 3), T(L, 1, dtype="f64")))
-bad("conv_transpose2d_dtype", lambda L: F(L).conv_transpose2d(T(L, 1, 1, 5, 5), T(L, 1, 1, 3, 3, dtype="f64")))
+bad(
+    "conv_transpose2d_dtype", lambda L: F(L).conv_transpose2d(T(L, 1, 1, 5, 5), T(L, 1, 1, 3, 3, dtype="f64"))
+)
 bad("conv2d_channels", lambda L: F(L).conv2d(T(L, 1, 2, 5, 5), T(L, 1, 1, 3, 3)))
 bad("conv2d_ndim", lambda L: F(L).conv2d(T(L, 5, 5), T(L, 1, 1, 3, 3)))
 bad("conv2d_kernel_too_big", lambda L: F(L).conv2d(T(L, 1, 1, 2, 2), T(L, 1, 1, 3, 3)))
@@ -413,7 +415,7 @@ def test_bool_mask_indexing_reads_and_writes_like_torch():
         vals = [v.numpy() for v in got + [y, z, w]]
         if L is torch:
             expected = vals
-    for e, o in zip(expected, vals):
+    for e, o in zip(expected, vals, strict=True):
         np.testing.assert_array_equal(o, e)
 
 
@@ -430,16 +432,21 @@ def test_anomaly_lets_inf_through_like_torch_unless_check_inf():
     x = tg.tensor([0.0, 1.0], requires_grad=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        with pytest.raises(RuntimeError, match=r"Function 'SqrtBackward0' returned inf values in its 0th output"):
-            with tg.autograd.detect_anomaly(check_inf=True):
-                x.sqrt().sum().backward()
+        with (
+            pytest.raises(
+                RuntimeError, match=r"Function 'SqrtBackward0' returned inf values in its 0th output"
+            ),
+            tg.autograd.detect_anomaly(check_inf=True),
+        ):
+            x.sqrt().sum().backward()
         assert not tg.autograd.grad_mode.state.anomaly
-        with tg.autograd.set_detect_anomaly(True, check_inf=True):
-            with pytest.raises(RuntimeError, match="returned inf values"):
-                x.sqrt().sum().backward()
-        with tg.autograd.detect_anomaly(check_inf=True):  # NaN is still reported as NaN
-            with pytest.raises(RuntimeError, match="returned nan values"):
-                (x.sqrt() * 0).sum().backward()
+        with (tg.autograd.set_detect_anomaly(True, check_inf=True),
+              pytest.raises(RuntimeError, match="returned inf values")):
+            x.sqrt().sum().backward()
+        # NaN is still reported as NaN
+        with (tg.autograd.detect_anomaly(check_inf=True),
+              pytest.raises(RuntimeError, match="returned nan values")):
+            (x.sqrt() * 0).sum().backward()
 
 
 # --------------------------------------------------------------------------- the NumPy guard

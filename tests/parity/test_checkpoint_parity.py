@@ -25,7 +25,7 @@ def _models(depth=4, width=6):
         th_layers += [torch.nn.Linear(width, width), torch.nn.Tanh() if i % 2 else torch.nn.ReLU()]
     th = torch.nn.Sequential(*th_layers).double()
     with torch.no_grad():
-        for p_tg, p_th in zip(tg.parameters(), th.parameters()):
+        for p_tg, p_th in zip(tg.parameters(), th.parameters(), strict=True):
             p_th.copy_(torch.from_numpy(p_tg.detach().numpy().astype(np.float64)))
     tg = tg.double() if hasattr(tg, "double") else tg
     return tg, th
@@ -39,7 +39,7 @@ def _inputs(shape=(5, 6)):
 
 def _check(tg, th, xg, xt):
     np.testing.assert_allclose(xg.grad.numpy(), xt.grad.numpy(), rtol=1e-10, atol=1e-12)
-    for pg, pt in zip(tg.parameters(), th.parameters()):
+    for pg, pt in zip(tg.parameters(), th.parameters(), strict=True):
         np.testing.assert_allclose(pg.grad.numpy(), pt.grad.numpy(), rtol=1e-10, atol=1e-12)
 
 

@@ -36,7 +36,7 @@ def assert_same_structure(tg, th, path="batch"):
             assert_same_structure(tg[k], th[k], f"{path}[{k!r}]")
     elif isinstance(th, (list, tuple)):
         assert len(tg) == len(th), path
-        for i, (a, b) in enumerate(zip(tg, th)):
+        for i, (a, b) in enumerate(zip(tg, th, strict=True)):
             assert_same_structure(a, b, f"{path}[{i}]")
     elif isinstance(th, np.ndarray):
         np.testing.assert_array_equal(tg, th)
@@ -126,7 +126,9 @@ def test_random_split_error_parity(n, lengths):
     assert str(ours.value) == str(theirs.value)
 
 
-@pytest.mark.parametrize("n,bs,drop_last", [(10, 3, False), (10, 3, True), (9, 3, True), (1, 4, False), (0, 2, False)])
+@pytest.mark.parametrize(
+    "n,bs,drop_last", [(10, 3, False), (10, 3, True), (9, 3, True), (1, 4, False), (0, 2, False)]
+)
 def test_batch_and_sequential_sampler_parity(n, bs, drop_last):
     assert list(tgd.SequentialSampler(range(n))) == list(tud.SequentialSampler(range(n)))
     ours = tgd.BatchSampler(tgd.SequentialSampler(range(n)), bs, drop_last)
@@ -163,7 +165,13 @@ class _Ranged:
 
     def __getitem__(self, i):
         x = self.lib.arange(4, dtype=self.lib.float32) + i
-        return {"x": x, "y": i, "w": float(i) / 2, "tag": f"t{i}", "pair": (np.full(2, i, np.int16), i % 2 == 0)}
+        return {
+            "x": x,
+            "y": i,
+            "w": float(i) / 2,
+            "tag": f"t{i}",
+            "pair": (np.full(2, i, np.int16), i % 2 == 0),
+        }
 
 
 @pytest.mark.parametrize("kwargs", [
@@ -176,7 +184,7 @@ def test_dataloader_no_shuffle_parity(kwargs):
     assert len(ours) == len(theirs)
     got, want = list(ours), list(theirs)
     assert len(got) == len(want)
-    for a, b in zip(got, want):
+    for a, b in zip(got, want, strict=True):
         assert_same_structure(a, b)
 
 
@@ -206,7 +214,9 @@ class _OurIterable(tgd.IterableDataset):
         return 7
 
 
-@pytest.mark.parametrize("kwargs", [dict(batch_size=3), dict(batch_size=3, drop_last=True), dict(batch_size=None)])
+@pytest.mark.parametrize(
+    "kwargs", [dict(batch_size=3), dict(batch_size=3, drop_last=True), dict(batch_size=None)]
+)
 def test_iterable_dataloader_parity(kwargs):
     ours, theirs = tgd.DataLoader(_OurIterable(), **kwargs), tud.DataLoader(_TorchIterable(), **kwargs)
     assert len(ours) == len(theirs)

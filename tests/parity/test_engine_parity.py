@@ -58,14 +58,16 @@ def assert_same(a, b, path="result", rtol=1e-5, atol=1e-6):
         assert isinstance(b, tuple) and b and b[0] == "T", f"{path}: torch gave a tensor, tapegrad {b!r}"
         _, ta, tdt, treq = a
         _, oa, odt, oreq = b
-        assert (odt, oreq) == (tdt, treq), f"{path}: dtype/requires_grad {(odt, oreq)} != torch's {(tdt, treq)}"
+        assert (odt, oreq) == (tdt, treq), (
+            f"{path}: dtype/requires_grad {(odt, oreq)} != torch's {(tdt, treq)}"
+        )
         assert oa.shape == ta.shape, f"{path}: shape {oa.shape} != torch's {ta.shape}"
         np.testing.assert_allclose(oa, ta, rtol=rtol, atol=atol, err_msg=path)
     elif isinstance(a, tuple) and a and a[0] == "A":
         np.testing.assert_allclose(b[1], a[1], rtol=rtol, atol=atol, err_msg=path)
     elif isinstance(a, tuple):
         assert isinstance(b, tuple) and len(a) == len(b), f"{path}: {b!r} != torch's {a!r}"
-        for i, (x, y) in enumerate(zip(a, b)):
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
             assert_same(x, y, f"{path}[{i}]", rtol, atol)
     elif isinstance(a, dict):
         assert isinstance(b, dict) and a.keys() == b.keys(), f"{path}: {b!r} != torch's {a!r}"
@@ -89,7 +91,9 @@ def check(fn, names=None, **tol):
         theirs = (theirs[0], theirs[1], msg)
     if theirs[0] == "err":
         assert ours[0] == "err", f"torch raised {theirs[1]}: {theirs[2]!r}; tapegrad returned {ours[1]!r}"
-        assert ours[1] == theirs[1], f"tapegrad raised {ours[1]}: {ours[2]!r}; torch {theirs[1]}: {theirs[2]!r}"
+        assert ours[1] == theirs[1], (
+            f"tapegrad raised {ours[1]}: {ours[2]!r}; torch {theirs[1]}: {theirs[2]!r}"
+        )
         t_msg, o_msg = theirs[2].split(" Exception raised from ")[0], ours[2]
         if TORCH_HINT in t_msg:
             head = t_msg.split(" Hint:")[0]
@@ -100,7 +104,7 @@ def check(fn, names=None, **tol):
         assert ours[0] == "ok", f"tapegrad raised {ours[1]}: {ours[2]!r}; torch returned {theirs[1]!r}"
         assert_same(theirs[1], ours[1], **tol)
     assert [c for c, _ in our_warns] == [c for c, _ in their_warns], (our_warns, their_warns)
-    for (_, om), (_, tm) in zip(our_warns, their_warns):
+    for (_, om), (_, tm) in zip(our_warns, their_warns, strict=True):
         assert om == tm, f"warning differs:\n ours:  {om!r}\n torch: {tm!r}"
     return theirs
 
@@ -1155,12 +1159,22 @@ def s_gradient_penalty_f32(L):
     return pen, x.grad, w.grad
 
 
+def s_leaves_sharing_storage_double_backward(L):
+    x = L.tensor([0.5, -1.0, 2.0], dtype=L.float64)
+    a = x.detach().requires_grad_()
+    b = x.detach().requires_grad_()
+    (g,) = L.autograd.grad((a * b).sum(), a, create_graph=True)
+    ga, gb = L.autograd.grad(g.sum(), (a, b), allow_unused=True)
+    (h,) = L.autograd.grad((a * x.detach() * a.detach()).sum(), a, create_graph=True)
+    return ga is None, gb, h, h.requires_grad
+
+
 API = [s_gradient_arg, s_inputs_leaf, s_inputs_nonleaf, s_inputs_unused, s_inputs_empty,
        s_grad_outputs, s_allow_unused, s_unused_error, s_unused_error_first, s_materialize,
        s_grad_non_scalar, s_grad_input_no_grad, s_grad_empty_inputs, s_grad_nonleaf_and_leaf,
        s_grad_self, s_x_cubed, s_several_roots, s_several_roots_missing_grad,
        s_grad_missing_grad_output, s_create_graph_backward, s_leaf_backward, s_hvp,
-       s_gradient_penalty, s_gradient_penalty_f32]
+       s_gradient_penalty, s_gradient_penalty_f32, s_leaves_sharing_storage_double_backward]
 
 
 @pytest.mark.parametrize("fn", API, ids=lambda f: f.__name__[2:])
@@ -1432,11 +1446,27 @@ def s_backward_inside_hook(L):
     return x.grad, side
 
 
-FUNCTIONS = [s_fn_reentrant_checkpoint, s_backward_inside_hook, s_fn_basic, s_fn_twice, s_fn_saved_after_free, s_fn_retain, s_fn_multi,
-             s_fn_unused_output, s_fn_needs_input_grad, s_fn_non_tensor_first,
-             s_fn_grad_for_non_tensor, s_fn_wrong_count, s_fn_no_grad, s_fn_identity,
-             s_fn_saved_input_modified, s_fn_saved_output_modified, s_fn_double_backward,
-             s_fn_gradcheck, s_fn_gradcheck_bad]
+FUNCTIONS = [
+    s_fn_reentrant_checkpoint,
+    s_backward_inside_hook,
+    s_fn_basic,
+    s_fn_twice,
+    s_fn_saved_after_free,
+    s_fn_retain,
+    s_fn_multi,
+    s_fn_unused_output,
+    s_fn_needs_input_grad,
+    s_fn_non_tensor_first,
+    s_fn_grad_for_non_tensor,
+    s_fn_wrong_count,
+    s_fn_no_grad,
+    s_fn_identity,
+    s_fn_saved_input_modified,
+    s_fn_saved_output_modified,
+    s_fn_double_backward,
+    s_fn_gradcheck,
+    s_fn_gradcheck_bad,
+]
 
 
 @pytest.mark.parametrize("fn", FUNCTIONS, ids=lambda f: f.__name__[2:])

@@ -67,7 +67,7 @@ def outputs():
 def test_example_output_matches_torch_line_by_line(outputs):
     ours, theirs = outputs
     assert len(ours) == len(theirs), f"tapegrad printed {len(ours)} lines, torch {len(theirs)}"
-    for n, (a, b) in enumerate(zip(ours, theirs), 1):
+    for n, (a, b) in enumerate(zip(ours, theirs, strict=True), 1):
         assert a == b, f"line {n}: tapegrad {a!r} != torch {b!r}"
 
 

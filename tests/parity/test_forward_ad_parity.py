@@ -65,7 +65,7 @@ def test_forward_ad_parity(name):
         got = _M.forward_jvp(fn, arrays, tangents, which)
         want = _torch_jvp(fn, arrays, tangents, which)
         assert len(got) == len(want)
-        for (p, t), (p_ref, t_ref) in zip(got, want):
+        for (p, t), (p_ref, t_ref) in zip(got, want, strict=True):
             np.testing.assert_allclose(p, p_ref, rtol=1e-10, atol=1e-12)
             assert t is not None and t_ref is not None
             assert t.shape == t_ref.shape and t.dtype == t_ref.dtype

@@ -113,7 +113,7 @@ def test_func_parity(name):
     ref = _flat(case(torch, TF, tfunc))
     got = _flat(case(tapegrad, GF, gfunc))
     assert len(ref) == len(got)
-    for r, g in zip(ref, got):
+    for r, g in zip(ref, got, strict=True):
         assert isinstance(g, tapegrad.Tensor)
         assert tuple(g.shape) == tuple(r.shape), name
         np.testing.assert_allclose(g.detach().numpy(), r.detach().numpy(), rtol=1e-9, atol=1e-10,

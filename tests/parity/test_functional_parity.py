@@ -74,7 +74,7 @@ def assert_same(ours, theirs, path="result", tol=TOL, check_rg=True):
     if isinstance(theirs, (tuple, list)):
         assert type(ours) is type(theirs), f"{path}: {type(ours).__name__} != {type(theirs).__name__}"
         assert len(ours) == len(theirs), f"{path}: length {len(ours)} != {len(theirs)}"
-        for i, (o, t) in enumerate(zip(ours, theirs)):
+        for i, (o, t) in enumerate(zip(ours, theirs, strict=True)):
             assert_same(o, t, f"{path}[{i}]", tol, check_rg)
         return
     assert isinstance(ours, tg.Tensor), f"{path}: {type(ours).__name__} is not a Tensor"
@@ -219,7 +219,7 @@ def test_create_graph_gradient_matches_torch(fn, name):
     ours = _grad_through(tg, F, fn, func, a, v)
     theirs = _grad_through(torch, TF, fn, func, a, v)
     assert len(ours) == len(theirs)
-    for o, t in zip(ours, theirs):
+    for o, t in zip(ours, theirs, strict=True):
         assert (o is None) == (t is None)
         if o is not None:
             np.testing.assert_allclose(o.numpy(), t.numpy(), **TOL)

@@ -35,8 +35,18 @@ def _checkpoint():
         "model": model.state_dict(),
         "optim": opt.state_dict(),
         "views": [base, base[1:, ::2], base.t()],
-        "dtypes": {str(d): torch.arange(5).to(d) for d in
-                   (torch.float16, torch.bfloat16, torch.int8, torch.uint8, torch.int16, torch.int32, torch.bool)},
+        "dtypes": {
+            str(d): torch.arange(5).to(d)
+            for d in (
+                torch.float16,
+                torch.bfloat16,
+                torch.int8,
+                torch.uint8,
+                torch.int16,
+                torch.int32,
+                torch.bool,
+            )
+        },
         "nested": {"a": [(1, 2.5, "x"), {"b": None}], "deep": [[[[[[[[[[1]]]]]]]]]]},
         "empty": torch.zeros(0, 3),
     }
@@ -53,7 +63,7 @@ def _same(ours, theirs):
             _same(ours[k], theirs[k])
     elif isinstance(theirs, (list, tuple)):
         assert type(ours) is type(theirs) and len(ours) == len(theirs)
-        for o, t in zip(ours, theirs):
+        for o, t in zip(ours, theirs, strict=True):
             _same(o, t)
     else:
         assert ours == theirs

@@ -251,7 +251,10 @@ def test_our_save_views_share_one_storage_in_torch():
     for k, v in arrays.items():
         same_bits(back[k].numpy(), v)
         assert back[k].untyped_storage().data_ptr() == ptr
-        assert back[k].storage_offset() * 4 == v.__array_interface__["data"][0] - x.__array_interface__["data"][0]
+        assert (
+            back[k].storage_offset() * 4
+            == v.__array_interface__["data"][0] - x.__array_interface__["data"][0]
+        )
     back["x"][2, 3] = 99.0
     assert back["elem"].item() == 99.0 and back["t"][3, 2].item() == 99.0
 
@@ -306,7 +309,9 @@ def test_our_save_plain_containers_in_torch():
 
 def test_torch_mmap_reads_our_file(tmp_path):
     path = tmp_path / "w.pt"
-    arrays = {f"w{i}": np.random.default_rng(i).standard_normal((i + 1, 7)).astype(np.float32) for i in range(5)}
+    arrays = {
+        f"w{i}": np.random.default_rng(i).standard_normal((i + 1, 7)).astype(np.float32) for i in range(5)
+    }
     tio.save({k: T(v) for k, v in arrays.items()}, path)
     back = torch.load(path, weights_only=True, mmap=True)
     for k, v in arrays.items():
@@ -324,7 +329,9 @@ def test_zip64_records_stay_aligned_and_readable(tmp_path, monkeypatch):
     import struct
 
     monkeypatch.setattr(zipfile, "ZIP64_LIMIT", 1000)
-    arrays = {f"w{i}": np.random.default_rng(i).standard_normal(300 + 37 * i).astype(np.float32) for i in range(4)}
+    arrays = {
+        f"w{i}": np.random.default_rng(i).standard_normal(300 + 37 * i).astype(np.float32) for i in range(4)
+    }
     path = tmp_path / "z64.pt"
     tio.save({k: T(v) for k, v in arrays.items()}, path)
     raw = path.read_bytes()

@@ -100,14 +100,20 @@ case("l1", lambda L, r: L.nn.L1Loss(reduction=r), logits(3, 4, 5), logits(3, 4, 
 case("smoothl1", lambda L, r: L.nn.SmoothL1Loss(reduction=r), logits(4, 6), logits(4, 6), True)
 case("smoothl1-beta0.5", lambda L, r: L.nn.SmoothL1Loss(reduction=r, beta=0.5), logits(4, 6), logits(4, 6),
      True)
-case("smoothl1-beta2", lambda L, r: L.nn.SmoothL1Loss(reduction=r, beta=2.0), logits(4, 6), logits(4, 6), True)
-case("smoothl1-beta0", lambda L, r: L.nn.SmoothL1Loss(reduction=r, beta=0.0), logits(4, 6), logits(4, 6), True)
+case(
+    "smoothl1-beta2", lambda L, r: L.nn.SmoothL1Loss(reduction=r, beta=2.0), logits(4, 6), logits(4, 6), True
+)
+case(
+    "smoothl1-beta0", lambda L, r: L.nn.SmoothL1Loss(reduction=r, beta=0.0), logits(4, 6), logits(4, 6), True
+)
 case("huber-delta0.7", lambda L, r: L.nn.HuberLoss(reduction=r, delta=0.7), logits(4, 6), logits(4, 6), True)
 # ---- CrossEntropyLoss with class indices
 case("ce", lambda L, r: L.nn.CrossEntropyLoss(reduction=r), logits(5, 3), classes(3, 5))
 case("ce-batch1", lambda L, r: L.nn.CrossEntropyLoss(reduction=r), logits(1, 4), classes(4, 1))
 case("ce-unbatched", lambda L, r: L.nn.CrossEntropyLoss(reduction=r), logits(4), fixed(2, np.int64))
-case("ce-weight", lambda L, r: L.nn.CrossEntropyLoss(weight=L.t(W3), reduction=r), logits(6, 3), classes(3, 6))
+case(
+    "ce-weight", lambda L, r: L.nn.CrossEntropyLoss(weight=L.t(W3), reduction=r), logits(6, 3), classes(3, 6)
+)
 case("ce-ignore", lambda L, r: L.nn.CrossEntropyLoss(ignore_index=1, reduction=r), logits(8, 3),
      classes(3, 8, ignore=1))
 case("ce-ignore-default", lambda L, r: L.nn.CrossEntropyLoss(reduction=r), logits(8, 3),
@@ -145,8 +151,12 @@ case("ce-prob-unbatched", lambda L, r: L.nn.CrossEntropyLoss(reduction=r), logit
      True)
 # ---- NLLLoss
 case("nll", lambda L, r: L.nn.NLLLoss(reduction=r), logits(5, 3), classes(3, 5))
-case("nll-weight-ignore", lambda L, r: L.nn.NLLLoss(weight=L.t(W3), ignore_index=0, reduction=r), logits(8, 3),
-     classes(3, 8, ignore=0))
+case(
+    "nll-weight-ignore",
+    lambda L, r: L.nn.NLLLoss(weight=L.t(W3), ignore_index=0, reduction=r),
+    logits(8, 3),
+    classes(3, 8, ignore=0),
+)
 case("nll-3d", lambda L, r: L.nn.NLLLoss(weight=L.t(W4), reduction=r), logits(2, 4, 5), classes(4, 2, 5))
 case("nll-4d-ignore", lambda L, r: L.nn.NLLLoss(ignore_index=-100, reduction=r), logits(2, 4, 3, 3),
      classes(4, 2, 3, 3, ignore=-100))
@@ -368,13 +378,19 @@ X43 = np.arange(12, dtype=np.float32).reshape(4, 3) / 10
 
 
 def test_ce_float_target_wrong_dtype():
-    _both_raise(lambda m: m.nn.CrossEntropyLoss()(m.tensor(X43), m.tensor(np.array([0, 1, 2, 1], dtype=np.float32))),
-                RuntimeError, "expected target dtype to be Long or Byte, but got Float")
+    _both_raise(
+        lambda m: m.nn.CrossEntropyLoss()(m.tensor(X43), m.tensor(np.array([0, 1, 2, 1], dtype=np.float32))),
+        RuntimeError,
+        "expected target dtype to be Long or Byte, but got Float",
+    )
 
 
 def test_ce_int32_target():
-    _both_raise(lambda m: m.nn.CrossEntropyLoss()(m.tensor(X43), m.tensor(np.array([0, 1, 2, 1], dtype=np.int32))),
-                RuntimeError, "expected target dtype to be Long or Byte, but got Int")
+    _both_raise(
+        lambda m: m.nn.CrossEntropyLoss()(m.tensor(X43), m.tensor(np.array([0, 1, 2, 1], dtype=np.int32))),
+        RuntimeError,
+        "expected target dtype to be Long or Byte, but got Int",
+    )
 
 
 def test_nll_float_target():
@@ -413,15 +429,24 @@ def test_ce_bad_label_smoothing_and_reduction():
 
 
 def test_bce_errors():
-    _both_raise(lambda m: m.nn.BCELoss()(m.tensor(np.full(4, 0.5, np.float32)), m.tensor(np.full(3, 0.5, np.float32))),
-                ValueError,
-                "Using a target size (torch.Size([3])) that is different to the input size (torch.Size([4])) is "
-                "deprecated. Please ensure they have the same size.")
+    _both_raise(
+        lambda m: m.nn.BCELoss()(
+            m.tensor(np.full(4, 0.5, np.float32)), m.tensor(np.full(3, 0.5, np.float32))
+        ),
+        ValueError,
+        "Using a target size (torch.Size([3])) that is different to the input size (torch.Size([4])) is "
+        "deprecated. Please ensure they have the same size.",
+    )
     _both_raise(lambda m: m.nn.BCEWithLogitsLoss()(m.tensor(np.zeros(4, np.float32)),
                                                    m.tensor(np.zeros(3, np.float32))),
                 ValueError, "Target size (torch.Size([3])) must be the same as input size (torch.Size([4]))")
-    _both_raise(lambda m: m.nn.BCELoss()(m.tensor(np.full(4, 1.5, np.float32)), m.tensor(np.full(4, 0.5, np.float32))),
-                RuntimeError, "all elements of input should be between 0 and 1")
+    _both_raise(
+        lambda m: m.nn.BCELoss()(
+            m.tensor(np.full(4, 1.5, np.float32)), m.tensor(np.full(4, 0.5, np.float32))
+        ),
+        RuntimeError,
+        "all elements of input should be between 0 and 1",
+    )
 
 
 def test_mse_broadcast_warning():

@@ -64,7 +64,7 @@ def _assert_tree_close(a, b, path="state"):
             _assert_tree_close(a[k], b[k], f"{path}[{k!r}]")
     elif isinstance(a, (list, tuple)):
         assert isinstance(b, (list, tuple)) and len(a) == len(b), path
-        for k, (x, y) in enumerate(zip(a, b)):
+        for k, (x, y) in enumerate(zip(a, b, strict=True)):
             _assert_tree_close(x, y, f"{path}[{k}]")
     elif isinstance(a, (bool, str)) or a is None:
         assert a == b, path
@@ -78,7 +78,7 @@ def _assert_tree_close(a, b, path="state"):
 
 def _copy_groups(src, dst):
     """Give ``dst`` the scheduled entries of ``src``'s groups (as an optimizer checkpoint would)."""
-    for gs, gd in zip(src.param_groups, dst.param_groups):
+    for gs, gd in zip(src.param_groups, dst.param_groups, strict=True):
         for k, v in gs.items():
             if k != "params":
                 gd[k] = float(v) if k == "lr" else v
@@ -300,7 +300,7 @@ def test_callable_objects_are_saved_by_their_attributes_like_torch():
     for lib, S, opt in (("tg", TS, topt), ("torch", PS, popt)):
         built[lib] = (S.LambdaLR(opt, [Decay(0.9), lambda e: 1.0, Decay(0.5)]),
                       S.CyclicLR(opt, 0.01, 0.1, step_size_up=2, scale_fn=Decay(0.7)))
-    for t, p in zip(built["tg"], built["torch"]):
+    for t, p in zip(built["tg"], built["torch"], strict=True):
         assert t.state_dict() == p.state_dict()
     saved = built["torch"][0].state_dict()
     saved["lr_lambdas"][0]["rate"] = 0.25

@@ -60,8 +60,12 @@ def test_names_and_order():
     assert [n for n, _ in a.named_children()] == [n for n, _ in b.named_children()]
     assert [type(m).__name__ for m in a.modules()] == [type(m).__name__ for m in b.modules()]
     assert [type(m).__name__ for m in a.children()] == [type(m).__name__ for m in b.children()]
-    assert [n for n, _ in a.named_parameters(prefix="model")] == [n for n, _ in b.named_parameters(prefix="model")]
-    assert [n for n, _ in a.named_parameters(recurse=False)] == [n for n, _ in b.named_parameters(recurse=False)]
+    assert [n for n, _ in a.named_parameters(prefix="model")] == [
+        n for n, _ in b.named_parameters(prefix="model")
+    ]
+    assert [n for n, _ in a.named_parameters(recurse=False)] == [
+        n for n, _ in b.named_parameters(recurse=False)
+    ]
     assert [n for n, _ in a.named_modules(prefix="m")] == [n for n, _ in b.named_modules(prefix="m")]
     assert repr(a).replace("tapegrad", "torch") == repr(b)
 
@@ -78,7 +82,7 @@ def test_forward_and_gradients_match(rng):
     pb = dict(b.named_parameters())
     for n, p in a.named_parameters():
         np.testing.assert_allclose(_np(p.grad), _np(pb[n].grad), rtol=1e-9, atol=1e-12, err_msg=n)
-    for (n, ba), (_, bb) in zip(a.named_buffers(), b.named_buffers()):
+    for (n, ba), (_, bb) in zip(a.named_buffers(), b.named_buffers(), strict=True):
         np.testing.assert_allclose(_np(ba), _np(bb), rtol=1e-10, atol=1e-12, err_msg=n)
 
 
@@ -113,7 +117,11 @@ def _named(nn):
 
 
 def _sd(lib, model):
-    conv = (lambda v: torch.from_numpy(np.array(_np(v)))) if lib is torch else (lambda v: tg.tensor(np.array(_np(v))))
+    conv = (
+        (lambda v: torch.from_numpy(np.array(_np(v))))
+        if lib is torch
+        else (lambda v: tg.tensor(np.array(_np(v))))
+    )
     return OrderedDict((k, conv(v)) for k, v in model.state_dict().items())
 
 
@@ -137,7 +145,7 @@ def test_load_state_dict_errors_match(edit):
             sd["bn.weight.foo"] = lib.zeros(1)
         if edit == "param-child-key":
             sd["fc.weight.x"] = lib.zeros(1)
-        msgs.append(_err(lambda: m.load_state_dict(sd)))
+        msgs.append(_err(lambda m=m, sd=sd: m.load_state_dict(sd)))
     assert msgs[0][0] is RuntimeError
     assert msgs[0][1] == msgs[1][1]
 
@@ -168,8 +176,13 @@ def test_load_state_dict_size_mismatch_non_strict_still_raises():
     msgs = []
     for lib, nn in ((tg, tnn), (torch, torch.nn)):
         m = nn.Linear(3, 2)
-        msgs.append(_err(lambda: m.load_state_dict({"weight": lib.zeros(2, 4), "bias": lib.zeros(2)},
-                                                   strict=False)))
+        msgs.append(
+            _err(
+                lambda m=m, lib=lib: m.load_state_dict(
+                    {"weight": lib.zeros(2, 4), "bias": lib.zeros(2)}, strict=False
+                )
+            )
+        )
     assert msgs[0] == (RuntimeError, msgs[1][1])
 
 
@@ -199,20 +212,21 @@ def test_forward_hooks_match(rng):
         def pre(mod, args):
             return (args[0] * 2,)
 
-        def post(mod, args, out):
+        def post(mod, args, out, lib=lib):
             seen[lib.__name__] = _np(args[0])
             return out + 1
 
         h1 = m.register_forward_pre_hook(pre)
         h2 = m.register_forward_hook(post)
-        x = rng.standard_normal((4, 3)) if lib is tg else x
+        if lib is tg:  # torch gets the same input
+            x = rng.standard_normal((4, 3))
         y1 = _np(m(lib.tensor(x)))
         h1.remove()
         y2 = _np(m(lib.tensor(x)))
         h2.remove()
         y3 = _np(m(lib.tensor(x)))
         outs.append((y1, y2, y3))
-    for a, b in zip(*outs):
+    for a, b in zip(*outs, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-12)
     np.testing.assert_allclose(seen["tapegrad"], seen["torch"])
 
@@ -244,13 +258,13 @@ def test_full_backward_hook_values(modify, rng):
         records.append(rec)
         grads.append((_np(xi.grad), _np(m[0].weight.grad)))
     assert len(records[0]) == len(records[1]) == 2
-    for (gi_a, go_a), (gi_b, go_b) in zip(*records):
+    for (gi_a, go_a), (gi_b, go_b) in zip(*records, strict=True):
         assert len(gi_a) == len(gi_b) and len(go_a) == len(go_b)
-        for a, b in zip(gi_a + go_a, gi_b + go_b):
+        for a, b in zip(gi_a + go_a, gi_b + go_b, strict=True):
             assert (a is None) == (b is None)
             if a is not None:
                 np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
-    for a, b in zip(*grads):
+    for a, b in zip(*grads, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
 
 

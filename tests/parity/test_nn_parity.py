@@ -76,7 +76,7 @@ def assert_same_structure(tg_mod, th_mod):
     assert tp == hp
     assert list(tg_mod.state_dict().keys()) == list(th_mod.state_dict().keys())
     assert [n for n, _ in tg_mod.named_buffers()] == [n for n, _ in th_mod.named_buffers()]
-    for (n, tb), (_, hb) in zip(tg_mod.named_buffers(), th_mod.named_buffers()):
+    for (n, tb), (_, hb) in zip(tg_mod.named_buffers(), th_mod.named_buffers(), strict=True):
         assert tuple(tb.shape) == tuple(hb.shape), n
         assert str(tb.dtype) == str(hb.dtype), n
 
@@ -87,7 +87,7 @@ def run_both(tg_mod, th_mod, arrays, dtype, rng, grad_inputs=None, upstream=None
     if grad_inputs is None:
         grad_inputs = [a.dtype.kind == "f" for a in arrays]
     tg_in, th_in = [], []
-    for a, g in zip(arrays, grad_inputs):
+    for a, g in zip(arrays, grad_inputs, strict=True):
         if a.dtype.kind == "f":
             a = a.astype(dtype)
         tg_in.append(tg.tensor(a.copy(), requires_grad=bool(g)))
@@ -97,7 +97,7 @@ def run_both(tg_mod, th_mod, arrays, dtype, rng, grad_inputs=None, upstream=None
     outs_tg = out_tg if isinstance(out_tg, tuple) else (out_tg,)
     outs_th = out_th if isinstance(out_th, tuple) else (out_th,)
     assert len(outs_tg) == len(outs_th)
-    for i, (a, b) in enumerate(zip(outs_tg, outs_th)):
+    for i, (a, b) in enumerate(zip(outs_tg, outs_th, strict=True)):
         assert str(a.dtype) == str(b.dtype), f"output {i} dtype"
         if b.dtype.is_floating_point:
             assert_close(a, b, dtype, f"output {i}")
@@ -108,7 +108,7 @@ def run_both(tg_mod, th_mod, arrays, dtype, rng, grad_inputs=None, upstream=None
     g = rng.standard_normal(tuple(outs_th[0].shape)) if upstream is None else upstream
     outs_tg[0].backward(tg.tensor(g.astype(dtype)))
     outs_th[0].backward(torch.tensor(g.astype(dtype)))
-    for i, (a, b) in enumerate(zip(tg_in, th_in)):
+    for i, (a, b) in enumerate(zip(tg_in, th_in, strict=True)):
         if b.requires_grad:
             assert a.grad is not None, f"input {i} got no grad"
             assert_close(a.grad, b.grad, dtype, f"grad of input {i}")
@@ -180,25 +180,47 @@ LAYER_CASES = [
     ("conv2d-valid", lambda nn: nn.Conv2d(3, 4, 3, padding="valid"), [(2, 3, 7, 5)]),
     ("conv2d-reflect", lambda nn: nn.Conv2d(3, 4, 3, padding=(1, 2), padding_mode="reflect"), [(2, 3, 7, 5)]),
     ("conv2d-replicate", lambda nn: nn.Conv2d(3, 4, 3, padding=2, padding_mode="replicate"), [(2, 3, 7, 5)]),
-    ("conv2d-circular", lambda nn: nn.Conv2d(3, 4, 3, padding=(2, 1), padding_mode="circular"), [(2, 3, 7, 5)]),
-    ("conv2d-reflect-stride", lambda nn: nn.Conv2d(3, 4, 3, stride=2, padding=1, padding_mode="reflect"),
-     [(2, 3, 7, 5)]),
-    ("conv2d-same-reflect", lambda nn: nn.Conv2d(3, 4, 4, padding="same", padding_mode="reflect"),
-     [(2, 3, 7, 5)]),
-    ("conv2d-same-circular", lambda nn: nn.Conv2d(3, 4, 3, padding="same", padding_mode="circular"),
-     [(2, 3, 7, 5)]),
+    (
+        "conv2d-circular",
+        lambda nn: nn.Conv2d(3, 4, 3, padding=(2, 1), padding_mode="circular"),
+        [(2, 3, 7, 5)],
+    ),
+    (
+        "conv2d-reflect-stride",
+        lambda nn: nn.Conv2d(3, 4, 3, stride=2, padding=1, padding_mode="reflect"),
+        [(2, 3, 7, 5)],
+    ),
+    (
+        "conv2d-same-reflect",
+        lambda nn: nn.Conv2d(3, 4, 4, padding="same", padding_mode="reflect"),
+        [(2, 3, 7, 5)],
+    ),
+    (
+        "conv2d-same-circular",
+        lambda nn: nn.Conv2d(3, 4, 3, padding="same", padding_mode="circular"),
+        [(2, 3, 7, 5)],
+    ),
     # ---- ConvTranspose2d
     ("convT", lambda nn: nn.ConvTranspose2d(3, 4, 3), [(2, 3, 7, 5)]),
     ("convT-stride", lambda nn: nn.ConvTranspose2d(3, 4, 3, stride=2), [(2, 3, 7, 5)]),
     ("convT-stride-pad", lambda nn: nn.ConvTranspose2d(3, 4, 3, stride=2, padding=1), [(2, 3, 7, 5)]),
-    ("convT-outpad", lambda nn: nn.ConvTranspose2d(3, 4, 3, stride=2, padding=1, output_padding=1),
-     [(2, 3, 7, 5)]),
-    ("convT-outpad-rect", lambda nn: nn.ConvTranspose2d(3, 4, (3, 2), stride=(3, 2), padding=(1, 0),
-                                                        output_padding=(2, 1)), [(1, 3, 7, 5)]),
+    (
+        "convT-outpad",
+        lambda nn: nn.ConvTranspose2d(3, 4, 3, stride=2, padding=1, output_padding=1),
+        [(2, 3, 7, 5)],
+    ),
+    (
+        "convT-outpad-rect",
+        lambda nn: nn.ConvTranspose2d(3, 4, (3, 2), stride=(3, 2), padding=(1, 0), output_padding=(2, 1)),
+        [(1, 3, 7, 5)],
+    ),
     ("convT-groups", lambda nn: nn.ConvTranspose2d(4, 6, 3, stride=2, groups=2), [(2, 4, 7, 5)]),
     ("convT-depthwise", lambda nn: nn.ConvTranspose2d(3, 3, 3, groups=3, padding=1), [(2, 3, 7, 5)]),
-    ("convT-dil", lambda nn: nn.ConvTranspose2d(3, 4, 3, dilation=2, stride=2, output_padding=1),
-     [(2, 3, 7, 5)]),
+    (
+        "convT-dil",
+        lambda nn: nn.ConvTranspose2d(3, 4, 3, dilation=2, stride=2, output_padding=1),
+        [(2, 3, 7, 5)],
+    ),
     ("convT-nobias", lambda nn: nn.ConvTranspose2d(3, 4, 2, stride=2, bias=False), [(2, 3, 7, 5)]),
     ("convT-unbatched", lambda nn: nn.ConvTranspose2d(3, 4, 3, stride=2), [(3, 7, 5)]),
     # ---- normalisation
@@ -235,26 +257,44 @@ LAYER_CASES = [
     ("maxpool-ceil", lambda nn: nn.MaxPool2d(2, ceil_mode=True), [(2, 3, 7, 5)]),
     ("maxpool-ceil-s2", lambda nn: nn.MaxPool2d(3, stride=2, ceil_mode=True), [(2, 3, 8, 6)]),
     ("maxpool-ceil-pad", lambda nn: nn.MaxPool2d(3, stride=2, padding=1, ceil_mode=True), [(2, 3, 6, 5)]),
-    ("maxpool-ceil-lastwin-in-pad", lambda nn: nn.MaxPool2d(2, stride=2, padding=1, ceil_mode=True),
-     [(2, 3, 5, 7)]),
+    (
+        "maxpool-ceil-lastwin-in-pad",
+        lambda nn: nn.MaxPool2d(2, stride=2, padding=1, ceil_mode=True),
+        [(2, 3, 5, 7)],
+    ),
     ("maxpool-ceil-partial", lambda nn: nn.MaxPool2d(3, stride=3, ceil_mode=True), [(2, 3, 7, 5)]),
     ("maxpool-indices", lambda nn: nn.MaxPool2d(2, return_indices=True), [(2, 3, 7, 5)]),
-    ("maxpool-indices-pad", lambda nn: nn.MaxPool2d(3, stride=2, padding=1, return_indices=True,
-                                                    ceil_mode=True), [(1, 3, 7, 5)]),
+    (
+        "maxpool-indices-pad",
+        lambda nn: nn.MaxPool2d(3, stride=2, padding=1, return_indices=True, ceil_mode=True),
+        [(1, 3, 7, 5)],
+    ),
     ("maxpool-unbatched", lambda nn: nn.MaxPool2d(2), [(3, 7, 5)]),
     ("maxpool-overlap", lambda nn: nn.MaxPool2d(3, stride=1), [(2, 3, 7, 5)]),
     ("avgpool2", lambda nn: nn.AvgPool2d(2), [(2, 3, 7, 5)]),
     ("avgpool3-s2-p1", lambda nn: nn.AvgPool2d(3, stride=2, padding=1), [(2, 3, 7, 5)]),
-    ("avgpool-nopadcount", lambda nn: nn.AvgPool2d(3, stride=2, padding=1, count_include_pad=False),
-     [(2, 3, 7, 5)]),
+    (
+        "avgpool-nopadcount",
+        lambda nn: nn.AvgPool2d(3, stride=2, padding=1, count_include_pad=False),
+        [(2, 3, 7, 5)],
+    ),
     ("avgpool-ceil", lambda nn: nn.AvgPool2d(2, ceil_mode=True), [(2, 3, 7, 5)]),
     ("avgpool-ceil-pad", lambda nn: nn.AvgPool2d(3, stride=2, padding=1, ceil_mode=True), [(2, 3, 6, 5)]),
-    ("avgpool-ceil-pad-nocount", lambda nn: nn.AvgPool2d(3, stride=2, padding=1, ceil_mode=True,
-                                                         count_include_pad=False), [(2, 3, 6, 5)]),
-    ("avgpool-ceil-lastwin-in-pad", lambda nn: nn.AvgPool2d(2, stride=2, padding=1, ceil_mode=True),
-     [(2, 3, 5, 7)]),
-    ("avgpool-ceil-lastwin-in-pad-nocount", lambda nn: nn.AvgPool2d(2, stride=2, padding=1, ceil_mode=True,
-                                                                    count_include_pad=False), [(2, 3, 5, 7)]),
+    (
+        "avgpool-ceil-pad-nocount",
+        lambda nn: nn.AvgPool2d(3, stride=2, padding=1, ceil_mode=True, count_include_pad=False),
+        [(2, 3, 6, 5)],
+    ),
+    (
+        "avgpool-ceil-lastwin-in-pad",
+        lambda nn: nn.AvgPool2d(2, stride=2, padding=1, ceil_mode=True),
+        [(2, 3, 5, 7)],
+    ),
+    (
+        "avgpool-ceil-lastwin-in-pad-nocount",
+        lambda nn: nn.AvgPool2d(2, stride=2, padding=1, ceil_mode=True, count_include_pad=False),
+        [(2, 3, 5, 7)],
+    ),
     ("avgpool-ceil-partial", lambda nn: nn.AvgPool2d(3, stride=3, ceil_mode=True), [(2, 3, 7, 5)]),
     ("avgpool-divisor", lambda nn: nn.AvgPool2d(3, stride=2, padding=1, divisor_override=4), [(2, 3, 7, 5)]),
     ("avgpool-divisor-ceil", lambda nn: nn.AvgPool2d(2, ceil_mode=True, divisor_override=3), [(2, 3, 7, 5)]),
@@ -274,18 +314,51 @@ LAYER_CASES = [
     ("identity", lambda nn: nn.Identity(), [(2, 3)]),
     ("identity-args", lambda nn: nn.Identity(54, unused="x"), [(2, 3)]),
     ("dropout-p0", lambda nn: nn.Dropout(0.0), [(4, 5)]),
-    ("sequential", lambda nn: nn.Sequential(
-        nn.Conv2d(3, 4, 3, padding=1), nn.GroupNorm(2, 4), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(4, 2, 1, bias=False), nn.Flatten(), nn.Linear(12, 3), nn.Tanh()), [(2, 3, 7, 5)]),
-    ("sequential-bn-inplace-relu", lambda nn: nn.Sequential(
-        nn.Conv2d(3, 4, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(4), nn.ReLU(inplace=True),
-        nn.Conv2d(4, 4, 3, padding=1), nn.BatchNorm2d(4), nn.LeakyReLU(0.1, inplace=True),
-        nn.AdaptiveAvgPool2d((1, 1)), nn.Flatten(), nn.Linear(4, 3)), [(3, 3, 7, 5)]),
-    ("sequential-odict", lambda nn: nn.Sequential(OrderedDict([
-        ("fc1", nn.Linear(5, 6)), ("act", nn.GELU()), ("fc2", nn.Linear(6, 2))])), [(3, 5)]),
-    ("sequential-nested", lambda nn: nn.Sequential(
-        nn.Sequential(nn.Linear(5, 4), nn.SiLU()), nn.Sequential(nn.Linear(4, 4), nn.LayerNorm(4)),
-        nn.Linear(4, 1)), [(3, 5)]),
+    (
+        "sequential",
+        lambda nn: nn.Sequential(
+            nn.Conv2d(3, 4, 3, padding=1),
+            nn.GroupNorm(2, 4),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(4, 2, 1, bias=False),
+            nn.Flatten(),
+            nn.Linear(12, 3),
+            nn.Tanh(),
+        ),
+        [(2, 3, 7, 5)],
+    ),
+    (
+        "sequential-bn-inplace-relu",
+        lambda nn: nn.Sequential(
+            nn.Conv2d(3, 4, 3, stride=2, padding=1, bias=False),
+            nn.BatchNorm2d(4),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(4, 4, 3, padding=1),
+            nn.BatchNorm2d(4),
+            nn.LeakyReLU(0.1, inplace=True),
+            nn.AdaptiveAvgPool2d((1, 1)),
+            nn.Flatten(),
+            nn.Linear(4, 3),
+        ),
+        [(3, 3, 7, 5)],
+    ),
+    (
+        "sequential-odict",
+        lambda nn: nn.Sequential(
+            OrderedDict([("fc1", nn.Linear(5, 6)), ("act", nn.GELU()), ("fc2", nn.Linear(6, 2))])
+        ),
+        [(3, 5)],
+    ),
+    (
+        "sequential-nested",
+        lambda nn: nn.Sequential(
+            nn.Sequential(nn.Linear(5, 4), nn.SiLU()),
+            nn.Sequential(nn.Linear(4, 4), nn.LayerNorm(4)),
+            nn.Linear(4, 1),
+        ),
+        [(3, 5)],
+    ),
 ]
 
 
@@ -378,9 +451,16 @@ def test_conv_input_no_grad_weight_grad(rng):
     run_both(tg_mod, th_mod, [rng.standard_normal((2, 4, 7, 5))], "float64", rng, grad_inputs=[False])
 
 
-@pytest.mark.parametrize("factory", [lambda nn: nn.ReLU(inplace=True), lambda nn: nn.LeakyReLU(0.2, inplace=True),
-                                     lambda nn: nn.SiLU(inplace=True), lambda nn: nn.Dropout(0.0, inplace=True)],
-                         ids=["relu", "leaky_relu", "silu", "dropout-p0"])
+@pytest.mark.parametrize(
+    "factory",
+    [
+        lambda nn: nn.ReLU(inplace=True),
+        lambda nn: nn.LeakyReLU(0.2, inplace=True),
+        lambda nn: nn.SiLU(inplace=True),
+        lambda nn: nn.Dropout(0.0, inplace=True),
+    ],
+    ids=["relu", "leaky_relu", "silu", "dropout-p0"],
+)
 def test_inplace_activation_modifies_input(factory, rng):
     """``inplace=True`` overwrites a non-leaf input and backpropagates like torch."""
     x = _away_from_zero(rng, (3, 4))

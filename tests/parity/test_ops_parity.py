@@ -296,8 +296,12 @@ for _which in ("max", "min"):
     add(f"{_which}_full_method", lambda L, x, w=_which: getattr(x, w)(), [A((5,))], dtypes=NUMERIC)
     add(f"{_which}_full_ties", lambda L, x, w=_which: getattr(L, w)(x), [V([[1.0, 3.0], [3.0, -3.0]])])
     for _dim, _kd in ((0, False), (1, True), (-1, False), (2, True)):
-        add(f"{_which}_dim[{_dim}-{_kd}]", lambda L, x, w=_which, d=_dim, k=_kd: getattr(L, w)(x, d, keepdim=k),
-            [A(R_SHAPE)], dtypes=NUMERIC)
+        add(
+            f"{_which}_dim[{_dim}-{_kd}]",
+            lambda L, x, w=_which, d=_dim, k=_kd: getattr(L, w)(x, d, keepdim=k),
+            [A(R_SHAPE)],
+            dtypes=NUMERIC,
+        )
     add(f"{_which}_dim_namedtuple", lambda L, x, w=_which: tuple(getattr(x, w)(dim=1)), [A((3, 4))])
     add(f"{_which}_dim_values", lambda L, x, w=_which: getattr(x, w)(1).values, [A((3, 4))])
     add(f"{_which}_dim_indices", lambda L, x, w=_which: getattr(x, w)(1).indices, [A((3, 4))])
@@ -488,9 +492,16 @@ add("gather_3d", lambda L, x, i: x.gather(2, i), [A((2, 3, 4)), Idx(shape=(2, 3,
 for _dim in (0, 1):
     add(f"scatter_add[{_dim}]", lambda L, x, i, s, d=_dim: L.scatter_add(x, d, i, s),
         [A((3, 4)), Idx([[0, 1, 2, 0], [0, 0, 0, 2]]), A((2, 4))], dtypes=NUMERIC)
-add("scatter_add_method", lambda L, x, i, s: x.scatter_add(1, i, s), [A((3, 4)), Idx([[0, 0], [1, 1], [3, 3]]),
-                                                                    A((3, 2))])
-add("scatter_src", lambda L, x, i, s: x.scatter(1, i, s), [A((3, 4)), Idx([[0, 2], [1, 3], [3, 0]]), A((3, 2))])
+add(
+    "scatter_add_method",
+    lambda L, x, i, s: x.scatter_add(1, i, s),
+    [A((3, 4)), Idx([[0, 0], [1, 1], [3, 3]]), A((3, 2))],
+)
+add(
+    "scatter_src",
+    lambda L, x, i, s: x.scatter(1, i, s),
+    [A((3, 4)), Idx([[0, 2], [1, 3], [3, 0]]), A((3, 2))],
+)
 add("scatter_value", lambda L, x, i: x.scatter(0, i, 1.5), [A((3, 4)), Idx([[0, 2, 1, 0]])])
 for _dim in (0, 1, -1):
     add(f"index_select[{_dim}]", lambda L, x, i, d=_dim: L.index_select(x, d, i),
@@ -562,6 +573,96 @@ add("isnan", lambda L, x: L.isnan(x), [V([1.0, float("nan"), float("inf")])])
 add("isinf", lambda L, x: L.isinf(x), [V([1.0, float("nan"), -float("inf")])])
 add("isfinite", lambda L, x: L.isfinite(x), [V([1.0, float("nan"), -float("inf")])])
 add("isclose", lambda L, x, y: L.isclose(x, y), [V([1.0, 2.0, 3.0]), V([1.0, 2.00001, 3.1])])
+
+# ----------------------------------------------------------------- one row per registered op
+# (tests/test_op_registry.py checks that every op in ops/_registry has a row here). A name="..."
+# is the grad_fn our composite gives where PyTorch has a fused node of its own.
+unary("exp2", lambda L, x: L.exp2(x), shapes=[(), (3, 4)])
+unary("log2", lambda L, x: L.log2(x), lo=0.1, hi=5.0, shapes=[(), (3, 4)])
+unary("log10", lambda L, x: L.log10(x), lo=0.1, hi=5.0, shapes=[(), (3, 4)])
+unary("reciprocal", lambda L, x: L.reciprocal(x), lo=0.5, hi=2.0, shapes=[(), (3, 4)])
+unary("asin", lambda L, x: L.asin(x), lo=-0.9, hi=0.9, shapes=[(), (3, 4)])
+unary("acos", lambda L, x: L.acos(x), lo=-0.9, hi=0.9, shapes=[(), (3, 4)])
+unary("atan", lambda L, x: L.atan(x), shapes=[(), (3, 4)])
+unary("sinh", lambda L, x: L.sinh(x), shapes=[(), (3, 4)])
+unary("cosh", lambda L, x: L.cosh(x), shapes=[(), (3, 4)])
+unary("erf", lambda L, x: L.erf(x), shapes=[(), (3, 4)])
+unary("frac", lambda L, x: L.frac(x), shapes=[(), (3, 4)])
+unary("floor", lambda L, x: L.floor(x), shapes=[(), (3, 4)])
+unary("ceil", lambda L, x: L.ceil(x), shapes=[(), (3, 4)])
+unary("round", lambda L, x: L.round(x), shapes=[(), (3, 4)])
+unary("trunc", lambda L, x: L.trunc(x), shapes=[(), (3, 4)])
+unary("nan_to_num", lambda L, x: L.nan_to_num(x / (x > 0)), shapes=[(3, 4)], name="WhereBackward0")
+binary("atan2", lambda L, x, y: L.atan2(x, y), lo2=0.5, hi2=2.0, shapes=BINARY_SHAPES[:3])
+binary("float_power", lambda L, x, y: L.float_power(x, y), lo=0.5, hi=2.0, shapes=BINARY_SHAPES[:3])
+binary("fmax", lambda L, x, y: L.fmax(x, y), shapes=BINARY_SHAPES[:3], name="MaximumBackward0")
+binary("fmin", lambda L, x, y: L.fmin(x, y), shapes=BINARY_SHAPES[:3], name="MinimumBackward0")
+add(
+    "lerp",
+    lambda L, x, y, w: L.lerp(x, y, w),
+    [A((3, 4)), A((3, 4)), A((3, 4), 0.0, 1.0)],
+    name="AddBackward0",
+)
+add(
+    "addcmul",
+    lambda L, x, y, z: L.addcmul(x, y, z, value=0.5),
+    [A((3, 4)), A((3, 4)), A((4,))],
+    name="AddBackward0",
+)
+add(
+    "addcdiv",
+    lambda L, x, y, z: L.addcdiv(x, y, z, value=0.5),
+    [A((3, 4)), A((3, 4)), A((4,), 0.5, 2.0)],
+    name="AddBackward0",
+)
+add(
+    "index_add",
+    lambda L, x, i, v: L.index_add(x, 0, i, v),
+    [A((4, 3)), Idx([0, 2, 2]), A((3, 3))],
+    name="AddBackward0",
+)
+add("nansum", lambda L, x: L.nansum(x, dim=1), [A((3, 4))], name="SumBackward1")
+add("aminmax", lambda L, x: L.aminmax(x, dim=1), [A((3, 4))], name=False)
+add("var_mean", lambda L, x: L.var_mean(x, dim=1), [A((3, 4))], name=False)
+add("std_mean", lambda L, x: L.std_mean(x, dim=1), [A((3, 4))], name=False)
+add("cumprod", lambda L, x: L.cumprod(x, dim=1), [A((3, 4), 0.5, 2.0)])
+add("reshape_as", lambda L, x, y: x.reshape_as(y), [A((3, 4)), A((2, 6), grad=False)])
+add("movedim", lambda L, x: L.movedim(x, 0, 2), [A((2, 3, 4))])
+add("broadcast_tensors", lambda L, x, y: L.broadcast_tensors(x, y), [A((3, 1)), A((4,))])
+add("hstack", lambda L, x, y: L.hstack([x, y]), [A((3, 2)), A((3, 4))])
+add("vstack", lambda L, x, y: L.vstack([x, y]), [A((2, 4)), A((3, 4))])
+add("tensor_split", lambda L, x: L.tensor_split(x, 3, dim=1), [A((3, 5))], name="SplitBackward0")
+add("fliplr", lambda L, x: L.fliplr(x), [A((3, 4))])
+add("flipud", lambda L, x: L.flipud(x), [A((3, 4))])
+add("atleast_1d", lambda L, x: L.atleast_1d(x), [A(())])
+add(
+    "addmm",
+    lambda L, x, y, z: L.addmm(x, y, z, beta=0.5, alpha=2.0),
+    [A((3, 5)), A((3, 4)), A((4, 5))],
+    name="AddBackward0",
+)
+add(
+    "tensordot",
+    lambda L, x, y: L.tensordot(x, y, dims=([1], [0])),
+    [A((3, 4)), A((4, 5))],
+    name="EinsumBackward0",
+)
+add("index_put", lambda L, x, v: L.index_put(x, (L.tensor([0, 2]),), v), [A((3, 4)), A((2, 4))])
+add("index_put_", lambda L, x, v: x.clone().index_put_((L.tensor([0, 2]),), v, accumulate=True),
+    [A((3, 4)), A((2, 4))], name="AddBackward0")
+add("nonzero", lambda L, x: L.nonzero(x > 0), [A((3, 4))], dtypes=NUMERIC)
+add("argwhere", lambda L, x: L.argwhere(x > 0), [A((3, 4))], dtypes=NUMERIC)
+add("count_nonzero", lambda L, x: L.count_nonzero(x > 0, dim=1), [A((3, 4))], dtypes=NUMERIC)
+add("nanmean", lambda L, x: L.nanmean(x, dim=1), [A((3, 4))])
+add("isposinf", lambda L, x: L.isposinf(1 / x), [A((3, 4))])
+add("isneginf", lambda L, x: L.isneginf(-1 / x), [A((3, 4))])
+add("signbit", lambda L, x: L.signbit(x), [A((3, 4))])
+add("bitwise_and", lambda L, x, y: L.bitwise_and(x, y), [A((3, 4), -9, 9), A((4,), -9, 9)], dtypes=("int64",))
+add("bitwise_or", lambda L, x, y: L.bitwise_or(x, y), [A((3, 4), -9, 9), A((4,), -9, 9)], dtypes=("int64",))
+add("bitwise_xor", lambda L, x, y: L.bitwise_xor(x, y), [A((3, 4), -9, 9), A((4,), -9, 9)], dtypes=("int64",))
+add("bitwise_not", lambda L, x: L.bitwise_not(x), [A((3, 4), -9, 9)], dtypes=("int64", "bool"))
+add("equal", lambda L, x, y: L.tensor(L.equal(x, y)), [A((3, 4)), A((3, 4))])
+add("allclose", lambda L, x: L.tensor(L.allclose(x, x * (1 + 1e-7))), [A((3, 4))])
 
 # ----------------------------------------------------------------- in-place ops
 def _ip(method, *args, **kwargs):
@@ -674,7 +775,7 @@ def _build(case, dt):
     rng = np.random.default_rng(_seed(case.id, dt))
     arrays = [spec.make(rng, dt) for spec in case.inputs]
     ours, theirs, leaves = [], [], []
-    for spec, arr in zip(case.inputs, arrays):
+    for spec, arr in zip(case.inputs, arrays, strict=True):
         a = tg.tensor(arr.copy())
         b = torch.tensor(arr.copy())
         if spec.grad and arr.dtype.kind == "f":
@@ -696,7 +797,7 @@ def _check(case, dt):
     assert isinstance(got, (tuple, list)) or not isinstance(expected, (tuple, list)), \
         f"expected a sequence of {len(exp_list)} outputs, got {type(got).__name__}"
     assert len(got_list) == len(exp_list), f"{len(got_list)} outputs, torch gives {len(exp_list)}"
-    for i, (g, e) in enumerate(zip(got_list, exp_list)):
+    for i, (g, e) in enumerate(zip(got_list, exp_list, strict=True)):
         _compare(g, e, dt, f"output {i}")
         if isinstance(e, torch.Tensor):
             assert g.requires_grad == e.requires_grad, \
@@ -706,7 +807,7 @@ def _check(case, dt):
                 want = e.grad_fn.name() if case.name is True else case.name
                 assert g.grad_fn.name() == want, f"output {i}: grad_fn {g.grad_fn.name()} != {want}"
     # ---- backward with the same random upstream gradients
-    roots = [(g, e) for g, e in zip(got_list, exp_list)
+    roots = [(g, e) for g, e in zip(got_list, exp_list, strict=True)
              if isinstance(e, torch.Tensor) and e.requires_grad and e.dtype.is_floating_point]
     if not roots:
         return
@@ -1072,8 +1173,10 @@ def test_error_matches_torch(fn, key):
             fn(torch)
         with pytest.raises(Exception) as ours:
             fn(tg)
-    assert ours.type is theirs.type, \
-        f"tapegrad raises {ours.type.__name__}: {ours.value}; torch raises {theirs.type.__name__}: {theirs.value}"
+    assert ours.type is theirs.type, (
+        f"tapegrad raises {ours.type.__name__}: {ours.value}; "
+        f"torch raises {theirs.type.__name__}: {theirs.value}"
+    )
     _assert_same_message(str(ours.value), str(theirs.value), key)
 
 

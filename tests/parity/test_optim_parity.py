@@ -62,7 +62,7 @@ def _make_params(values):
 
 
 def _set_grads(tp, pp, grads):
-    for a, b, g in zip(tp, pp, grads):
+    for a, b, g in zip(tp, pp, grads, strict=True):
         if g is None:
             a.grad = None
             b.grad = None
@@ -72,7 +72,7 @@ def _set_grads(tp, pp, grads):
 
 
 def _assert_params(tp, pp, dt, msg=""):
-    for i, (a, b) in enumerate(zip(tp, pp)):
+    for i, (a, b) in enumerate(zip(tp, pp, strict=True)):
         np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(), **TOL[dt],
                                    err_msg=f"param {i} {msg}")
 
@@ -88,7 +88,7 @@ def _assert_state(topt, popt, dt):
             assert str(tv.dtype) == str(pv.dtype), (name, tv.dtype, pv.dtype)
             np.testing.assert_allclose(tv.numpy(), pv.numpy(), **TOL[dt], err_msg=name)
     assert len(ts["param_groups"]) == len(ps["param_groups"])
-    for tgp, pgp in zip(ts["param_groups"], ps["param_groups"]):
+    for tgp, pgp in zip(ts["param_groups"], ps["param_groups"], strict=True):
         assert tgp == pgp
 
 
@@ -130,12 +130,12 @@ def test_state_dict_round_trip_mid_training(case):
     topt2.load_state_dict(saved)
     for step in range(3, N_STEPS):
         _set_grads(tp, pp, grads[step])
-        for p2, g in zip(tp2, grads[step]):
+        for p2, g in zip(tp2, grads[step], strict=True):
             p2.grad = tg.tensor(g.copy())
         topt.step()
         topt2.step()
         popt.step()
-        for a, b in zip(tp, tp2):
+        for a, b in zip(tp, tp2, strict=True):
             np.testing.assert_array_equal(a.detach().numpy(), b.detach().numpy())
         _assert_params(tp2, pp, dt, f"after step {step + 1}")
     _assert_state(topt2, popt, dt)
@@ -304,8 +304,12 @@ def _opt_pair(name="SGD", n_groups=1, **kw):
     tps = [tnn.Parameter(tg.zeros(2)) for _ in range(n_groups)]
     pps = [torch.nn.Parameter(torch.zeros(2)) for _ in range(n_groups)]
     lrs = [0.1 * (i + 1) for i in range(n_groups)]
-    topt = getattr(toptim, name)([{"params": [p], "lr": lr} for p, lr in zip(tps, lrs)], lr=0.1, **kw)
-    popt = getattr(torch.optim, name)([{"params": [p], "lr": lr} for p, lr in zip(pps, lrs)], lr=0.1, **kw)
+    topt = getattr(toptim, name)(
+        [{"params": [p], "lr": lr} for p, lr in zip(tps, lrs, strict=True)], lr=0.1, **kw
+    )
+    popt = getattr(torch.optim, name)(
+        [{"params": [p], "lr": lr} for p, lr in zip(pps, lrs, strict=True)], lr=0.1, **kw
+    )
     return topt, popt
 
 
@@ -479,7 +483,7 @@ def test_clip_grad_norm_matches_torch(dt, norm_type, max_norm):
     pn = torch.nn.utils.clip_grad_norm_(pp, max_norm, norm_type=nt)
     assert isinstance(tn, tg.Tensor) and tn.shape == () and str(tn.dtype) == str(pn.dtype)
     np.testing.assert_allclose(tn.item(), pn.item(), **TOL[dt])
-    for a, b in zip(tp, pp):
+    for a, b in zip(tp, pp, strict=True):
         if b.grad is None:
             assert a.grad is None
         else:
@@ -494,7 +498,7 @@ def test_clip_grad_norm_mixed_dtypes_match_torch():
     tn, pn = clip_grad_norm_(tp, 0.5), torch.nn.utils.clip_grad_norm_(pp, 0.5)
     assert str(tn.dtype) == str(pn.dtype) == "torch.float64"
     np.testing.assert_allclose(tn.item(), pn.item(), rtol=1e-6)
-    for a, b in zip(tp, pp):
+    for a, b in zip(tp, pp, strict=True):
         assert str(a.grad.dtype) == str(b.grad.dtype)
         np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), rtol=1e-6)
 
@@ -524,7 +528,7 @@ def test_clip_grad_value_matches_torch(dt):
     _set_grads(tp, pp, [g * 3 for g in _arrays(rng, dt)])
     assert clip_grad_value_(tp, 0.7) is None
     torch.nn.utils.clip_grad_value_(pp, 0.7)
-    for a, b in zip(tp, pp):
+    for a, b in zip(tp, pp, strict=True):
         np.testing.assert_array_equal(a.grad.numpy(), b.grad.numpy())
 
 
@@ -538,5 +542,5 @@ def test_parameters_to_vector_round_trip_matches_torch():
     new = rng.standard_normal(tv.shape[0])
     tnn.utils.vector_to_parameters(tg.tensor(new), tp)
     torch.nn.utils.vector_to_parameters(torch.tensor(new), pp)
-    for a, b in zip(tp, pp):
+    for a, b in zip(tp, pp, strict=True):
         np.testing.assert_array_equal(a.detach().numpy(), b.detach().numpy())

@@ -201,10 +201,7 @@ def _setitem(x):
 
 
 def _broadcastable(a, b):
-    for m, n in zip(reversed(a), reversed(b)):
-        if m != n and m != 1 and n != 1:
-            return False
-    return True
+    return all(m == n or m == 1 or n == 1 for m, n in zip(reversed(a), reversed(b), strict=False))
 
 
 def _leaf_arrays(leaf_shapes, seed):
@@ -287,7 +284,7 @@ def test_random_graph_matches_torch(program):
     seeds = [rng.standard_normal(tuple(vt[k].shape)) for k in roots]
     torch.autograd.backward([vt[k] for k in roots], [torch.tensor(s) for s in seeds])
     tg.autograd.backward([vo[k] for k in roots], [tg.tensor(s) for s in seeds])
-    for n, (a, b) in enumerate(zip(ours, theirs)):
+    for n, (a, b) in enumerate(zip(ours, theirs, strict=True)):
         if b.grad is None:
             assert a.grad is None, f"leaf {n}: torch has no gradient, tapegrad has one"
             continue
@@ -358,8 +355,11 @@ def _pair_params(d, shape):
 
 
 def _view_params(d, shape):
-    return dict(kind=d.choice(["select", "narrow", "transpose", "diag_slice", "chain"]), c=d.int(0, shape[1] - 1),
-                s=float(d.choice([-1.5, 0.5, 2.0])))
+    return dict(
+        kind=d.choice(["select", "narrow", "transpose", "diag_slice", "chain"]),
+        c=d.int(0, shape[1] - 1),
+        s=float(d.choice([-1.5, 0.5, 2.0])),
+    )
 
 
 def _inplace_on_view(L, p, x):

@@ -16,6 +16,8 @@ Provenance is cheap: ``detach()``, ``.data``, integer casts, ``argmax`` and comp
 tensors that require grad mark their result with a ``_Cut`` (op and source line; none of
 them is on a hot path), and an op run under ``no_grad`` on an input that requires grad
 leaves ``_made_by = <op>`` on its result (the one store ``Node.apply`` pays, only there).
+A node that saves such a value copies these marks (``_saved_marks``), so the answer is the
+same after ``backward()`` has freed what the node saved.
 ``with track_origins():`` (an observer) records the source line of every op's outputs
 and follows cut values through later ops, so ``explain`` can name the exact line.
 """
@@ -110,7 +112,11 @@ def note_cut(out, src, kind, op, where=None, mode=None):
 
 
 def _cuts_of(t):
-    d = t.__dict__
+    return _marked_cuts(t.__dict__)
+
+
+def _marked_cuts(d):
+    """The cuts recorded in ``d``: a tensor's ``__dict__`` or a node's ``_saved_marks`` entry."""
     cs = d.get("_cuts")
     if cs is not None:
         return cs
@@ -267,21 +273,22 @@ def _reaches(src, t, cache):
 
 def _consumed_cuts(nodes):
     """Cuts whose values ``root``'s graph consumed: recorded by track_origins on the nodes,
-    or found on the tensors the nodes saved (without tracking)."""
+    or noted by the nodes that saved a cut value (``_saved_marks``, which outlives the
+    saved values themselves: backward frees those)."""
     cuts, made_by = [], []
     for n in nodes.values():
         d = n.__dict__
         for c in d.get("_cut_inputs", ()):
             if c not in cuts:
                 cuts.append(c)
-        for s in d.get("_saved_src") or ():
-            if isinstance(s, Tensor) and not s._requires_grad:
-                for c in _cuts_of(s):
-                    if c not in cuts:
-                        cuts.append(c)
-                m = s.__dict__.get("_made_by")
-                if m is not None and not _cuts_of(s):
-                    made_by.append((m, n))
+        for marks in d.get("_saved_marks", ()):
+            found = _marked_cuts(marks)
+            for c in found:
+                if c not in cuts:
+                    cuts.append(c)
+            m = marks.get("_made_by")
+            if m is not None and not found:
+                made_by.append((m, n))
     return cuts, made_by
 
 
@@ -316,7 +323,8 @@ def _candidate_cuts(t, limit=4):
     return found
 
 
-def explain(tensor, root=None) -> Explanation:
+# long: one case per reason a .grad can be missing, in the order a user would check them
+def explain(tensor, root=None) -> Explanation:  # noqa: C901 - one case per reason a grad is missing
     """Say in plain words why ``tensor.grad`` is None or zero after a backward from ``root``.
 
     >>> w = tapegrad.ones(2, requires_grad=True)

@@ -9,8 +9,10 @@
 
 How it works. A dual tensor is an ordinary tensor whose tangent sits in the
 current level's side table (keyed by ``id``, dropped by a weakref callback
-when the tensor dies, cleared when the level exits). While a level is active
-an observer (``autograd.observe``) sees every op run on tensors; when an
+when the tensor dies, cleared when the level exits). A level is an entry of
+its thread's transform stack (``autograd/observe.py``), so levels in
+different threads are independent (each thread numbers its own from 0). While
+it is active the level sees every op run on tensors (``on_forward``); when an
 input carries a tangent it computes the output tangents:
 
 * a few common elementwise ops have hand-written rules (``_RULES``);
@@ -24,48 +26,51 @@ input carries a tangent it computes the output tangents:
 
 Outputs that are not floating point (comparisons, argmax, indices) carry no
 tangent. Tangents are themselves differentiable in reverse mode while grad
-mode is on (reverse-over-forward). No observer is installed outside a level,
+mode is on (reverse-over-forward). Nothing is on the stack outside a level,
 so ordinary code pays nothing.
 
 In-place methods (``add_``, ``relu_``, ``F.relu(inplace=True)``...) are an
-out-of-place op plus a write (ops/inplace.py): while a level is active,
-``ops.inplace``'s ``_needs_graph``/``rebase``/``on_view`` are wrapped so the
-written tensor takes the result's tangent (and the root of a dual view has
-the region updated). ``x[idx] = v`` with no graph involved writes storage
-directly and is NOT tracked.
+out-of-place op plus a write (ops/inplace.py), which asks the transform stack
+about every write: a write involving a dual tensor takes the op + write path
+(``tracks_write``), and the written tensor then takes the result's tangent
+(``wrote``; the root of a dual view has the region updated). ``x[idx] = v``
+with no graph and no dual tensor involved writes storage directly and is NOT
+tracked.
 
 Not supported (yet): ``__setitem__`` outside a graph, forward-over-reverse
-(ops inside a backward pass are not observed), and nested levels (PyTorch
-refuses those too).
+(ops inside a backward pass are not observed), and nested levels in one thread
+(PyTorch refuses those too).
 """
 from __future__ import annotations
 
 import functools
-import sys
 import weakref
-from typing import NamedTuple, Optional
+from typing import NamedTuple
 
 from .. import backend as B
 from ..tensor import Tensor
 from . import grad_mode
 from . import observe as _observe
+from .graph import replay_view
 
 __all__ = ["UnpackedDualTensor", "enter_dual_level", "exit_dual_level", "make_dual",
            "unpack_dual", "dual_level"]
 
 _state = grad_mode.state
-_current_level = -1
-_levels = {}  # level index -> _Level
 
 
 class _Level:
-    """One forward-AD level: the tangents of its dual tensors, and its observer."""
+    """One forward-AD level: the tangents of its dual tensors.
+
+    The level is an entry of its thread's transform stack (``observe.push``): it watches
+    every recorded op (``on_forward`` propagates tangents) and follows in-place writes
+    (``tracks_write``/``wrote``, asked by ``ops/inplace.py``).
+    """
 
     def __init__(self, idx):
         self.idx = idx
         self.table = {}  # id(tensor) -> (weakref to tensor, tangent)
         self.aliases = {}  # make_dual's outputs (views whose root does not share the tangent)
-        self.observer = _Propagator(self)
 
     def get(self, t):
         e = self.table.get(id(t))
@@ -89,37 +94,103 @@ class _Level:
         self.table.clear()
         self.aliases.clear()
 
+    # -- the transform hooks
+    def on_forward(self, cls, args, outputs, seconds, options=None):
+        _propagate(self, cls, args, outputs, options)
+
+    def on_backward(self, node, grad_inputs, seconds):
+        pass
+
+    def tracks_write(self, tensor, args):
+        """A dual tensor is written or read: take the op + write path, so the tangent follows."""
+        if not self.table:
+            return False
+        base = tensor._base
+        if self.get(tensor) is not None or (base is not None and self.get(base) is not None):
+            return True
+        return any(isinstance(a, Tensor) and self.get(a) is not None for a in args)
+
+    def wrote(self, tensor, result, through_view):
+        """``tensor`` now holds ``result``'s value: it takes ``result``'s tangent."""
+        t = self.get(result)
+        if t is None:
+            return
+        self.set(tensor, t)
+        if through_view:
+            self._update_root(tensor, t)
+
+    def _update_root(self, view, t):
+        root = view._base
+        rt = self.get(root)
+        e = self.aliases.get(id(view))
+        if rt is None and e is not None and e[0]() is view:
+            return  # (like PyTorch: the root of a make_dual alias keeps no tangent)
+        # a view's tangent is a view of its root's: write the region of the root's tangent
+        new = rt._data.copy() if rt is not None else B.xp.zeros(root._data.shape, t._data.dtype)
+        obs = _state.observers
+        _state.observers = ()
+        try:
+            replay_view(new, view._view_chain)[...] = t._data
+        finally:
+            _state.observers = obs
+        self.set(root, Tensor._wrap(new))
+
 
 # ----------------------------------------------------------------------------- levels
+def _thread_levels():
+    return [e for e in _state.transforms if isinstance(e, _Level)]
+
+
+def _innermost():
+    levels = _thread_levels()
+    return levels[-1] if levels else None
+
+
+def _current_index():
+    lvl = _innermost()
+    return -1 if lvl is None else lvl.idx
+
+
+class _ThreadLevels:
+    """This thread's dual levels by index (a read-only view of its transform stack)."""
+
+    def get(self, idx, default=None):
+        for lvl in _thread_levels():
+            if lvl.idx == idx:
+                return lvl
+        return default
+
+    def __getitem__(self, idx):
+        lvl = self.get(idx)
+        if lvl is None:
+            raise KeyError(idx)
+        return lvl
+
+
+_levels = _ThreadLevels()
+
+
 def enter_dual_level():
-    """Enter a new forward grad level (only one may be active) and return its index."""
-    global _current_level
-    if _current_level >= 0:
+    """Enter a new forward grad level (only one may be active per thread) and return its index."""
+    if _innermost() is not None:
         raise RuntimeError("Nested forward mode AD is not supported at the moment")
-    new = _current_level + 1
-    lvl = _Level(new)
-    _levels[new] = lvl
-    _current_level = new
-    _observe.add(lvl.observer)
-    _inplace_hooks(True)
-    return new
+    lvl = _observe.push(_Level(0))
+    return lvl.idx
 
 
 def exit_dual_level(*, level=None):
     """Exit the last entered level, deleting every tangent associated with it."""
-    global _current_level
+    current = _current_index()
     if level is None:
-        level = _current_level
-    if level != _current_level:
+        level = current
+    if level != current:
         raise RuntimeError("Trying to exit a forward AD level that was not the last one "
                            "that was created. This is not supported.")
     if level < 0:
         raise RuntimeError("Dual level must be a positive number.")
-    lvl = _levels.pop(level)
-    _observe.remove(lvl.observer)
-    _inplace_hooks(False)
+    lvl = _innermost()
+    _observe.pop(lvl)
     lvl.clear()
-    _current_level = level - 1
 
 
 class dual_level:
@@ -164,7 +235,7 @@ def make_dual(tensor, tangent, *, level=None):
     """A new tensor aliasing ``tensor`` (a view, backward differentiable) with ``tangent``
     as its forward gradient at ``level`` (the current level by default)."""
     if level is None:
-        level = _current_level
+        level = _current_index()
     if level < 0:
         raise RuntimeError("Trying to create a dual Tensor for forward AD but no level "
                            "exists, make sure to enter_dual_level() first.")
@@ -194,14 +265,14 @@ class UnpackedDualTensor(NamedTuple):
     """``(primal, tangent)`` returned by :func:`unpack_dual`."""
 
     primal: Tensor
-    tangent: Optional[Tensor]
+    tangent: Tensor | None
 
 
 def unpack_dual(tensor, *, level=None):
     """``(primal, tangent)``: a view of ``tensor`` without tangent, and its tangent as-is
     (None when ``tensor`` has none at ``level``)."""
     if level is None:
-        level = _current_level
+        level = _current_index()
     if level < 0:
         return UnpackedDualTensor(tensor, None)
     lvl = _levels.get(level)
@@ -211,129 +282,47 @@ def unpack_dual(tensor, *, level=None):
     return UnpackedDualTensor(_quiet_alias(tensor), tangent)
 
 
-# ----------------------------------------------------------------------------- in-place ops
-_saved_inplace = None
-
-
-def _inplace_hooks(on):
-    """Wrap ops.inplace's funnels while a level is active (restored on exit)."""
-    global _saved_inplace
-    from ..ops import inplace as P
-    if not on:
-        if _saved_inplace is not None:
-            P._needs_graph, P.rebase, P.on_view = _saved_inplace
-            _saved_inplace = None
-        return
-    if _saved_inplace is not None:
-        return
-    _saved_inplace = orig_needs, orig_rebase, orig_on_view = P._needs_graph, P.rebase, P.on_view
-
-    def _level():
-        return _levels.get(_current_level)
-
-    def needs_graph(self, args):
-        if orig_needs(self, args):
-            return True
-        lvl = _level()
-        if lvl is None or not lvl.table:
-            return False
-        # a dual tensor involved: take the op + write path, so the tangent can follow
-        if lvl.get(self) is not None or (self._base is not None and lvl.get(self._base) is not None):
-            return True
-        return any(isinstance(a, Tensor) and lvl.get(a) is not None for a in args)
-
-    def rebase(self, result, op_name):
-        orig_rebase(self, result, op_name)
-        lvl = _level()
-        if lvl is not None:
-            t = lvl.get(result)
-            if t is not None:
-                lvl.set(self, t)
-
-    def on_view(self, compute, op_name):
-        box = []
-
-        def comp(t):
-            r = compute(t)
-            box.append(r)
-            return r
-
-        out = orig_on_view(self, comp, op_name)
-        lvl = _level()
-        if lvl is None or not box:
-            return out
-        t = lvl.get(box[0])
-        if t is None:
-            return out
-        lvl.set(self, t)
-        root = self._base
-        rt = lvl.get(root)
-        e = lvl.aliases.get(id(self))
-        if rt is not None or not (e is not None and e[0]() is self):
-            # (like PyTorch: a view's tangent is a view of its root's; the root of a
-            # make_dual alias keeps none)
-            from .graph import replay_view
-            new = rt._data.copy() if rt is not None else B.xp.zeros(root._data.shape, t._data.dtype)
-            obs = _state.observers
-            _state.observers = ()
-            try:
-                replay_view(new, self._view_chain)[...] = t._data
-            finally:
-                _state.observers = obs
-            lvl.set(root, Tensor._wrap(new))
-        return out
-
-    P._needs_graph, P.rebase, P.on_view = needs_graph, rebase, on_view
-
-
 # ----------------------------------------------------------------------------- propagation
-class _Propagator:
-    """Observer computing output tangents of every op with a dual input."""
-
-    def __init__(self, level):
-        self.level = level
-
-    def on_forward(self, cls, args, outputs, seconds, options=None):
-        lvl = self.level
-        tans = None
-        for i, a in enumerate(args):
-            if isinstance(a, Tensor):
-                t = lvl.get(a)
-                if t is not None:
-                    if tans is None:
-                        tans = [None] * len(args)
-                    tans[i] = t
-        if tans is None:
-            return
-        if not any(isinstance(o, Tensor) and _is_float(o) for o in outputs):
-            return
-        options = options or {}
-        user_grad = _state.enabled
-        obs = _state.observers
-        _state.observers = ()  # the JVP's own ops are not reported (nor propagated)
-        try:
-            with grad_mode.enable_grad():
-                rule = _RULES.get(cls)
-                res = None
-                if rule is not None:
-                    res = rule(args, options, tans, outputs)
-                if res is None:
-                    res = _generic_jvp(cls, args, options, tans, outputs, user_grad)
-            for o, t in zip(outputs, res):
-                if t is None or not isinstance(o, Tensor) or not _is_float(o):
-                    continue
-                if not user_grad and t.requires_grad:
-                    t = t.detach()
-                if t.dtype != o.dtype:
-                    t = t.to(o.dtype)
-                if tuple(t.shape) != tuple(o.shape):
-                    t = t.expand(tuple(o.shape)).contiguous()
-                lvl.set(o, t)
-        finally:
-            _state.observers = obs
-
-    def on_backward(self, node, grad_inputs, seconds):
-        pass
+def _propagate(lvl, cls, args, outputs, options):
+    """Set the tangents of ``outputs`` of the op ``cls`` when an input has one at ``lvl``."""
+    tans = None
+    for i, a in enumerate(args):
+        if isinstance(a, Tensor):
+            t = lvl.get(a)
+            if t is not None:
+                if tans is None:
+                    tans = [None] * len(args)
+                tans[i] = t
+    if tans is None:
+        return
+    if not any(isinstance(o, Tensor) and _is_float(o) for o in outputs):
+        return
+    options = options or {}
+    user_grad = _state.enabled
+    obs = _state.observers
+    _state.observers = ()  # the JVP's own ops are not reported (nor propagated)
+    try:
+        with grad_mode.enable_grad():
+            rule = _RULES.get(cls)
+            res = None
+            if rule is not None:
+                res = rule(args, options, tans, outputs)
+            if res is None:
+                res = _generic_jvp(cls, args, options, tans, outputs, user_grad)
+        # strict=False: a fast rule promises one tangent per output, but that contract is not
+        # checked here, and a short result must keep meaning "no tangent" for the rest
+        for o, t in zip(outputs, res, strict=False):
+            if t is None or not isinstance(o, Tensor) or not _is_float(o):
+                continue
+            if not user_grad and t.requires_grad:
+                t = t.detach()
+            if t.dtype != o.dtype:
+                t = t.to(o.dtype)
+            if tuple(t.shape) != tuple(o.shape):
+                t = t.expand(tuple(o.shape)).contiguous()
+            lvl.set(o, t)
+    finally:
+        _state.observers = obs
 
 
 def _zeros(o):
@@ -346,10 +335,10 @@ def _generic_jvp(cls, args, options, tans, outputs, user_grad):
 
     keep = user_grad and any(
         (isinstance(a, Tensor) and a._requires_grad) or (t is not None and t._requires_grad)
-        for a, t in zip(args, tans))
+        for a, t in zip(args, tans, strict=True))
     xs = []
     wrt = []
-    for a, t in zip(args, tans):
+    for a, t in zip(args, tans, strict=True):  # tans is [None] * len(args)
         if isinstance(a, Tensor):
             if t is not None and _is_float(a):
                 x = a if (keep and a._requires_grad) else a.detach().requires_grad_()
@@ -379,7 +368,7 @@ def _generic_jvp(cls, args, options, tans, outputs, user_grad):
     gs = _grad(live, [x for x, _ in wrt], grad_outputs=[u for u in us if u is not None],
                create_graph=True, allow_unused=True)
     s = None
-    for g, (_, t) in zip(gs, wrt):
+    for g, (_, t) in zip(gs, wrt, strict=True):  # grad() returns one per input
         if g is None:
             continue
         term = (g * t).sum()
@@ -390,7 +379,9 @@ def _generic_jvp(cls, args, options, tans, outputs, user_grad):
     jv = _grad(s, used, create_graph=keep, allow_unused=True)
     it = iter(jv)
     res = []
-    for o, u in zip(outputs, us):
+    # strict=False: us follows the outputs of the re-run op, which should match the recorded
+    # outputs, but nothing here checks it
+    for o, u in zip(outputs, us, strict=False):
         if u is None:
             res.append(_zeros(o) if _is_float(o) else None)
         else:

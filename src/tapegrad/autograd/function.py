@@ -99,9 +99,12 @@ class BackwardCFunction(FunctionCtx, Node):
                         f"position {i + 1}, but the corresponding forward input was not a Variable")
             res = tuple(res[i] for i in pos)
         out = []
-        for e, r in zip(self._next, res):
+        for e, r in zip(self._next, res, strict=False):
             if r is not None and not isinstance(r, Tensor):
-                raise TypeError(f"function {self.name()} returned a gradient of type {type(r).__name__}, expected a Tensor or None")
+                raise TypeError(
+                    f"function {self.name()} returned a gradient of type {type(r).__name__}, "
+                    "expected a Tensor or None"
+                )
             if e is None and r is not None:
                 r = None
             if r is not None and not create_graph:
@@ -144,7 +147,7 @@ class Function(metaclass=FunctionMeta):
     vjp = backward
 
     @classmethod
-    def apply(cls, *args, **kwargs):
+    def apply(cls, *args, **kwargs):  # noqa: C901 - PyTorch's rules for each kind of input and output
         node = cls._backward_cls.__new__(cls._backward_cls)
         edges, needs = [], []
         requires = False
@@ -182,7 +185,9 @@ class Function(metaclass=FunctionMeta):
             if id(o) in dirty:
                 r = o  # modified in place: becomes the output of this node
                 r._record_inplace(cls.__name__ + ".apply")
-            elif any(o is a for a in args) or o._base is not None or o.grad_fn is not None or o._requires_grad:
+            elif (
+                any(o is a for a in args) or o._base is not None or o.grad_fn is not None or o._requires_grad
+            ):
                 r = Tensor._wrap(o._data)  # an input returned as is: a new tensor for the graph
             else:
                 r = o

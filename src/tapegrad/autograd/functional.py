@@ -98,7 +98,7 @@ def _nest_grid(grid, rows_tuple, columns_tuple):
 
 
 def _or_zeros(values, like):
-    return tuple(torch.zeros_like(ref) if v is None else v for v, ref in zip(values, like))
+    return tuple(torch.zeros_like(ref) if v is None else v for v, ref in zip(values, like, strict=False))
 
 
 def _detached(value):
@@ -113,7 +113,7 @@ def _pullback(ys, xs, cotangents, create_graph=False, retain_graph=None):
 
     Terms whose ``ys[i]`` is None or carries no graph, or whose cotangent is None, are left out.
     """
-    keep = [k for k, (y, c) in enumerate(zip(ys, cotangents))
+    keep = [k for k, (y, c) in enumerate(zip(ys, cotangents, strict=False))
             if y is not None and y.requires_grad and c is not None]
     if not keep:
         return (None,) * len(xs)
@@ -187,7 +187,7 @@ class _Session:
                 raise RuntimeError(f"v is a tuple of invalid length: should be {len(like)} but got "
                                    f"{len(given)}.")
             raise RuntimeError("The given v should contain a single Tensor.")
-        wrong = [i for i, (t, ref) in enumerate(zip(given, like)) if t.shape != ref.shape]
+        wrong = [i for i, (t, ref) in enumerate(zip(given, like, strict=True)) if t.shape != ref.shape]
         if wrong:
             i = wrong[0]
             entry = f"Entry {i} in " if like_tuple else ""
@@ -287,7 +287,7 @@ def _jacobian_reverse(s, func, vectorize):
         rows = [[] for _ in s.leaves]
         for unit in _unit_vectors(out):
             row = _pullback((out,), s.leaves, (unit,), s.create_graph, retain_graph=True)
-            for j, (g, x) in enumerate(zip(row, s.leaves)):
+            for j, (g, x) in enumerate(zip(row, s.leaves, strict=True)):
                 if g is None and s.strict:
                     raise RuntimeError(f"Output {i} of the user-provided function is independent of "
                                        f"input {j}. This is not allowed in strict mode.")
@@ -296,7 +296,7 @@ def _jacobian_reverse(s, func, vectorize):
                 rows[j].append(torch.zeros_like(x) if g is None else g)
         grid.append(tuple(
             torch.stack(r).view(out.shape + x.shape) if r else torch.zeros(out.shape + x.shape, dtype=x.dtype)
-            for r, x in zip(rows, s.leaves)))
+            for r, x in zip(rows, s.leaves, strict=True)))
     return _nest_grid(s.finish(tuple(grid)), s.outputs_tuple, s.inputs_tuple)
 
 
@@ -313,7 +313,9 @@ def _jacobian_forward(s, func):
         tangents = [None] * len(s.leaves)
         for unit in _unit_vectors(x):
             tangents[j] = unit
-            for i, (c, out) in enumerate(zip(transpose.times(tangents, retain_graph=True), outputs)):
+            for i, (c, out) in enumerate(
+                zip(transpose.times(tangents, retain_graph=True), outputs, strict=False)
+            ):
                 columns[i].append(torch.zeros_like(out) if c is None else c.detach())
         for i, out in enumerate(outputs):
             shape = out.shape + x.shape

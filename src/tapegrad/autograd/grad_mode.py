@@ -22,7 +22,9 @@ class _State(threading.local):
         self.inference = False        # inside inference_mode(True)
         self.anomaly = False          # detect_anomaly / set_detect_anomaly
         self.anomaly_check_nan = True
-        # diagnostics watching every op (anomaly mode, profiler...): see observe.py
+        # the thread's transform stack (vmap levels, dual levels, observers), outermost
+        # first, and the part of it that watches every recorded op: see observe.py
+        self.transforms = ()
         self.observers = ()
 
 

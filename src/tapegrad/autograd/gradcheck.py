@@ -93,7 +93,8 @@ def gradcheck(func, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=T
                     raise GradcheckError(
                         f"Jacobian mismatch for output {k} with respect to input {j},\n"
                         f"numerical:{n}\nanalytical:{a}\n"
-                        f"worst entry {tuple(int(v) for v in w)}: numerical {n[w]:.8g}, analytical {a[w]:.8g}")
+                        f"worst entry {tuple(int(v) for v in w)}: numerical {n[w]:.8g}, analytical {a[w]:.8g}"
+                    )
     except GradcheckError:
         if raise_exception:
             raise
@@ -125,7 +126,7 @@ def gradgradcheck(func, inputs, grad_outputs=None, *, eps=1e-6, atol=1e-5, rtol=
             gs = run_backward(os_, list(gos), retain_graph=True, create_graph=True,
                               inputs=[ins[j] for j in idx], capture=True, allow_unused=True)
         res = []
-        for g, j in zip(gs, idx):
+        for g, j in zip(gs, idx, strict=True):
             if g is None:
                 g = Tensor._wrap(xp.zeros_like(ins[j]._data))
             res.append(g)

@@ -92,8 +92,9 @@ class Node:
             cls._bw_name = cls.__name__ + "Backward0"
 
     # ------------------------------------------------------------------ running
+    # long: the hottest function: one flat body, since each helper call costs about 1% of a small op
     @classmethod
-    def apply(cls, *args, **options):
+    def apply(cls, *args, **options):  # noqa: C901 - the hottest function, one flat body on purpose
         """Run the op on tensors (recording a node when needed) or on raw arrays."""
         # NOTE: this is the hottest function of the library: one pass over the
         # arguments, no generators, and the common single-output case inline.
@@ -124,8 +125,8 @@ class Node:
         if not requires or not _state.enabled:
             try:
                 out = cls.forward(_NO_CTX, *arrays, **options)
-            except ValueError as e:
-                raise _forward_error(e, arrays) from None
+            except _NUMPY_ERRORS as e:
+                raise _forward_error(cls, e, arrays) from None
             if cls.multi_output:
                 res = tuple([Tensor._wrap(o) for o in out])
                 if requires:
@@ -160,10 +161,18 @@ class Node:
         node._next = edges
         node.needs_input_grad = needs
         node._seq = next(_seq)
+        # NOTE: saved arrays are matched to input tensors by identity (_link_saved), so two
+        # distinct tensors over one array object (x.detach() twice, from_numpy(a) twice)
+        # must reach the forward as distinct objects, else one would get the other's gradient.
+        if len(arrays) == 2:
+            if arrays[0] is arrays[1] and args[0] is not args[1]:
+                arrays[1] = arrays[1].view()
+        elif len(arrays) > 2:
+            _unalias(args, arrays)
         try:
             out = cls.forward(node, *arrays, **options)
-        except ValueError as e:
-            raise _forward_error(e, arrays) from None
+        except _NUMPY_ERRORS as e:
+            raise _forward_error(cls, e, arrays) from None
         if cls.multi_output:
             outs = out
             node.n_out = len(outs)
@@ -325,13 +334,37 @@ def _observed_apply(cls, args, options):
     return observed_apply(cls, args, options)
 
 
-def _forward_error(e, arrays):
-    """NumPy's broadcasting ValueError as PyTorch's RuntimeError; other errors unchanged."""
-    if "broadcast" in str(e):
-        err = B.broadcast_error([a.shape for a in arrays if type(a) is _ndarray])
+#: what NumPy raises for bad shapes, indices and dtypes: never shown to the user as is
+_NUMPY_ERRORS = (ValueError, IndexError, TypeError)
+
+
+def _forward_error(cls, e, arrays):
+    """An error from an op's forward, as PyTorch would raise it.
+
+    Only the error path pays for this (a ``try`` costs nothing in CPython 3.11 until
+    something is raised). Ops raise PyTorch's own errors (RuntimeError...) before or
+    inside ``forward``, so a ValueError, IndexError or TypeError caught here is NumPy's
+    (raised from C, its traceback does not always show NumPy). NumPy's broadcasting
+    error becomes PyTorch's message; IndexError stays an IndexError in PyTorch's words
+    ("dimension", not "axis"); ValueError and TypeError, which NumPy uses for shapes
+    and dtypes, become RuntimeError with a message naming the op.
+    """
+    msg = str(e)
+    name = cls._bw_name[:-len("Backward0")] if cls._bw_name.endswith("Backward0") else cls._bw_name
+    if isinstance(e, ValueError) and "broadcast" in msg:
+        shapes = [B.xp.shape(a) for a in arrays if type(a) is _ndarray or isinstance(a, list)]
+        err = B.broadcast_error(shapes)
         if err is not None:
             return err
-    return e
+        return RuntimeError(f"{name}: shapes {[list(s) for s in shapes]} cannot be broadcast together")
+    msg = msg.replace("axis", "dimension")
+    if isinstance(e, IndexError):
+        return IndexError(msg)  # (PyTorch's index messages do not name the op)
+    if isinstance(e, TypeError):  # NumPy's words ("ufunc ... loop") mean nothing to the user
+        kinds = ", ".join(f"tensor of {a.dtype}" if type(a) is _ndarray else type(a).__name__
+                          for a in arrays)
+        return RuntimeError(f"{name}: unsupported argument types ({kinds})")
+    return RuntimeError(f"{name}: {msg}")
 
 
 def _promote(cls, args):
@@ -370,11 +403,28 @@ def _promote(cls, args):
     return out
 
 
+def _unalias(args, arrays):
+    """Give every distinct input tensor its own array object (a view where two share one)."""
+    for i in range(1, len(arrays)):
+        arr = arrays[i]
+        for j in range(i):
+            if arrays[j] is arr and args[j] is not args[i]:
+                arrays[i] = arr.view()
+                break
+
+
+#: what autograd.explain reads on a saved input that is outside the graph (see _link_saved)
+_CUT_MARKS = ("_cut", "_cuts", "_made_by")
+
+
 def _link_saved(node, args, arrays, outs, results):
     """Remember which saved arrays are inputs or outputs: for version checks and create_graph.
 
     Entries of ``node._saved_src`` are None (a constant), an input tensor, or the
     int index of an output (outputs are not held, so a graph never keeps itself alive).
+    A saved input cut from the graph (``detach()``, an op under ``no_grad``...) also leaves
+    its marks in ``node._saved_marks``: backward frees ``_saved_src``, and
+    ``autograd.explain`` must still find the cut afterwards.
     """
 
     src = []
@@ -387,9 +437,11 @@ def _link_saved(node, args, arrays, outs, results):
                     found, t = i, results[i]
                     break
             else:
-                for a, arr in zip(args, arrays):
+                for a, arr in zip(args, arrays, strict=False):
                     if s is arr and isinstance(a, Tensor):
                         found = t = a
+                        if not a._requires_grad:
+                            _keep_cut_marks(node, a)
                         break
         src.append(found)
         if found is not None:
@@ -399,6 +451,13 @@ def _link_saved(node, args, arrays, outs, results):
             vcs.append((vc, vc.value, found))
     node._saved_src = src
     node._saved_vcs = vcs
+
+
+def _keep_cut_marks(node, t):
+    d = t.__dict__
+    if "_made_by" in d or "_cut" in d or "_cuts" in d:
+        marks = {k: d[k] for k in _CUT_MARKS if k in d}
+        node._saved_marks = node.__dict__.get("_saved_marks", ()) + (marks,)
 
 
 def _make_view(out, base, step):
@@ -482,7 +541,7 @@ def saved_as_tensors(node):
     """The node's saved values re-linked to the graph, for backward under create_graph."""
 
     out = []
-    for s, src in zip(node.saved, node._saved_src or (None,) * len(node.saved)):
+    for s, src in zip(node.saved, node._saved_src or (None,) * len(node.saved), strict=True):
         if src is None:
             out.append(Tensor._wrap(s) if B.is_array(s) else s)
         elif isinstance(src, int):

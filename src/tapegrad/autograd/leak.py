@@ -124,7 +124,7 @@ class _LeakObserver:
         if self.growth_warned or len(hist) <= n:
             return
         recent = hist[-n - 1:]
-        if all(b > a for a, b in zip(recent, recent[1:])):
+        if all(b > a for a, b in zip(recent, recent[1:], strict=False)):
             self.growth_warned = True
             nodes = [r() for r in alive_old]
             nodes = [x for x in nodes if x is not None]

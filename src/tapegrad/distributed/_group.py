@@ -103,7 +103,7 @@ def init_process_group(backend=None, init_method=None, timeout=None, world_size=
     expected = {"rank": (rank, env_rank), "world_size": (world_size, env_size)}
     actual = {"rank": group.rank(), "world_size": group.size()}
     for key, wanted in expected.items():
-        for source, value in zip(("argument", "launcher environment"), wanted):
+        for source, value in zip(("argument", "launcher environment"), wanted, strict=True):
             if value is not None and value >= 0 and value != actual[key]:
                 comm.Free()
                 raise RuntimeError(

@@ -278,7 +278,7 @@ def all_gather(tensor_list, tensor, group=None, async_op=False):
     req = g.comm.Iallgather(_bytes(src), _bytes(out))
 
     def scatter_out():
-        for t, part in zip(tensor_list, out):
+        for t, part in zip(tensor_list, out, strict=True):
             t._data[...] = part
     return _finish(Work([req], [scatter_out]), async_op)
 
@@ -368,7 +368,7 @@ def gather(tensor, gather_list=None, dst=None, group=None, async_op=False, group
     req = g.comm.Igather(_bytes(src), _bytes(out) if here else None, root=root)
 
     def scatter_out():
-        for t, part in zip(gather_list, out):
+        for t, part in zip(gather_list, out, strict=True):
             t._data[...] = part
     return _finish(Work([req], [scatter_out] if here else []), async_op)
 

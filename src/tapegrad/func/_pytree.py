@@ -56,7 +56,7 @@ def tree_unflatten(leaves, spec):
             return kids
         if s.kind == "namedtuple":
             return s.meta(*kids)
-        return dict(zip(s.meta, kids))
+        return dict(zip(s.meta, kids, strict=True))
 
     return go(spec)
 
@@ -78,7 +78,7 @@ def broadcast_prefix(prefix, tree, is_leaf_prefix):
         if isinstance(p, (tuple, list)) and isinstance(t, (tuple, list)):
             if len(p) != len(t):
                 return False
-            return all(go(a, b) for a, b in zip(p, t))
+            return all(go(a, b) for a, b in zip(p, t, strict=True))
         if isinstance(p, dict) and isinstance(t, dict):
             if set(p) != set(t):
                 return False

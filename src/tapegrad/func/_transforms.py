@@ -22,7 +22,7 @@ from ..tensor import Tensor
 from ..ops import shape as S
 from .. import creation as C
 from ._pytree import tree_flatten, tree_unflatten
-from ._vmap import BatchedTensor, _mk, _parts, active_levels, _ensure_ready, resolve
+from ._vmap import BatchedTensor, _mk, _parts, active_levels, _ensure_ready
 
 _tls = threading.local()
 
@@ -76,7 +76,7 @@ def _make_input(x, api):
     if not set(lv) <= set(levels):
         levels = tuple(sorted(set(levels) | set(lv)))
     sizes = {lvl: s for lvl, s, _ in act}
-    for lvl, s in zip(lv, v.shape):
+    for lvl, s in zip(lv, v.shape, strict=False):
         sizes[lvl] = s
     if lv != levels:
         lshape = tuple(v.shape[len(lv):])
@@ -107,7 +107,7 @@ def _raw(t):
 
 def _grads(outs, ins, gos, create_graph, retain_graph=None):
     """autograd.grad on raw values; None (unused / output not requiring grad) -> zeros."""
-    pairs = [(o, g) for o, g in zip(outs, gos) if o.requires_grad]
+    pairs = [(o, g) for o, g in zip(outs, gos, strict=True) if o.requires_grad]
     res = [None] * len(ins)
     if pairs:
         need = [i for i, x in enumerate(ins)]
@@ -115,9 +115,9 @@ def _grads(outs, ins, gos, create_graph, retain_graph=None):
                           grad_outputs=[g for _, g in pairs], create_graph=create_graph,
                           retain_graph=True if retain_graph is None else retain_graph,
                           allow_unused=True)
-        for i, g in zip(need, r):
+        for i, g in zip(need, r, strict=True):
             res[i] = g
-    return [C.zeros_like(x) if g is None else g for g, x in zip(res, ins)]
+    return [C.zeros_like(x) if g is None else g for g, x in zip(res, ins, strict=True)]
 
 
 def _expand_to(t, like):
@@ -164,7 +164,7 @@ def _call_at_argnums(func, args, kwargs, nums, api, has_aux, require_inputs=Fals
         args[n] = tree_unflatten(xs, spec)
     cg = _need_graph(originals)
     with _Level(), grad_mode.enable_grad():
-        out = resolve(func)(*args, **kwargs)
+        out = func(*args, **kwargs)
     out, aux = _split_aux(out, has_aux, api)
     return fresh, specs, originals, cg, out, aux
 
@@ -188,7 +188,9 @@ def grad_and_value(func, argnums=0, has_aux=False):
                 f"{out.dim()} dims. Maybe you wanted to use the vjp or jacrev APIs instead?")
         ov = _raw(out)
         gs = _grads([ov], [_raw(x) for x in flat_in], [C.ones_like(ov)], cg)
-        gs = [_mk(g, x.levels if isinstance(x, BatchedTensor) else ()) for g, x in zip(gs, flat_in)]
+        gs = [
+            _mk(g, x.levels if isinstance(x, BatchedTensor) else ()) for g, x in zip(gs, flat_in, strict=True)
+        ]
         if not cg:
             gs = [g.detach() if not isinstance(g, BatchedTensor)
                   else BatchedTensor(g.value.detach(), g.levels) for g in gs]
@@ -235,7 +237,7 @@ def vjp(func, *primals, has_aux=False):
     xs = [_make_input(x, api) for x in leaves]
     cg_base = _need_graph(leaves)
     with _Level(), grad_mode.enable_grad():
-        out = resolve(func)(*tree_unflatten(xs, spec))
+        out = func(*tree_unflatten(xs, spec))
     out, aux = _split_aux(out, has_aux, api)
     outs, ospec = tree_flatten(out)
     for o in outs:
@@ -254,7 +256,7 @@ def vjp(func, *primals, has_aux=False):
             raise RuntimeError(
                 "Expected pytree structure of cotangents to be the same as pytree structure of "
                 f"outputs to the function. cotangents: {cspec!r}, primal output: {ospec!r}")
-        for c, o in zip(cts, outs):
+        for c, o in zip(cts, outs, strict=True):
             if not isinstance(c, Tensor):
                 raise RuntimeError(f"vjp_fn: expected cotangents to be Tensors, got {type(c)}")
             if tuple(c.shape) != tuple(o.shape):
@@ -262,9 +264,9 @@ def vjp(func, *primals, has_aux=False):
                     f"Mismatch in shape: grad_output[0] has a shape of {tuple(c.shape)} and "
                     f"output[0] has a shape of {tuple(o.shape)}.")
         cg = cg_base or _depth() > 0 or any(c.requires_grad for c in cts)
-        gos = [_expand_to(c, o) for c, o in zip(cts, outs)]
+        gos = [_expand_to(c, o) for c, o in zip(cts, outs, strict=True)]
         gs = _grads([_raw(o) for o in outs], [_raw(x) for x in xs], gos, cg, retain_graph=True)
-        gs = [_mk(g, x.levels if isinstance(x, BatchedTensor) else ()) for g, x in zip(gs, xs)]
+        gs = [_mk(g, x.levels if isinstance(x, BatchedTensor) else ()) for g, x in zip(gs, xs, strict=True)]
         if not cg:
             gs = [_detach(g) for g in gs]
         return tree_unflatten(gs, spec)
@@ -290,13 +292,13 @@ def jvp(func, primals, tangents, *, strict=False, has_aux=False):
             f"{api}: Expected primals and tangents to have the same python structure. For "
             f"example, if primals is a tuple of 3 tensors, tangents also must be. Got primals "
             f"with structure {spec!r} and tangents with structure {tspec!r}")
-    for p, t in zip(leaves, tl):
+    for p, t in zip(leaves, tl, strict=True):
         if not isinstance(t, Tensor) or tuple(p.shape) != tuple(t.shape):
             raise RuntimeError(f"{api}: Expected primals and tangents to have the same shape")
     xs = [_make_input(x, api) for x in leaves]
     cg_base = _need_graph(list(leaves) + list(tl))
     with _Level(), grad_mode.enable_grad():
-        out = resolve(func)(*tree_unflatten(xs, spec))
+        out = func(*tree_unflatten(xs, spec))
         out, aux = _split_aux(out, has_aux, api)
         outs, ospec = tree_flatten(out)
         for o in outs:
@@ -307,15 +309,15 @@ def jvp(func, primals, tangents, *, strict=False, has_aux=False):
         us = [C.zeros_like(_raw(o)).requires_grad_(True) for o in outs]
         xraw = [_raw(x) for x in xs]
         g = _grads([_raw(o) for o in outs], xraw, us, True)
-        tv = [_expand_to(t, x) for t, x in zip(tl, xs)]
-        pairs = [(gi, ti) for gi, ti in zip(g, tv) if gi.requires_grad]
+        tv = [_expand_to(t, x) for t, x in zip(tl, xs, strict=True)]
+        pairs = [(gi, ti) for gi, ti in zip(g, tv, strict=True) if gi.requires_grad]
         if pairs:
             jv = autograd.grad([p for p, _ in pairs], us, grad_outputs=[t for _, t in pairs],
                                create_graph=cg_base, retain_graph=True, allow_unused=True)
         else:
             jv = [None] * len(us)
-    jv = [C.zeros_like(u) if j is None else j for j, u in zip(jv, us)]
-    jv = [_mk(j, o.levels if isinstance(o, BatchedTensor) else ()) for j, o in zip(jv, outs)]
+    jv = [C.zeros_like(u) if j is None else j for j, u in zip(jv, us, strict=True)]
+    jv = [_mk(j, o.levels if isinstance(o, BatchedTensor) else ()) for j, o in zip(jv, outs, strict=True)]
     if not cg_base:
         jv = [_detach(j) for j in jv]
         outs = [_detach(o) for o in outs]
@@ -379,12 +381,12 @@ def jacrev(func, argnums=0, *, has_aux=False, chunk_size=None, _preallocate_and_
     return wrapper
 
 
-def jacfwd(func, argnums=0, has_aux=False, *, randomness="error"):
+def jacfwd(func, argnums=0, has_aux=False, *, randomness="error"):  # noqa: C901 - see wrapper
     """The Jacobian by forward mode (double-vjp ``jvp``, one per input element)."""
     api = "jacfwd(f, argnums)(*args)"
 
     @functools.wraps(func)
-    def wrapper(*args, **kwargs):
+    def wrapper(*args, **kwargs):  # noqa: C901 - torch.func's argument checks, one by one
         _ensure_ready()
         nums = _check_argnums(argnums, len(args), api)
         diff_leaves, specs = [], []
@@ -396,9 +398,9 @@ def jacfwd(func, argnums=0, has_aux=False, *, randomness="error"):
         def f_flat(*flat):
             a = list(args)
             it = iter(flat)
-            for n, (k, spec) in zip(nums, specs):
+            for n, (k, spec) in zip(nums, specs, strict=True):
                 a[n] = tree_unflatten([next(it) for _ in range(k)], spec)
-            return resolve(func)(*a, **kwargs)
+            return func(*a, **kwargs)
 
         primals = tuple(diff_leaves)
         columns = []  # per input leaf: list over its elements of (out leaves jvp)
@@ -470,28 +472,99 @@ def hessian(func, argnums=0):
 
 
 # ----------------------------------------------------------------------------- functional_call
-def functional_call(module, parameter_and_buffer_dicts, args=None, kwargs=None, *,
-                    tie_weights=True, strict=False):
-    """Call ``module`` with its parameters/buffers replaced by the given tensors, then restore."""
+def _merge_dicts(parameter_and_buffer_dicts):
+    """One name -> tensor dict from a dict or a list/tuple of dicts whose keys must not overlap."""
     if isinstance(parameter_and_buffer_dicts, dict):
-        merged = dict(parameter_and_buffer_dicts)
-    elif isinstance(parameter_and_buffer_dicts, (tuple, list)):
-        merged = {}
-        seen = {}
-        for d in parameter_and_buffer_dicts:
-            if not isinstance(d, dict):
-                raise ValueError(
-                    "Expected all elements of parameter_and_buffer_dicts to be dictionaries")
-            dup = [k for k in d if k in merged]
-            if dup:
-                raise ValueError(
-                    f"{dup} appeared in multiple dictionaries; behavior of functional call is "
-                    "ambiguous")
-            merged.update(d)
-    else:
+        return dict(parameter_and_buffer_dicts)
+    if not isinstance(parameter_and_buffer_dicts, (tuple, list)):
         raise ValueError(
             f"Expected parameter_and_buffer_dicts to be a dict, or a list/tuple of dicts, but "
             f"got {type(parameter_and_buffer_dicts)}")
+    merged = {}
+    for d in parameter_and_buffer_dicts:
+        if not isinstance(d, dict):
+            raise ValueError(
+                "Expected all elements of parameter_and_buffer_dicts to be dictionaries")
+        dup = [k for k in d if k in merged]
+        if dup:
+            raise ValueError(
+                f"{dup} appeared in multiple dictionaries; behavior of functional call is "
+                "ambiguous")
+        merged.update(d)
+    return merged
+
+
+def _check_strict_keys(module, known, merged):
+    missing = sorted(k for k in known if k not in merged)
+    unexpected = sorted(k for k in merged if k not in known)
+    if missing or unexpected:
+        msg = f"Error(s) in reparametrizing for {module._get_name()}:"
+        if unexpected:
+            msg += "\n\tUnexpected key(s): " + ", ".join(f"'{k}'" for k in unexpected) + "."
+        if missing:
+            msg += "\n\tMissing key(s): " + ", ".join(f"'{k}'" for k in missing) + "."
+        raise RuntimeError(msg)
+
+
+def _spread_tied(known, merged, values):
+    """A value given for one of several tied names (one object under many names) fills the others."""
+    groups = {}
+    for name, obj in known.items():
+        if obj is not None:
+            groups.setdefault(id(obj), []).append(name)
+    for names in groups.values():
+        if len(names) < 2:
+            continue
+        given = [n for n in names if n in merged]
+        if not given:
+            continue
+        first = merged[given[0]]
+        for n in given[1:]:
+            if merged[n] is not first:
+                raise ValueError(
+                    f"functional_call got multiple values for keys {sorted(given)}, which "
+                    "are tied. Consider using tie_weights=False")
+        for n in names:
+            values.setdefault(n, first)
+
+
+def _swap_in(module, values, saved):
+    """Put ``values`` in place of the named parameters/buffers/attributes, recording the old ones."""
+    for name, value in values.items():
+        mod, attr = _locate(module, name)
+        if attr in mod._parameters:
+            saved.append((mod, "_parameters", attr, mod._parameters[attr]))
+            mod._parameters[attr] = value
+        elif attr in mod._buffers:
+            saved.append((mod, "_buffers", attr, mod._buffers[attr]))
+            mod._buffers[attr] = value
+        else:
+            had = attr in mod.__dict__
+            saved.append((mod, None, attr, mod.__dict__.get(attr) if had else _MISSING))
+            object.__setattr__(mod, attr, value)
+
+
+def _swap_back(saved):
+    for mod, where, attr, old in reversed(saved):
+        if where is not None:
+            getattr(mod, where)[attr] = old
+        elif old is _MISSING:
+            mod.__dict__.pop(attr, None)
+        else:
+            object.__setattr__(mod, attr, old)
+
+
+def functional_call(module, parameter_and_buffer_dicts, args=None, kwargs=None, *,
+                    tie_weights=True, strict=False):
+    """Call ``module`` with its parameters/buffers replaced by the given tensors, then restore.
+
+    Example::
+
+        >>> lin = nn.Linear(3, 2)
+        >>> w = {"weight": tapegrad.zeros(2, 3), "bias": tapegrad.ones(2)}
+        >>> functional_call(lin, w, (tapegrad.randn(4, 3),))   # shape (4, 2), all ones
+    """
+    merged = _merge_dicts(parameter_and_buffer_dicts)
     if args is None:
         args = ()
     elif not isinstance(args, tuple):
@@ -504,59 +577,17 @@ def functional_call(module, parameter_and_buffer_dicts, args=None, kwargs=None, 
     for name, b in module.named_buffers(remove_duplicate=False):
         known[name] = b
     if strict:
-        missing = sorted(k for k in known if k not in merged)
-        unexpected = sorted(k for k in merged if k not in known)
-        if missing or unexpected:
-            msg = f"Error(s) in reparametrizing for {module._get_name()}:"
-            if unexpected:
-                msg += "\n\tUnexpected key(s): " + ", ".join(f"'{k}'" for k in unexpected) + "."
-            if missing:
-                msg += "\n\tMissing key(s): " + ", ".join(f"'{k}'" for k in missing) + "."
-            raise RuntimeError(msg)
+        _check_strict_keys(module, known, merged)
     values = dict(merged)
     if tie_weights:
-        groups = {}
-        for name, obj in known.items():
-            if obj is not None:
-                groups.setdefault(id(obj), []).append(name)
-        for names in groups.values():
-            if len(names) < 2:
-                continue
-            given = [n for n in names if n in merged]
-            if not given:
-                continue
-            first = merged[given[0]]
-            for n in given[1:]:
-                if merged[n] is not first:
-                    raise ValueError(
-                        f"functional_call got multiple values for keys {sorted(given)}, which "
-                        "are tied. Consider using tie_weights=False")
-            for n in names:
-                values.setdefault(n, first)
+        _spread_tied(known, merged, values)
 
     saved = []
     try:
-        for name, value in values.items():
-            mod, attr = _locate(module, name)
-            if attr in mod._parameters:
-                saved.append((mod, "_parameters", attr, mod._parameters[attr]))
-                mod._parameters[attr] = value
-            elif attr in mod._buffers:
-                saved.append((mod, "_buffers", attr, mod._buffers[attr]))
-                mod._buffers[attr] = value
-            else:
-                had = attr in mod.__dict__
-                saved.append((mod, None, attr, mod.__dict__.get(attr) if had else _MISSING))
-                object.__setattr__(mod, attr, value)
+        _swap_in(module, values, saved)
         return module(*args, **kwargs)
     finally:
-        for mod, where, attr, old in reversed(saved):
-            if where is not None:
-                getattr(mod, where)[attr] = old
-            elif old is _MISSING:
-                mod.__dict__.pop(attr, None)
-            else:
-                object.__setattr__(mod, attr, old)
+        _swap_back(saved)
 
 
 _MISSING = object()

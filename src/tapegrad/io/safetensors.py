@@ -70,7 +70,9 @@ _FROM_NUMPY = {
 def _code_for(arr: np.ndarray, name: str) -> _Code:
     code = _FROM_NUMPY.get((arr.dtype.kind, arr.dtype.itemsize))
     if code is None or arr.dtype.fields is not None:
-        raise TypeError(f"save_safetensors: tensor {name!r} has dtype {arr.dtype}, which safetensors cannot store")
+        raise TypeError(
+            f"save_safetensors: tensor {name!r} has dtype {arr.dtype}, which safetensors cannot store"
+        )
     return code
 
 
@@ -91,11 +93,9 @@ def save_safetensors(tensors: Mapping, path, metadata: Mapping | None = None) ->
     """
     if not isinstance(tensors, Mapping):
         raise TypeError(f"save_safetensors expects a dict of tensors, got {type(tensors).__name__}")
-    if metadata is not None:
-        if not isinstance(metadata, Mapping) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()
-        ):
-            raise TypeError("save_safetensors: metadata must be a dict of str to str")
+    if metadata is not None and (not isinstance(metadata, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in metadata.items())):
+        raise TypeError("save_safetensors: metadata must be a dict of str to str")
     entries = []
     for name, t in tensors.items():
         if not isinstance(name, str):
@@ -115,7 +115,11 @@ def save_safetensors(tensors: Mapping, path, metadata: Mapping | None = None) ->
         header["__metadata__"] = dict(metadata)
     offset = 0
     for code, name, arr in entries:
-        header[name] = {"dtype": code.code, "shape": list(arr.shape), "data_offsets": [offset, offset + arr.nbytes]}
+        header[name] = {
+            "dtype": code.code,
+            "shape": list(arr.shape),
+            "data_offsets": [offset, offset + arr.nbytes],
+        }
         offset += arr.nbytes
     blob = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
     blob += b" " * (-len(blob) % 8)
@@ -162,7 +166,8 @@ def _json_depth(raw: bytes) -> int:
     return depth
 
 
-def _read_header(fh, name: str):
+# long: the checks of an untrusted header, in the order its bytes are read; each names its failure
+def _read_header(fh, name: str):  # noqa: C901 - one check per way an untrusted header can be wrong
     """Parse and validate the header; returns (data_start, metadata, [(name, code, shape, begin, end)])."""
     fh.seek(0, os.SEEK_END)
     size = fh.tell()
@@ -175,7 +180,9 @@ def _read_header(fh, name: str):
             f"{name!r}: header length {n} exceeds the {_MAX_HEADER}-byte limit (not a safetensors file?)"
         )
     if 8 + n > size:
-        raise SafetensorsError(f"{name!r}: header length {n} runs past the end of the {size}-byte file (truncated?)")
+        raise SafetensorsError(
+            f"{name!r}: header length {n} runs past the end of the {size}-byte file (truncated?)"
+        )
     raw = fh.read(n)
     depth = _json_depth(raw)
     if depth > _MAX_JSON_DEPTH:
@@ -207,7 +214,9 @@ def _read_header(fh, name: str):
             raise SafetensorsError(f"{name!r}: entry {tname!r} needs dtype, shape and data_offsets")
         dtype, shape, offsets = info["dtype"], info["shape"], info["data_offsets"]
         if dtype in _UNSUPPORTED:
-            raise NotImplementedError(f"{name!r}: tensor {tname!r} has dtype {dtype}, which NumPy cannot represent")
+            raise NotImplementedError(
+                f"{name!r}: tensor {tname!r} has dtype {dtype}, which NumPy cannot represent"
+            )
         if dtype not in _CODES:
             raise SafetensorsError(f"{name!r}: tensor {tname!r} has unknown dtype {dtype!r}")
         if not isinstance(shape, list) or not all(_is_uint(d) for d in shape):
@@ -234,7 +243,8 @@ def _read_header(fh, name: str):
             )
         if end > data_len:
             raise SafetensorsError(
-                f"{name!r}: tensor {tname!r} ends at byte {end} of a {data_len}-byte data section (truncated?)"
+                f"{name!r}: tensor {tname!r} ends at byte {end} of a {data_len}-byte data section "
+                "(truncated?)"
             )
         expected = end
     if expected != data_len:
@@ -260,7 +270,7 @@ def load_safetensors(path) -> dict:
     out = {}
     with open(name, "rb") as fh:
         start, _, entries = _read_header(fh, name)
-        for tname, code, shape, begin, end in sorted(entries, key=lambda e: e[0]):
+        for tname, code, shape, begin, _end in sorted(entries, key=lambda e: e[0]):
             arr = np.empty(shape, dtype=np.dtype(code.disk))
             fh.seek(start + begin)
             try:

@@ -32,18 +32,28 @@ import sys
 import zipfile
 import zlib
 from collections import OrderedDict
-from typing import Any, NamedTuple
+from typing import IO, TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
 from . import _adapter
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 try:
     import fcntl
 except ImportError:  # Windows
     fcntl = None
 
-__all__ = ["save", "load", "CheckpointError", "UnpicklingRefused", "MAX_DECOMPRESSED_SIZE", "MAX_COMPRESSION_RATIO"]
+__all__ = [
+    "save",
+    "load",
+    "CheckpointError",
+    "UnpicklingRefused",
+    "MAX_DECOMPRESSED_SIZE",
+    "MAX_COMPRESSION_RATIO",
+]
 
 
 class CheckpointError(RuntimeError):
@@ -359,7 +369,7 @@ class _Unpickler(pickle._Unpickler):  # the pure-Python one: its opcodes can be 
 
     dispatch = dict(pickle._Unpickler.dispatch)
 
-    def __init__(self, file, loader: "_Loader"):
+    def __init__(self, file, loader: _Loader):
         super().__init__(file, encoding="utf-8")
         self._loader = loader
         self._granted: set[int] = set()
@@ -709,7 +719,7 @@ class _Loader:
         else:
             start = ref.offset + offset
             avail = ref.offset + ref.numel
-        last = start + sum((n - 1) * s for n, s in zip(size, stride))
+        last = start + sum((n - 1) * s for n, s in zip(size, stride, strict=False))
         typed = ref.storage.typed(dt)
         if last >= min(avail, typed.shape[0]):
             raise CheckpointError(
@@ -963,7 +973,9 @@ def _load_zip(fh, loader: _Loader, max_decompressed_size, max_compression_ratio)
         n = archive.size(f"{prefix}/byteorder")
         if n is not None:
             if n > _MAX_BYTEORDER:
-                raise CheckpointError(f"{name!r} has a {n}-byte 'byteorder' record (at most {_MAX_BYTEORDER} expected)")
+                raise CheckpointError(
+                    f"{name!r} has a {n}-byte 'byteorder' record (at most {_MAX_BYTEORDER} expected)"
+                )
             order = archive.read(f"{prefix}/byteorder").strip()
             if order not in (b"little", b"big"):
                 raise CheckpointError(f"{name!r} has an unknown byte order record {order!r}")
@@ -1077,7 +1089,9 @@ def _load_legacy(fh, loader: _Loader):
         if numel < declared:
             raise CheckpointError(f"storage {key!r} of {name!r} holds {numel} elements, needs {declared}")
         if numel * dt.itemsize > fh.remaining():
-            raise CheckpointError(f"{name!r} is truncated (storage {key!r} needs {numel * dt.itemsize} bytes)")
+            raise CheckpointError(
+                f"{name!r} is truncated (storage {key!r} needs {numel * dt.itemsize} bytes)"
+            )
         raw = np.empty(numel * dt.itemsize, dtype=np.uint8)
         _read_exact_into(fh, raw, f"storage {key!r} of {name!r}")
         loader._apply_map_location(raw, location)
@@ -1173,8 +1187,11 @@ def _readable(f):
         yield io.BytesIO(f.read()), name
 
 
-def load(f, map_location=None, weights_only=True, *,
-         max_decompressed_size=MAX_DECOMPRESSED_SIZE, max_compression_ratio=MAX_COMPRESSION_RATIO):
+def load(f: str | bytes | os.PathLike[str] | IO[bytes],
+         map_location: str | dict[str, str] | Callable[[Any, str], Any] | None = None,
+         weights_only: bool | None = True, *,
+         max_decompressed_size: int | None = MAX_DECOMPRESSED_SIZE,
+         max_compression_ratio: float | None = MAX_COMPRESSION_RATIO) -> Any:
     """Load an object saved by :func:`save` or by ``torch.save`` - without PyTorch.
 
     Tensors come back as tapegrad tensors (``nn.Parameter`` stays a Parameter)
@@ -1330,7 +1347,9 @@ class _StorageTable:
         """(storage, offset, strides) for ``arr``, in elements, as torch records them."""
         dt = _FROM_NUMPY.get((arr.dtype.kind, arr.dtype.itemsize))
         if dt is None or arr.dtype.fields is not None:
-            raise TypeError(f"tapegrad.save cannot save arrays of dtype {arr.dtype}: PyTorch has no such dtype")
+            raise TypeError(
+                f"tapegrad.save cannot save arrays of dtype {arr.dtype}: PyTorch has no such dtype"
+            )
         if not arr.dtype.isnative:
             arr = arr.astype(arr.dtype.newbyteorder("="))
         shared = self._shared(arr, dt)
@@ -1362,14 +1381,14 @@ class _StorageTable:
         # Size-1 dims may carry any stride in NumPy; give them torch's contiguous one.
         contiguous = _contiguous_strides(arr.shape)
         strides = []
-        for n, s, c in zip(arr.shape, arr.strides, contiguous):
+        for n, s, c in zip(arr.shape, arr.strides, contiguous, strict=True):
             if n == 1:
                 strides.append(c)
             elif s < 0 or s % isz:
                 return None
             else:
                 strides.append(s // isz)
-        end = first + sum((n - 1) * s for n, s in zip(arr.shape, arr.strides) if n > 1) + isz
+        end = first + sum((n - 1) * s for n, s in zip(arr.shape, arr.strides, strict=True) if n > 1) + isz
         if end > root.nbytes:
             return None
         key = (_address(root), root.nbytes, dt.name)
@@ -1411,7 +1430,7 @@ class _Pickler(pickle._Pickler):  # pure-Python: lets us write torch globals by 
         return None
 
     def save_torch_global(self, obj):
-        self.write(pickle.GLOBAL + f"{obj.module}\n{obj.qualname}\n".encode("utf-8"))
+        self.write(pickle.GLOBAL + f"{obj.module}\n{obj.qualname}\n".encode())
         self.memoize(obj)
 
     dispatch[_TorchGlobal] = save_torch_global
@@ -1621,7 +1640,7 @@ def _atomic_write(path):
                 os.close(dfd)
 
 
-def save(obj, f) -> None:
+def save(obj: Any, f: str | bytes | os.PathLike[str] | IO[bytes]) -> None:
     """Save ``obj`` in PyTorch's checkpoint format (readable by ``torch.load(weights_only=True)``).
 
     ``obj`` may nest tensors, dicts/OrderedDicts, lists, tuples, sets and

@@ -12,8 +12,8 @@ import numbers
 import warnings
 
 from .. import backend as B
-from .. import dtypes
 from ..autograd.graph import Node
+from ..ops import _dispatch
 from ..ops import conv as C
 from ..ops import elementwise as E
 from ..ops import normalization as N
@@ -24,6 +24,8 @@ from ..ops.shape import mT_, reshape_
 from ..tensor import Tensor
 
 xp = B.xp
+# every public layer function goes through the dispatch point (transforms such as vmap)
+_public = _dispatch.functional
 
 
 def _pair(v, n=2):
@@ -69,6 +71,7 @@ class _LinearNoBias(_Linear):
     _bw_name = "MmBackward0"
 
 
+@_public("layer")
 def linear(input, weight, bias=None):
     """``input @ weight.T + bias``; input (*, in_features), weight (out_features, in_features)."""
     if not (isinstance(input, Tensor) and isinstance(weight, Tensor)) or \
@@ -76,7 +79,8 @@ def linear(input, weight, bias=None):
         _check_tensors("linear", input=input, weight=weight, bias=bias)
     if input.shape[-1] != weight.shape[-1]:
         raise RuntimeError(
-            f"mat1 and mat2 shapes cannot be multiplied ({math.prod(input.shape[:-1]) if input.ndim > 1 else 1}"
+            "mat1 and mat2 shapes cannot be multiplied "
+            f"({math.prod(input.shape[:-1]) if input.ndim > 1 else 1}"
             f"x{input.shape[-1]} and {weight.shape[-1]}x{weight.shape[0]})")
     wd = weight._data.dtype
     if bias is not None:  # PyTorch's addmm then, with addmm's messages
@@ -90,6 +94,7 @@ def linear(input, weight, bias=None):
     return _Linear.apply(input, weight, bias)
 
 
+@_public("layer")
 def bilinear(input1, input2, weight, bias=None):
     """``x1^T A x2 + b`` for each output feature; weight (out, in1, in2)."""
     out = einsum("...i,oij,...j->...o", input1, weight, input2)
@@ -140,10 +145,12 @@ def _check_conv_input(input, weight, groups, ndim, name):
 
 
 def _same_pads(k, dil):
-    tot = [d * (kk - 1) for kk, d in zip(k, dil)]
+    # strict=False: dilation is user-supplied (any length); a bad one fails in the conv itself
+    tot = [d * (kk - 1) for kk, d in zip(k, dil, strict=False)]
     return (tot[0] // 2, tot[0] - tot[0] // 2, tot[1] // 2, tot[1] - tot[1] // 2)
 
 
+@_public("layer")
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """2-D convolution. input (N, C, H, W), weight (O, C/groups, kh, kw) -> (N, O, H', W').
 
@@ -167,7 +174,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
         p = _pair(padding)
         pads = (p[0], p[0], p[1], p[1])
     _check_conv_dtypes(input, weight, bias)
-    for i, (n, kk) in enumerate(zip(input.shape[2:], k)):
+    for i, (n, kk) in enumerate(zip(input.shape[2:], k, strict=False)):
         if n + pads[2 * i] + pads[2 * i + 1] < dil[i] * (kk - 1) + 1:
             raise RuntimeError(
                 f"Calculated padded input size per channel: ({input.shape[2] + pads[0] + pads[1]} x "
@@ -177,6 +184,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     return out if batched else out.squeeze(0)
 
 
+@_public("layer")
 def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """1-D convolution through conv2d on a height-1 image. input (N, C, L), weight (O, C/g, k)."""
     batched = _check_conv_input(input, weight, groups, 1, "conv1d")
@@ -189,6 +197,7 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     return out if batched else out.squeeze(0)
 
 
+@_public("layer")
 def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
     """Transposed 2-D convolution; weight (C_in, C_out/groups, kh, kw)."""
     _check_tensors("conv_transpose2d", input=input, weight=weight, bias=bias)
@@ -198,7 +207,8 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
     if not batched:
         input = input.unsqueeze(0)
     stride, pad, opad, dil = _pair(stride), _pair(padding), _pair(output_padding), _pair(dilation)
-    for o, s, d in zip(opad, stride, dil):
+    # strict=False: user-supplied pairs; a wrong length must keep failing later, with its own error
+    for o, s, d in zip(opad, stride, dil, strict=False):
         if o >= s and o >= d:
             raise RuntimeError("output padding must be smaller than either stride or dilation")
     if input.shape[1] != weight.shape[0]:
@@ -223,10 +233,11 @@ def _pool_args(input, kernel_size, stride, padding, name):
         raise RuntimeError(f"pad should be at most half of effective kernel size, but got pad={p[0]}, "
                            f"kernel_size={k[0]} and dilation=1")
     if input.ndim not in (3, 4):
-        raise RuntimeError(f"non-empty 3D or 4D (batch mode) tensor expected for input")
+        raise RuntimeError("non-empty 3D or 4D (batch mode) tensor expected for input")
     return k, s, p
 
 
+@_public("layer")
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
                return_indices=False):
     """Max over windows; gradient goes to the (first) max of each window."""
@@ -250,6 +261,7 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     return out
 
 
+@_public("layer")
 def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
     r = max_pool2d(input.unsqueeze(-2), (1, _pair(kernel_size, 1)[0]),
                    (1, _pair(stride, 1)[0]) if stride is not None else None,
@@ -259,6 +271,7 @@ def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     return r.squeeze(-2)
 
 
+@_public("layer")
 def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
                divisor_override=None):
     """Mean over windows (PyTorch's divisor rules for padding and ceil_mode)."""
@@ -279,6 +292,7 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
     return out if batched else out.squeeze(0)
 
 
+@_public("layer")
 def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
     return avg_pool2d(input.unsqueeze(-2), (1, _pair(kernel_size, 1)[0]),
                       (1, _pair(stride, 1)[0]) if stride is not None else None,
@@ -295,6 +309,7 @@ def _adaptive_matrix(n, o, dtype):
     return m
 
 
+@_public("layer")
 def adaptive_avg_pool2d(input, output_size):
     """Average pooling to a fixed output size (PyTorch's window boundaries)."""
     oh, ow = tuple(output_size) if isinstance(output_size, (tuple, list)) else (output_size, output_size)
@@ -310,19 +325,23 @@ def adaptive_avg_pool2d(input, output_size):
     return einsum("ih,...hw,jw->...ij", mh, input, mw)
 
 
+@_public("layer")
 def adaptive_avg_pool1d(input, output_size):
     return adaptive_avg_pool2d(input.unsqueeze(-2), (1, output_size)).squeeze(-2)
 
 
+@_public("layer")
 def adaptive_max_pool2d(input, output_size, return_indices=False):
     oh, ow = _pair(output_size)
     h, w = input.shape[-2:]
     if h % oh or w % ow:
-        raise NotImplementedError("adaptive_max_pool2d needs the input size to be a multiple of the output size")
+        raise NotImplementedError(
+            "adaptive_max_pool2d needs the input size to be a multiple of the output size")
     return max_pool2d(input, (h // oh, w // ow), (h // oh, w // ow), return_indices=return_indices)
 
 
 # =========================================================================== normalisation
+@_public("layer")
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1,
                eps=1e-5):
     """Batch normalisation over every dim but 1; updates running stats in training mode."""
@@ -337,12 +356,14 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     if training:
         m = math.prod(input.shape[i] for i in axes)
         if m <= 1:
-            raise ValueError(f"Expected more than 1 value per channel when training, got input size {input.shape}")
+            raise ValueError(
+                f"Expected more than 1 value per channel when training, got input size {input.shape}")
         w = weight.reshape(bshape) if weight is not None else None
         b = bias.reshape(bshape) if bias is not None else None
         out = N.BatchNorm.apply(input, w, b, axes=axes, eps=eps)
         if running_mean is not None or running_var is not None:
-            mean_arr, var_arr = out.grad_fn.stats if out.grad_fn is not None else _batch_stats(input._data, axes)
+            mean_arr, var_arr = (out.grad_fn.stats if out.grad_fn is not None
+                                 else _batch_stats(input._data, axes))
             _update_running(running_mean, running_var, mean_arr, var_arr, m, momentum)
         return out
     if running_mean is None or running_var is None:
@@ -375,6 +396,7 @@ def _update_running(rm, rv, mean, var, m, momentum):
             rv._record_inplace("batch_norm")
 
 
+@_public("layer")
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     """Normalise over the trailing ``normalized_shape`` dims."""
     if isinstance(normalized_shape, numbers.Integral):
@@ -389,6 +411,7 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     return N.LayerNorm.apply(input, weight, bias, axes=axes, eps=eps)
 
 
+@_public("layer")
 def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
     """Normalise over groups of channels (and all spatial positions)."""
     n, c = input.shape[:2]
@@ -406,6 +429,7 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
     return x
 
 
+@_public("layer")
 def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=None,
                   use_input_stats=True, momentum=0.1, eps=1e-5):
     n, c = input.shape[:2]
@@ -418,6 +442,7 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
     return x
 
 
+@_public("layer")
 def normalize(input, p=2.0, dim=1, eps=1e-12, out=None):
     """``input / max(||input||_p, eps)`` along ``dim``."""
     n = R.norm(input, p, dim, keepdim=True)
@@ -425,6 +450,7 @@ def normalize(input, p=2.0, dim=1, eps=1e-12, out=None):
 
 
 # =========================================================================== dropout, embedding
+@_public("layer")
 def dropout(input, p=0.5, training=True, inplace=False):
     """Zero each element with probability ``p`` and scale the rest by ``1/(1-p)``."""
     if p < 0 or p > 1:
@@ -441,10 +467,12 @@ def dropout(input, p=0.5, training=True, inplace=False):
     return input * mask
 
 
+@_public("layer")
 def dropout1d(input, p=0.5, training=True, inplace=False):
     return dropout(input, p, training, inplace)
 
 
+@_public("layer")
 def dropout2d(input, p=0.5, training=True, inplace=False):
     """Zero whole channels of (N, C, H, W) input."""
     if not isinstance(p, (int, float)) or p < 0 or p > 1:
@@ -480,6 +508,7 @@ class _Embedding(Node):
         return None, gw
 
 
+@_public("layer")
 def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, scale_grad_by_freq=False,
               sparse=False):
     """Rows of ``weight`` picked by the integer tensor ``input``."""
@@ -505,11 +534,13 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, sca
                             scale_grad_by_freq=bool(scale_grad_by_freq))
 
 
+@_public("layer")
 def one_hot(tensor, num_classes=-1):
     from ..ops.indexing import one_hot as oh
     return oh(tensor, num_classes)
 
 
+@_public("layer")
 def pad(input, pad, mode="constant", value=None):
     """Pad the last ``len(pad)//2`` dims: ``pad = (left, right, top, bottom, ...)``."""
     if len(pad) % 2:
@@ -566,10 +597,10 @@ class _ConstantPad(Node):
 
 
 # =========================================================================== activations
-sigmoid = E.sigmoid
-tanh = E.tanh
-softplus = E.softplus
-gelu = E.gelu
+sigmoid = _dispatch.public(E.sigmoid, "nn.functional.sigmoid", "unary")
+tanh = _dispatch.public(E.tanh, "nn.functional.tanh", "unary")
+softplus = _dispatch.public(E.softplus, "nn.functional.softplus", "unary")
+gelu = _dispatch.public(E.gelu, "nn.functional.gelu", "unary")
 
 
 def _inplace(fn, name):
@@ -577,61 +608,75 @@ def _inplace(fn, name):
     return make_inplace(fn, name)
 
 
+@_public("unary")
 def relu(input, inplace=False):
     return input.relu_() if inplace else E.relu(input)
 
 
+@_public("unary")
 def silu(input, inplace=False):
     return _inplace(E.silu, "silu_")(input) if inplace else E.silu(input)
 
 
+@_public("unary")
 def leaky_relu(input, negative_slope=0.01, inplace=False):
     if inplace:
         return _inplace(E.leaky_relu, "leaky_relu_")(input, negative_slope)
     return E.leaky_relu(input, negative_slope)
 
 
+@_public("unary")
 def relu_(input):
     return input.relu_()
 
 
+@_public("unary")
 def relu6(input, inplace=False):
     return hardtanh(input, 0.0, 6.0)
 
 
+@_public("unary")
 def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
     return E.clamp(input, min_val, max_val)
 
 
+@_public("unary")
 def elu(input, alpha=1.0, inplace=False):
     return E.where(input > 0, input, (E.expm1(E.clamp(input, max=0.0))) * alpha)
 
 
+@_public("unary")
 def selu(input, inplace=False):
     alpha, scale = 1.6732632423543772, 1.0507009873554805
     return elu(input, alpha) * scale
 
 
+@_public("unary")
 def celu(input, alpha=1.0, inplace=False):
     return E.where(input > 0, input, E.expm1(E.clamp(input, max=0.0) / alpha) * alpha)
 
 
+@_public("unary")
 def mish(input, inplace=False):
     return input * E.tanh(E.softplus(input))
 
 
+@_public("unary")
 def hardsigmoid(input, inplace=False):
     return E.clamp(input / 6 + 0.5, 0.0, 1.0)
 
 
+@_public("unary")
 def hardswish(input, inplace=False):
     return input * hardsigmoid(input)
 
 
+@_public("unary")
 def logsigmoid(input):
     return -E.softplus(-input)
 
 
+@_public("scan")
 def softmax(input, dim=None, _stacklevel=3, dtype=None):
     if dim is None:
         warnings.warn("Implicit dimension choice for softmax has been deprecated. Change the call to "
@@ -639,6 +684,7 @@ def softmax(input, dim=None, _stacklevel=3, dtype=None):
     return R.softmax(input, dim, dtype)
 
 
+@_public("scan")
 def log_softmax(input, dim=None, _stacklevel=3, dtype=None):
     if dim is None:
         warnings.warn("Implicit dimension choice for log_softmax has been deprecated. Change the call to "
@@ -646,10 +692,12 @@ def log_softmax(input, dim=None, _stacklevel=3, dtype=None):
     return R.log_softmax(input, dim, dtype)
 
 
+@_public("scan")
 def softmin(input, dim=None, dtype=None):
     return R.softmax(-input, dim, dtype)
 
 
+@_public("layer")
 def cosine_similarity(x1, x2, dim=1, eps=1e-8):
     dot = (x1 * x2).sum(dim)
     n1 = R.norm(x1, 2, dim)
@@ -657,6 +705,7 @@ def cosine_similarity(x1, x2, dim=1, eps=1e-8):
     return dot / E.clamp(n1 * n2, min=eps)
 
 
+@_public("layer")
 def pairwise_distance(x1, x2, p=2.0, eps=1e-6, keepdim=False):
     return R.norm(x1 - x2 + eps, p, -1, keepdim)
 
@@ -690,6 +739,7 @@ def _check_same_size(input, target, name):
             "the same size.", UserWarning, stacklevel=3)
 
 
+@_public("loss")
 def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
     """Mean squared error."""
     reduction = _legacy_reduction(size_average, reduce, reduction)
@@ -731,6 +781,7 @@ class _MseLoss(Node):
         return (ga if need[0] else None), (-ga if need[1] else None)
 
 
+@_public("loss")
 def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
     reduction = _legacy_reduction(size_average, reduce, reduction)
     _check_same_size(input, target, "l1_loss")
@@ -740,6 +791,7 @@ def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", wei
     return _reduce(loss, reduction)
 
 
+@_public("loss")
 def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mean", beta=1.0):
     """Quadratic below ``beta``, linear above (Huber divided by beta)."""
     reduction = _legacy_reduction(size_average, reduce, reduction)
@@ -753,6 +805,7 @@ def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mea
     return _reduce(loss, reduction)
 
 
+@_public("loss")
 def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
     d = E.abs(input - target)
     loss = E.where(d < delta, d * d * 0.5, (d - 0.5 * delta) * delta)
@@ -771,6 +824,7 @@ def _flatten_classes(input, target):
     return input, target
 
 
+@_public("loss")
 def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
              reduction="mean"):
     """Negative log-likelihood of class indices: input (N, C) or (N, C, d...) of log-probabilities."""
@@ -855,6 +909,7 @@ class _NllLoss(Node):
         return ScatterAlong.apply(per_row, index=ctx.index, dim=1, shape=ctx.x_shape)
 
 
+@_public("loss")
 def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
                   reduction="mean", label_smoothing=0.0):
     """Cross-entropy from logits, stable for large logits (log-softmax subtracts the max).
@@ -905,6 +960,7 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     return nll * (1 - label_smoothing) + smooth * (label_smoothing / c)
 
 
+@_public("loss")
 def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None, reduction="mean"):
     """``-(y log x + (1-y) log(1-x))`` with logs clamped at -100, as in PyTorch."""
     reduction = _legacy_reduction(size_average, reduce, reduction)
@@ -943,10 +999,12 @@ class _BinaryCrossEntropy(Node):
         gy = None
         if len(n) > 1 and n[1]:
             with xp.errstate(divide="ignore"):
-                gy = g * (E.Clamp.apply(E.Log.apply(1 - x), lo=-100.0) - E.Clamp.apply(E.Log.apply(x), lo=-100.0))
+                gy = g * (E.Clamp.apply(E.Log.apply(1 - x), lo=-100.0)
+                          - E.Clamp.apply(E.Log.apply(x), lo=-100.0))
         return gx, gy
 
 
+@_public("loss")
 def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None, reduce=None,
                                      reduction="mean", pos_weight=None):
     """BCE on logits without overflow: ``(1-y) x + (1 + (pw-1) y) softplus(-x)``."""
@@ -963,6 +1021,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
     return _reduce(loss, reduction)
 
 
+@_public("loss")
 def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_target=False):
     reduction = _legacy_reduction(size_average, reduce, reduction)
     if log_target:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from .. import backend as B
 from ..autograd.graph import Node
-from ..tensor import Tensor
 
 xp = B.xp
 as_strided = xp.lib.stride_tricks.as_strided
@@ -24,11 +23,12 @@ as_strided = xp.lib.stride_tricks.as_strided
 # =========================================================================== array kernels
 def _pad(x, pads, value=0.0):
     """Pad the last two dims by (top, bottom, left, right)."""
-    t, b, l, r = pads
-    if not (t or b or l or r):
+    top, bottom, left, right = pads
+    if not (top or bottom or left or right):
         return x
-    out = xp.full(x.shape[:-2] + (x.shape[-2] + t + b, x.shape[-1] + l + r), value, dtype=x.dtype)
-    out[..., t:t + x.shape[-2], l:l + x.shape[-1]] = x
+    out = xp.full(x.shape[:-2] + (x.shape[-2] + top + bottom, x.shape[-1] + left + right), value,
+                  dtype=x.dtype)
+    out[..., top:top + x.shape[-2], left:left + x.shape[-1]] = x
     return out
 
 
@@ -246,7 +246,8 @@ class AvgPool2dBackward(Node):
             big = dxp
         for i in range(k[0]):
             for j in range(k[1]):
-                big[:, :, i:i + stride[0] * (oh - 1) + 1:stride[0], j:j + stride[1] * (ow - 1) + 1:stride[1]] += gd
+                big[:, :, i:i + stride[0] * (oh - 1) + 1:stride[0],
+                    j:j + stride[1] * (ow - 1) + 1:stride[1]] += gd
         return big[:, :, pads[0]:pads[0] + h, pads[2]:pads[2] + w].copy()
 
     def backward(ctx, gg):

@@ -12,6 +12,7 @@ import math
 from .. import backend as B
 from .. import dtypes
 from ..autograd.graph import Node
+from ._registry import op
 from ._util import check_tensor
 from ..tensor import Tensor
 
@@ -695,6 +696,26 @@ class Zero(Fill):
     _bw_name = "ZeroBackward0"
 
 
+@op("other", nodes=(Copy,), function=False, method=False, inplace=True)
+def copy(self, src, non_blocking=False):
+    """``src`` broadcast and cast to ``self``'s shape and dtype; only ``Tensor.copy_`` exists."""
+    if not isinstance(src, Tensor):
+        src = _as_t(src)
+    return Copy.apply(self, src)
+
+
+@op("other", nodes=(Fill, FillTensor), function=False, method=False, inplace=True)
+def fill(self, value):
+    """``self``'s shape filled with ``value`` (a number or 0-d tensor); only ``Tensor.fill_``."""
+    return (FillTensor if isinstance(value, Tensor) else Fill).apply(self, value)
+
+
+@op("other", nodes=(Zero,), function=False, method=False, inplace=True)
+def zero(self):
+    """Zeros of ``self``'s shape; only ``Tensor.zero_`` exists."""
+    return Zero.apply(self, 0)
+
+
 class ZeroGrad(Node):
     """Piecewise-constant functions (floor, ceil, round, trunc): derivative zero."""
 
@@ -763,6 +784,20 @@ def _as_t(x):
 
 
 # =========================================================================== public API
+def _fast_inplace(ufunc):
+    """``add_``/``sub_``/``mul_``/``div_``: ``ops.inplace``'s fast path writing straight into
+    storage when no graph is needed (optimizer updates)."""
+    def build(fn, name):
+        from .inplace import _fast_arith
+        return _fast_arith(ufunc, name)
+    return build
+
+
+def _where_method(self, condition, other):
+    """``Tensor.where(condition, other)``: ``self`` where ``condition``, else ``other``."""
+    return where(condition, self, other)
+
+
 def _scalar_name(d):
     """PyTorch's ScalarType name of a dtype (Float, Double, Long...) for error messages."""
     from .reduction import _cap
@@ -780,20 +815,22 @@ def _other(x):
     return NotImplemented
 
 
+@op("binary", nodes=(Add,), inplace=_fast_inplace(xp.add))
 def add(input, other, *, alpha=1, out=None):
     """``input + alpha * other`` with broadcasting and type promotion."""
     check_tensor(input, "add")
     other = _other(other)
     if other is NotImplemented:
-        raise TypeError(f"add(): argument 'other' must be Tensor or Number")
+        raise TypeError("add(): argument 'other' must be Tensor or Number")
     return Add.apply(input, other, alpha=alpha)
 
 
+@op("binary", nodes=(Sub,), inplace=_fast_inplace(xp.subtract), aliases=("subtract",))
 def sub(input, other, *, alpha=1, out=None):
     check_tensor(input, "sub")
     other = _other(other)
     if other is NotImplemented:
-        raise TypeError(f"sub(): argument 'other' must be Tensor or Number")
+        raise TypeError("sub(): argument 'other' must be Tensor or Number")
     if input._data.dtype == xp.bool_ or (getattr(other, "dtype", None) is dtypes.bool_):
         raise RuntimeError(
             "Subtraction, the `-` operator, with two bool tensors is not supported. Use the `^` "
@@ -801,39 +838,33 @@ def sub(input, other, *, alpha=1, out=None):
     return Sub.apply(input, other, alpha=alpha)
 
 
-subtract = sub
-
-
+@op("binary", nodes=(Rsub,))
 def rsub(input, other, alpha=1):
     return Rsub.apply(input, other) if alpha == 1 else sub(_as_t(other), input, alpha=alpha)
 
 
+@op("binary", nodes=(Mul,), inplace=_fast_inplace(xp.multiply), aliases=("multiply",))
 def mul(input, other, *, out=None):
     check_tensor(input, "mul")
     other = _other(other)
     if other is NotImplemented:
-        raise TypeError(f"mul(): argument 'other' must be Tensor or Number")
+        raise TypeError("mul(): argument 'other' must be Tensor or Number")
     return Mul.apply(input, other)
 
 
-multiply = mul
-
-
+@op("binary", nodes=(Div,), inplace=_fast_inplace(xp.true_divide), aliases=("divide", "true_divide"))
 def div(input, other, *, rounding_mode=None, out=None):
     """True division (integers become float32), or ``rounding_mode='trunc'|'floor'``."""
     check_tensor(input, "div")
     other = _other(other)
     if other is NotImplemented:
-        raise TypeError(f"div(): argument 'other' must be Tensor or Number")
+        raise TypeError("div(): argument 'other' must be Tensor or Number")
     if rounding_mode is None:
         return Div.apply(input, other)
     if rounding_mode not in ("trunc", "floor"):
         raise ValueError(
             f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but found '{rounding_mode}'")
     return _rounded_div(input, other, rounding_mode)
-
-
-divide = true_divide = div
 
 
 class RoundedDiv(Node):
@@ -937,6 +968,7 @@ def _rounded_div(a, b, mode):
     return Tensor._wrap(xp.asarray(r).astype(res.np, copy=False))
 
 
+@op("binary", nodes=(NotImplementedGrad, RoundedDiv), inplace=True)
 def floor_divide(input, other):
     """``input // other``; on floats PyTorch records it without a derivative (NotImplemented)."""
     other = _other(other)
@@ -945,6 +977,7 @@ def floor_divide(input, other):
     return div(input, other, rounding_mode="floor")
 
 
+@op("binary", nodes=(Remainder, RemainderScalar), inplace=True)
 def remainder(input, other):
     """Python-style modulus (sign of the divisor); gradient 1 w.r.t. input, -floor(input/other)
     w.r.t. other."""
@@ -956,6 +989,7 @@ def remainder(input, other):
     return (Remainder if isinstance(other, Tensor) else RemainderScalar).apply(input, other)
 
 
+@op("binary", nodes=(Fmod, FmodScalar), inplace=True)
 def fmod(input, other):
     other = _other(other)
     _check_int_div(input, other)
@@ -969,6 +1003,7 @@ def _nograd(fn, a, b):
     return Tensor._wrap(xp.asarray(fn(a._data, bb)).astype(res.np, copy=False))
 
 
+@op("binary", nodes=(Pow, PowTensor, Rpow), inplace=True)
 def pow(input, exponent):
     """``input ** exponent``; either may be a scalar (but not both)."""
     if not isinstance(input, Tensor):
@@ -980,22 +1015,25 @@ def pow(input, exponent):
     if isinstance(exponent, Tensor):
         return PowTensor.apply(input, exponent)
     if exponent is NotImplemented:
-        raise TypeError(f"pow(): argument 'exponent' must be Tensor or Number")
+        raise TypeError("pow(): argument 'exponent' must be Tensor or Number")
     if input._data.dtype.kind in "iub" and isinstance(exponent, int) and exponent < 0:
         raise RuntimeError("Integers to negative integer powers are not allowed.")
     return Pow.apply(input, exponent)
 
 
+@op("binary", nodes=(Pow, PowTensor, Rpow))
 def float_power(input, exponent):
     return pow(input.double(), exponent)
 
 
+@op("unary", nodes=(Square,), inplace=True)
 def square(input):
     if input._data.dtype == xp.bool_:  # PyTorch: pow(input, 2), so bool ** int -> int64
         input = input.to(dtypes.int64)
     return Square.apply(input)
 
 
+@op("unary", nodes=(Neg,), inplace=True, aliases=("negative",))
 def neg(input):
     check_tensor(input, "neg")
     if input._data.dtype == xp.bool_:
@@ -1005,55 +1043,50 @@ def neg(input):
     return Neg.apply(input)
 
 
-negative = neg
-
-
-def _unary(cls, name):
+def _unary(cls, name, **decl):
+    """Declare the op ``name``: ``cls.apply(input)`` after checking ``input`` is a tensor."""
     def f(input):
         check_tensor(input, name)
         return cls.apply(input)
     f.__name__ = f.__qualname__ = name
     f.__doc__ = f"Elementwise ``{name}``; differentiable (see ``{cls.__name__}.backward``)."
-    return f
+    return op("unary", nodes=(cls,), **decl)(f)
 
 
-abs = _unary(Abs, "abs")
-absolute = abs
-sign = _unary(Sign, "sign")
-exp = _unary(Exp, "exp")
-exp2 = _unary(Exp2, "exp2")
-expm1 = _unary(Expm1, "expm1")
-log = _unary(Log, "log")
-log2 = _unary(Log2, "log2")
-log10 = _unary(Log10, "log10")
-log1p = _unary(Log1p, "log1p")
-sqrt = _unary(Sqrt, "sqrt")
-rsqrt = _unary(Rsqrt, "rsqrt")
-reciprocal = _unary(Reciprocal, "reciprocal")
-sin = _unary(Sin, "sin")
-cos = _unary(Cos, "cos")
-tan = _unary(Tan, "tan")
-asin = arcsin = _unary(Asin, "asin")
-acos = arccos = _unary(Acos, "acos")
-atan = arctan = _unary(Atan, "atan")
-sinh = _unary(Sinh, "sinh")
-cosh = _unary(Cosh, "cosh")
-tanh = _unary(Tanh, "tanh")
-sigmoid = _unary(Sigmoid, "sigmoid")
-erf = _unary(Erf, "erf")
-relu = _unary(Relu, "relu")
+abs = _unary(Abs, "abs", inplace=True, aliases=("absolute",))
+sign = _unary(Sign, "sign", inplace=True)
+exp = _unary(Exp, "exp", inplace=True)
+exp2 = _unary(Exp2, "exp2", inplace=True)
+expm1 = _unary(Expm1, "expm1", inplace=True)
+log = _unary(Log, "log", inplace=True)
+log2 = _unary(Log2, "log2", inplace=True)
+log10 = _unary(Log10, "log10", inplace=True)
+log1p = _unary(Log1p, "log1p", inplace=True)
+sqrt = _unary(Sqrt, "sqrt", inplace=True)
+rsqrt = _unary(Rsqrt, "rsqrt", inplace=True)
+reciprocal = _unary(Reciprocal, "reciprocal", inplace=True)
+sin = _unary(Sin, "sin", inplace=True)
+cos = _unary(Cos, "cos", inplace=True)
+tan = _unary(Tan, "tan", inplace=True)
+asin = _unary(Asin, "asin", inplace=True, aliases=("arcsin",))
+acos = _unary(Acos, "acos", inplace=True, aliases=("arccos",))
+atan = _unary(Atan, "atan", inplace=True, aliases=("arctan",))
+sinh = _unary(Sinh, "sinh", inplace=True)
+cosh = _unary(Cosh, "cosh", inplace=True)
+tanh = _unary(Tanh, "tanh", inplace=True)
+sigmoid = _unary(Sigmoid, "sigmoid", inplace=True)
+erf = _unary(Erf, "erf", inplace=True)
+relu = _unary(Relu, "relu", inplace=True)
 silu = _unary(Silu, "silu")
-frac = _unary(Frac, "frac")
+frac = _unary(Frac, "frac", inplace=True)
 
 
+@op("binary", nodes=(Atan2,), inplace=True, aliases=("arctan2",))
 def atan2(input, other):
     return Atan2.apply(input, _other(other))
 
 
-arctan2 = atan2
-
-
-def _rounding(cls, fn, name):
+def _rounding(cls, fn, name, **decl):
     def f(input, **kw):
         check_tensor(input, name)
         if input._data.dtype.kind in "iub":
@@ -1063,7 +1096,7 @@ def _rounding(cls, fn, name):
             return cls.apply(input * s, fn=fn) / s
         return cls.apply(input, fn=fn)
     f.__name__ = name
-    return f
+    return op("unary", nodes=(cls,), **decl)(f)
 
 
 def clone_(t):
@@ -1071,11 +1104,10 @@ def clone_(t):
     return clone(t)
 
 
-floor = _rounding(Floor, xp.floor, "floor")
-ceil = _rounding(Ceil, xp.ceil, "ceil")
-round = _rounding(Round, xp.round, "round")
-trunc = _rounding(Trunc, xp.trunc, "trunc")
-fix = trunc
+floor = _rounding(Floor, xp.floor, "floor", inplace=True)
+ceil = _rounding(Ceil, xp.ceil, "ceil", inplace=True)
+round = _rounding(Round, xp.round, "round", inplace=True)
+trunc = _rounding(Trunc, xp.trunc, "trunc", inplace=True, aliases=("fix",))
 
 
 def leaky_relu(input, negative_slope=0.01, inplace=False):
@@ -1084,7 +1116,7 @@ def leaky_relu(input, negative_slope=0.01, inplace=False):
 
 def gelu(input, approximate="none"):
     if approximate not in ("none", "tanh"):
-        raise RuntimeError(f"approximate argument must be either none or tanh.")
+        raise RuntimeError("approximate argument must be either none or tanh.")
     return Gelu.apply(input, approximate=approximate)
 
 
@@ -1092,6 +1124,7 @@ def softplus(input, beta=1.0, threshold=20.0):
     return Softplus.apply(input, beta=beta, threshold=threshold)
 
 
+@op("elementwise", nodes=(Clamp,), inplace=True, aliases=("clip",))
 def clamp(input, min=None, max=None, *, _cls=None):
     """Clip to ``[min, max]`` (scalars or tensors); gradient flows where not clipped."""
     check_tensor(input, "clamp")
@@ -1143,9 +1176,6 @@ def _full_like_scalar(ref, v):
     return Tensor._wrap(xp.asarray(v, dtype=ref._data.dtype))
 
 
-clip = clamp
-
-
 class _ClampMinScalar(_ClampScalar):
     _bw_name = "ClampMinBackward0"
 
@@ -1162,30 +1192,37 @@ class _ClampMax(Clamp):
     _bw_name = "ClampMaxBackward1"
 
 
+@op("elementwise", nodes=(_ClampMinScalar, _ClampMin), inplace=True)
 def clamp_min(input, min):
     return clamp(input, min=min, _cls=(_ClampMinScalar, _ClampMin))
 
 
+@op("elementwise", nodes=(_ClampMaxScalar, _ClampMax), inplace=True)
 def clamp_max(input, max):
     return clamp(input, max=max, _cls=(_ClampMaxScalar, _ClampMax))
 
 
+@op("binary", nodes=(Maximum,))
 def maximum(input, other):
     return Maximum.apply(input, other)
 
 
+@op("binary", nodes=(Minimum,))
 def minimum(input, other):
     return Minimum.apply(input, other)
 
 
+@op("binary", nodes=(Maximum,))
 def fmax(input, other):
     return maximum(input, other)
 
 
+@op("binary", nodes=(Minimum,))
 def fmin(input, other):
     return minimum(input, other)
 
 
+@op("elementwise", nodes=(Where,), method_fn=_where_method)
 def where(condition, input=None, other=None):
     """``input`` where ``condition`` else ``other`` (scalars allowed); one-argument form = nonzero."""
     if input is None and other is None:
@@ -1196,7 +1233,9 @@ def where(condition, input=None, other=None):
         if cond._data.dtype == xp.uint8:
             cond = Tensor._wrap(cond._data.astype(bool))
         else:
-            raise RuntimeError(f"where expected condition to be a boolean tensor, but got a tensor with dtype {_scalar_name(cond.dtype)}")
+            raise RuntimeError(
+                "where expected condition to be a boolean tensor, but got a tensor with dtype "
+                f"{_scalar_name(cond.dtype)}")
     a, b = _other(input), _other(other)
     res = dtypes.result_type(*[x for x in (a, b)])
     a = a.to(res) if isinstance(a, Tensor) else Tensor._wrap(xp.asarray(a, dtype=res.np))
@@ -1213,20 +1252,23 @@ def to_dtype(input, dtype):
     return ToDtype.apply(input, dtype=d.np)
 
 
+@op("elementwise", inplace=True)
 def lerp(input, end, weight):
     return input + (end - input) * weight
 
 
+@op("elementwise", inplace=True)
 def addcmul(input, tensor1, tensor2, *, value=1):
     return input + tensor1 * tensor2 * value
 
 
+@op("elementwise", inplace=True)
 def addcdiv(input, tensor1, tensor2, *, value=1):
     return input + tensor1 / tensor2 * value
 
 
 # --------------------------------------------------------------------------- non-differentiable
-def _compare(fn, name):
+def _compare(fn, name, **decl):
     def f(input, other):
         o = _other(other)
         if o is NotImplemented:
@@ -1246,27 +1288,28 @@ def _compare(fn, name):
             note_cut(out, input if input._requires_grad else o, "integer", f"a comparison ({name})")
         return out
     f.__name__ = name
-    return f
+    return op("comparison", **decl)(f)
 
 
 eq = _compare(xp.equal, "eq")
 ne = _compare(xp.not_equal, "ne")
-lt = less = _compare(xp.less, "lt")
-le = less_equal = _compare(xp.less_equal, "le")
-gt = greater = _compare(xp.greater, "gt")
-ge = greater_equal = _compare(xp.greater_equal, "ge")
+lt = _compare(xp.less, "lt", aliases=("less",))
+le = _compare(xp.less_equal, "le", aliases=("less_equal",))
+gt = _compare(xp.greater, "gt", aliases=("greater",))
+ge = _compare(xp.greater_equal, "ge", aliases=("greater_equal",))
 
 
-def _logical(fn, name):
+def _logical(fn, name, **decl):
     def f(input, other=None):
         if other is None:
             return Tensor._wrap(fn(input._data))
         o = _other(other)
         if o is NotImplemented:
-            raise TypeError(f"{name}(): argument 'other' (position 2) must be Tensor, not {type(other).__name__}")
+            raise TypeError(
+                f"{name}(): argument 'other' (position 2) must be Tensor, not {type(other).__name__}")
         return Tensor._wrap(_numpy_call(fn, name, input._data, o._data if isinstance(o, Tensor) else o))
     f.__name__ = name
-    return f
+    return op("comparison", **decl)(f)
 
 
 def _numpy_call(fn, name, a, b):
@@ -1286,13 +1329,13 @@ def _describe(a):
     return f"tensor of {a.dtype}" if B.is_array(a) else type(a).__name__
 
 
-logical_and = _logical(xp.logical_and, "logical_and")
-logical_or = _logical(xp.logical_or, "logical_or")
+logical_and = _logical(xp.logical_and, "logical_and", inplace=True)
+logical_or = _logical(xp.logical_or, "logical_or", inplace=True)
 logical_xor = _logical(xp.logical_xor, "logical_xor")
-logical_not = _logical(xp.logical_not, "logical_not")
+logical_not = _logical(xp.logical_not, "logical_not", inplace=True)
 
 
-def _bitwise(fn, name):
+def _bitwise(fn, name, **decl):
     def f(input, other=None):
         if input._data.dtype.kind == "f":
             raise NotImplementedError(f"\"{name}_cpu\" not implemented for '{_scalar_name(input.dtype)}'")
@@ -1301,10 +1344,11 @@ def _bitwise(fn, name):
         o = _other(other)
         if isinstance(o, Tensor):
             res = dtypes.result_type(input, o)
-            return Tensor._wrap(fn(input._data.astype(res.np, copy=False), o._data.astype(res.np, copy=False)))
+            return Tensor._wrap(fn(input._data.astype(res.np, copy=False),
+                                   o._data.astype(res.np, copy=False)))
         return Tensor._wrap(fn(input._data, o))
     f.__name__ = name
-    return f
+    return op("comparison", **decl)(f)
 
 
 bitwise_and = _bitwise(xp.bitwise_and, "bitwise_and")
@@ -1313,11 +1357,11 @@ bitwise_xor = _bitwise(xp.bitwise_xor, "bitwise_xor")
 bitwise_not = _bitwise(xp.invert, "bitwise_not")
 
 
-def _predicate(fn, name):
+def _predicate(fn, name, **decl):
     def f(input):
         return Tensor._wrap(fn(input._data))
     f.__name__ = name
-    return f
+    return op("comparison", **decl)(f)
 
 
 isnan = _predicate(xp.isnan, "isnan")
@@ -1328,15 +1372,18 @@ isneginf = _predicate(xp.isneginf, "isneginf")
 signbit = _predicate(xp.signbit, "signbit")
 
 
+@op("comparison")
 def equal(input, other):
     """True when both tensors have the same shape and elements."""
     return input.shape == other.shape and bool((input._data == other._data).all())
 
 
+@op("comparison")
 def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
     return bool(isclose(input, other, rtol, atol, equal_nan).all())
 
 
+@op("comparison")
 def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
     check_tensor(input, "isclose")
     check_tensor(other, "isclose", "other", 2)
@@ -1345,6 +1392,7 @@ def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
         input._data, other._data))
 
 
+@op("unary", inplace=True)
 def nan_to_num(input, nan=0.0, posinf=None, neginf=None):
     check_tensor(input, "nan_to_num")
     for key, v in (("nan", nan), ("posinf", posinf), ("neginf", neginf)):

@@ -9,6 +9,7 @@ from __future__ import annotations
 from .. import backend as B
 from .. import dtypes
 from ..autograd.graph import Node
+from ._registry import op
 from ._util import check_tensor, wrap_dim
 from ..tensor import Tensor
 
@@ -16,7 +17,7 @@ xp = B.xp
 
 
 # =========================================================================== index normalisation
-def _normalize_index(index, shape):
+def _normalize_index(index, shape):  # noqa: C901 - one branch per index kind, so the rules read in one place
     """Turn a user index into a backend index: tensors/lists -> arrays, bool masks -> positions.
 
     ``shape`` is the indexed tensor's: each bool mask must match the dims it covers
@@ -418,7 +419,9 @@ def _check_value_shape(v, target):
     shape = tuple(v._data.shape)
     while len(shape) > len(target) and shape[0] == 1:
         shape = shape[1:]
-    if len(shape) > len(target) or any(s not in (1, t) for s, t in zip(shape[::-1], target[::-1])):
+    # strict=False: when the value has fewer dims, only its trailing dims are compared
+    if len(shape) > len(target) or any(
+            s not in (1, t) for s, t in zip(shape[::-1], target[::-1], strict=False)):
         from .shape import expand
         expand(v, target)  # raises PyTorch's message
 
@@ -428,6 +431,7 @@ def _check_index_tensor(index, name):
         raise RuntimeError(f"{name}(): Expected dtype int32/int64 for index")
 
 
+@op("indexing")
 def gather(input, dim, index, *, sparse_grad=False):
     """``out[i][j] = input[i][index[i][j]]`` for ``dim=1`` (and likewise for other dims)."""
     check_tensor(input, "gather")
@@ -445,6 +449,7 @@ def gather(input, dim, index, *, sparse_grad=False):
     return GatherAlong.apply(input, ix, dim=d)
 
 
+@op("indexing", inplace=True)
 def scatter_add(input, dim, index, src):
     check_tensor(input, "scatter_add")
     _check_index_tensor(index, "scatter")  # (PyTorch's message says scatter() here too)
@@ -452,6 +457,7 @@ def scatter_add(input, dim, index, src):
     return ScatterAdd.apply(input, _scatter_index(input, index, d), src, dim=d)
 
 
+@op("indexing", inplace=True)
 def scatter(input, dim, index, src=None, *, value=None, reduce=None):
     check_tensor(input, "scatter")
     _check_index_tensor(index, "scatter")
@@ -478,6 +484,7 @@ def _scatter_index(input, index, d):
     return ix
 
 
+@op("indexing")
 def index_select(input, dim, index):
     check_tensor(input, "index_select")
     if not isinstance(index, Tensor) or index._data.dtype.kind not in "iu":
@@ -488,10 +495,11 @@ def index_select(input, dim, index):
     ix = index._data.reshape(-1).astype(xp.intp, copy=False)
     n = input._data.shape[d] if input._data.ndim else 1
     if ix.size and (ix.min() < 0 or ix.max() >= n):
-        raise IndexError(f"index out of range in self")
+        raise IndexError("index out of range in self")
     return IndexSelect.apply(input, ix, dim=d)
 
 
+@op("indexing", inplace=True)
 def masked_fill(input, mask, value):
     """``value`` where ``mask`` is True (mask broadcasts to input's shape)."""
     check_tensor(input, "masked_fill")
@@ -532,6 +540,7 @@ class Take(Index):
     _bw_name = "TakeBackward0"
 
 
+@op("indexing")
 def masked_select(input, mask):
     """The elements of ``input`` where ``mask`` is True (the two broadcast), as a 1-D tensor."""
     check_tensor(input, "masked_select")
@@ -548,6 +557,7 @@ def masked_select(input, mask):
     return MaskedSelect.apply(input, index=tuple(m.nonzero()))
 
 
+@op("indexing")
 def take(input, index):
     """``input.reshape(-1)[index]`` (the result has the shape of ``index``)."""
     _check_index_tensor(index, "take")
@@ -589,6 +599,7 @@ def _accumulated(input, index, values):
     return IndexPutAccumulate.apply(values, shape=input._data.shape, index=idx)
 
 
+@op("indexing")
 def index_put(input, indices, values, accumulate=False):
     """A copy of ``input`` with ``values`` written at ``indices`` (added there with
     ``accumulate=True``, repeated indices adding up); ``indices`` is a tuple of tensors."""
@@ -601,6 +612,7 @@ def index_put(input, indices, values, accumulate=False):
     return out
 
 
+@op("indexing", function=False)
 def index_put_(input, indices, values, accumulate=False):
     """In-place ``index_put``: ``input[indices] = values`` (or ``+=`` with ``accumulate``)."""
     check_tensor(input, "index_put_")
@@ -611,6 +623,7 @@ def index_put_(input, indices, values, accumulate=False):
     return input
 
 
+@op("indexing")
 def nonzero(input, *, as_tuple=False):
     nz = xp.nonzero(input._data) if input._data.ndim else xp.nonzero(input._data.reshape(1))
     if as_tuple:
@@ -618,10 +631,12 @@ def nonzero(input, *, as_tuple=False):
     return Tensor._wrap(xp.stack(nz, axis=1).astype(xp.int64) if nz else xp.zeros((0, 0), xp.int64))
 
 
+@op("indexing")
 def argwhere(input):
     return nonzero(input)
 
 
+@op("indexing", inplace=True)
 def index_add(input, dim, index, source, *, alpha=1):
     d = wrap_dim(dim, input._data.ndim)
     idx = (slice(None),) * d + (index._data.astype(xp.intp),)

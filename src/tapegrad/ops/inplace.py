@@ -6,11 +6,17 @@ node receives the old value's gradient edge, the storage is overwritten, the
 version counter moves (so any node that saved the old value refuses to run),
 and the tensor takes the new node as its ``grad_fn``. On a view, the root
 storage's graph is updated as well (``CopySlices``), like PyTorch.
+
+Transforms that follow writes (forward mode: the written tensor takes the result's
+tangent) are asked here, from the thread's transform stack (``autograd/observe.py``):
+``tracks_write`` in ``_needs_graph`` sends a write through the op + ``rebase`` path even
+without a graph, and ``wrote`` is told about each write that ``rebase``/``on_view`` make.
 """
 from __future__ import annotations
 
 from .. import backend as B
 from ..autograd import grad_mode
+from ..autograd import observe as _stack
 from ..autograd.graph import Node, replay_view
 from ..tensor import Tensor
 
@@ -41,9 +47,12 @@ def _write(self, arr, op_name):
         try:
             xp.broadcast_to(arr, dst.shape)
         except ValueError:
+            if _broadcastable(arr.shape, dst.shape):
+                bshape = list(xp.broadcast_shapes(arr.shape, dst.shape))
+            else:
+                bshape = list(arr.shape)
             raise RuntimeError(
-                f"output with shape {list(dst.shape)} doesn't match the broadcast shape "
-                f"{list(xp.broadcast_shapes(arr.shape, dst.shape)) if _broadcastable(arr.shape, dst.shape) else list(arr.shape)}"
+                f"output with shape {list(dst.shape)} doesn't match the broadcast shape {bshape}"
             ) from None
     try:
         xp.copyto(dst, arr, casting="unsafe")
@@ -92,6 +101,8 @@ def rebase(self, result, op_name):
         self.grad_fn = result.grad_fn
         self._output_nr = result._output_nr
         self._requires_grad = True
+    if _stack.active:
+        _tell_transforms(self, result, False)
 
 
 class CopySlices(Node):
@@ -145,21 +156,39 @@ def on_view(self, compute, op_name):
         self.grad_fn = fresh.grad_fn
         self._output_nr = fresh._output_nr
         self._requires_grad = True
+    if _stack.active:
+        _tell_transforms(self, result, True)
     return self
 
 
-def _needs_graph(self, args):
-    if not _state.enabled:
-        return False
-    if self._requires_grad:
-        return True
-    base = self._base
-    if base is not None and base._requires_grad:
-        return True
-    for a in args:
-        if isinstance(a, Tensor) and a._requires_grad:
+def _tell_transforms(self, result, through_view):
+    for entry in _state.transforms:
+        wrote = getattr(entry, "wrote", None)
+        if wrote is not None:
+            wrote(self, result, through_view)
+
+
+def _tracked_by_transform(self, args):
+    """True when a transform of this thread must see the write of ``args`` into ``self``."""
+    for entry in _state.transforms:
+        tracks = getattr(entry, "tracks_write", None)
+        if tracks is not None and tracks(self, args):
             return True
     return False
+
+
+def _needs_graph(self, args):
+    """Whether writing into ``self`` must go through the op + ``rebase`` path."""
+    if _state.enabled:
+        if self._requires_grad:
+            return True
+        base = self._base
+        if base is not None and base._requires_grad:
+            return True
+        for a in args:
+            if isinstance(a, Tensor) and a._requires_grad:
+                return True
+    return bool(_stack.active) and _tracked_by_transform(self, args)
 
 
 def make_inplace(fn, name):
@@ -212,7 +241,5 @@ def _fits(src, dst):
     """True when ``src`` broadcasts to exactly ``dst`` (so an in-place write is legal)."""
     if len(src) > len(dst):
         return False
-    for a, b in zip(reversed(src), reversed(dst)):
-        if a != b and a != 1:
-            return False
-    return True
+    # strict=False: src may have fewer dims; only its trailing dims are compared
+    return all(a == b or a == 1 for a, b in zip(reversed(src), reversed(dst), strict=False))

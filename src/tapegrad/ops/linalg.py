@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from .. import backend as B
 from ..autograd.graph import Node
+from ._registry import op
 from ._util import check_tensor
 from .shape import mT_, squeeze_, unsqueeze_
 from ..tensor import Tensor
@@ -144,6 +145,7 @@ class VecMat(MatMul):
     _bw_name = "SqueezeBackward4"
 
 
+@op("linalg")
 def matmul(input, other):
     """Matrix product with PyTorch's rules for 1-D and batched (broadcast) operands.
 
@@ -171,23 +173,25 @@ def matmul(input, other):
     return MatMul.apply(input, other)
 
 
+@op("linalg")
 def mm(input, mat2):
     check_tensor(input, "mm")
     check_tensor(mat2, "mm", "mat2", 2)
     if input.ndim != 2:
-        raise RuntimeError(f"self must be a matrix")
+        raise RuntimeError("self must be a matrix")
     if mat2.ndim != 2:
-        raise RuntimeError(f"mat2 must be a matrix")
+        raise RuntimeError("mat2 must be a matrix")
     return matmul(input, mat2)
 
 
+@op("linalg")
 def bmm(input, mat2):
     check_tensor(input, "bmm")
     check_tensor(mat2, "bmm", "mat2", 2)
     if input.ndim != 3:
-        raise RuntimeError(f"batch1 must be a 3D tensor")
+        raise RuntimeError("batch1 must be a 3D tensor")
     if mat2.ndim != 3:
-        raise RuntimeError(f"batch2 must be a 3D tensor")
+        raise RuntimeError("batch2 must be a 3D tensor")
     if input.shape[0] != mat2.shape[0] or input.shape[2] != mat2.shape[1]:
         raise RuntimeError(
             f"Expected size for first two dimensions of batch2 tensor to be: "
@@ -203,6 +207,7 @@ def _cap(d):
     return cap(d)
 
 
+@op("linalg")
 def mv(input, vec):
     check_tensor(input, "mv")
     check_tensor(vec, "mv", "vec", 2)
@@ -211,6 +216,7 @@ def mv(input, vec):
     return matmul(input, vec)
 
 
+@op("linalg", aliases=("vdot", "inner"))
 def dot(input, other):
     check_tensor(input, "dot")
     check_tensor(other, "dot", "tensor", 2)
@@ -224,17 +230,17 @@ def dot(input, other):
     return matmul(input, other)
 
 
-vdot = inner = dot
 
 
+@op("linalg", aliases=("ger",))
 def outer(input, vec2):
     """``input[:, None] * vec2[None, :]``."""
     return input.reshape(-1, 1) * vec2.reshape(1, -1)
 
 
-ger = outer
 
 
+@op("linalg")
 def addmm(input, mat1, mat2, *, beta=1, alpha=1):
     """``beta * input + alpha * (mat1 @ mat2)``; the three must share one dtype."""
     for name, t, pos in (("input", input, 1), ("mat1", mat1, 2), ("mat2", mat2, 3)):
@@ -273,18 +279,18 @@ def _parse_einsum(eq, shapes):
     subs = lhs.split(",")
     if len(subs) != len(shapes):
         raise RuntimeError(
-            f"einsum(): more operands were provided than specified in the equation"
+            "einsum(): more operands were provided than specified in the equation"
             if len(shapes) > len(subs) else
             "einsum(): fewer operands were provided than specified in the equation")
     used = set(c for c in eq if c.isalpha())
     free = [c for c in _LETTERS if c not in used]
     max_ell = 0
-    for s, shp in zip(subs, shapes):
+    for s, shp in zip(subs, shapes, strict=True):  # lengths checked above
         if "..." in s:
             max_ell = max(max_ell, len(shp) - (len(s) - 3))
     ell = "".join(free[:max_ell])
     out_subs = []
-    for s, shp in zip(subs, shapes):
+    for s, shp in zip(subs, shapes, strict=True):  # lengths checked above
         if "..." in s:
             n = len(shp) - (len(s) - 3)
             s = s.replace("...", ell[max_ell - n:] if n else "")
@@ -334,11 +340,12 @@ class Einsum(Node):
     def backward(ctx, g):
         ops = ctx.saved
         grads = []
-        for i, (s, shp) in enumerate(zip(ctx.subs, ctx.shapes)):
+        # one subscript per operand, each as long as its operand's ndim (forward's einsum checked)
+        for i, (s, shp) in enumerate(zip(ctx.subs, ctx.shapes, strict=True)):
             if not ctx.needs_input_grad[i]:
                 grads.append(None)
                 continue
-            size = dict(zip(s, shp))
+            size = dict(zip(s, shp, strict=True))
             su = "".join(dict.fromkeys(s))  # the letters once each ('ii' -> 'i': a diagonal)
             others = [(ctx.subs[j], ops[j]) for j in range(len(ops)) if j != i]
             present = set(ctx.out) | set(c for sj, _ in others for c in sj)
@@ -356,6 +363,7 @@ class Einsum(Node):
         return tuple(grads)
 
 
+@op("linalg", method=False)
 def einsum(equation, *operands):
     """Einstein summation, e.g. ``einsum('bij,bjk->bik', a, b)``; differentiable in every operand."""
     if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
@@ -366,6 +374,7 @@ def einsum(equation, *operands):
     return Einsum.apply(*operands, subs=subs, out=out)
 
 
+@op("linalg", method=False)
 def tensordot(a, b, dims=2):
     if isinstance(dims, int):
         da = list(range(a.ndim - dims, a.ndim))
@@ -374,8 +383,10 @@ def tensordot(a, b, dims=2):
         da, db = [list(d) if isinstance(d, (list, tuple)) else [d] for d in dims]
     la = _LETTERS[:a.ndim]
     lb = list(_LETTERS[a.ndim:a.ndim + b.ndim])
-    for x, y in zip(da, db):
+    # strict=False: user-supplied dim lists; keeps today's behaviour for unequal lengths
+    for x, y in zip(da, db, strict=False):
         lb[y] = la[x]
     lb = "".join(lb)
-    out = "".join(c for i, c in enumerate(la) if i not in da) + "".join(c for i, c in enumerate(lb) if i not in db)
+    out = ("".join(c for i, c in enumerate(la) if i not in da)
+           + "".join(c for i, c in enumerate(lb) if i not in db))
     return einsum(f"{la},{lb}->{out}", a, b)

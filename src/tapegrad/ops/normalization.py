@@ -93,7 +93,8 @@ class LayerNorm(Node):
         x, w, b = ctx.saved
         n = ctx.needs_input_grad
         if isinstance(g, Tensor):
-            return _recompute_grads(lambda x_, w_, b_: _ln_composite(x_, w_, b_, ctx.axes, ctx.eps), (x, w, b), g)
+            return _recompute_grads(lambda x_, w_, b_: _ln_composite(x_, w_, b_, ctx.axes, ctx.eps),
+                                    (x, w, b), g)
         axes = ctx.axes
         m = 1
         for a in axes:

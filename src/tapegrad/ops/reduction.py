@@ -12,6 +12,7 @@ import collections
 from .. import backend as B
 from .. import dtypes
 from ..autograd.graph import Node
+from ._registry import op
 from ._util import check_tensor, keep_shape, reduce_dims, wrap_dim
 from ..tensor import Tensor
 
@@ -95,7 +96,8 @@ class Prod(Node):
         if dim is None:
             flat = x.reshape(-1) if B.is_array(x) else x.reshape(-1)
             others = _prod_others(flat, 0)
-            return g * others.reshape(ctx.in_shape) if B.is_array(others) else g * others.reshape(ctx.in_shape)
+            return (g * others.reshape(ctx.in_shape) if B.is_array(others)
+                    else g * others.reshape(ctx.in_shape))
         others = _prod_others(x, dim)
         return _unreduce(g, ctx.in_shape, (dim,), ctx.keepdim) * others
 
@@ -149,7 +151,7 @@ class return_types:
 
 def _return_type_repr(self):
     # PyTorch's structseq repr: "torch.return_types.max(\nvalues=...,\nindices=...)"
-    fields = ",\n".join(f"{k}={v!r}" for k, v in zip(self._fields, self))
+    fields = ",\n".join(f"{k}={v!r}" for k, v in zip(self._fields, self, strict=True))
     return f"torch.return_types.{type(self).__name__}(\n{fields})"
 
 
@@ -256,7 +258,8 @@ class Var(Node):
         n = _count(x.shape, dims)
         if n - correction <= 0:
             return xp.full(xp.asarray(x.sum(axis=dims, keepdims=keepdim)).shape, xp.nan, dtype=x.dtype)
-        return xp.asarray(_wide(x).var(axis=dims, ddof=correction, keepdims=keepdim)).astype(x.dtype, copy=False)
+        return xp.asarray(_wide(x).var(axis=dims, ddof=correction, keepdims=keepdim)).astype(
+            x.dtype, copy=False)
 
     def backward(ctx, g):
         (x,) = ctx.saved
@@ -268,7 +271,8 @@ class Var(Node):
 class Std(Node):
     def forward(ctx, x, dims, correction, keepdim):
         ctx.in_shape, ctx.dims, ctx.keepdim, ctx.correction = x.shape, dims, keepdim, correction
-        out = xp.asarray(_wide(x).std(axis=dims, ddof=correction, keepdims=keepdim)).astype(x.dtype, copy=False)
+        out = xp.asarray(_wide(x).std(axis=dims, ddof=correction, keepdims=keepdim)).astype(
+            x.dtype, copy=False)
         ctx.saved = (x, out)
         return out
 
@@ -330,11 +334,15 @@ class Norm(Node):
                 return gf * Sign.apply(x) * mask / count
             m = Tensor._wrap(mask._data.astype(x._data.dtype))
             return gf * Sign.apply(x) * m / m.sum(dim=ctx.dims, keepdim=True)
+        # NOTE: zero norm -> zero gradient (the subgradient PyTorch picks). The division
+        # uses 1 where the norm is 0, so the unselected branch stays finite and its own
+        # derivative (forward mode, double backward) is 0, not 0 * nan.
+        zero = full == 0
+        safe = where_(zero, 1.0, full)
         if p == 2:
-            # NOTE: zero norm -> zero gradient (the subgradient PyTorch picks)
-            return where_(full == 0, 0.0, gf * x / full)
+            return where_(zero, 0.0, gf * x / safe)
         a = AbsOp(x)
-        return where_(full == 0, 0.0, gf * Sign.apply(x) * a ** (p - 1) / full ** (p - 1))
+        return where_(zero, 0.0, gf * Sign.apply(x) * a ** (p - 1) / safe ** (p - 1))
 
 
 def AbsOp(x):
@@ -434,6 +442,7 @@ class Cumprod(Node):
 
 
 # =========================================================================== public API
+@op("reduction", nodes=(SumAll, SumDim))
 def sum(input, dim=None, keepdim=False, *, dtype=None):
     """Sum over ``dim`` (int, tuple, or None for all elements).
 
@@ -448,11 +457,13 @@ def sum(input, dim=None, keepdim=False, *, dtype=None):
     return SumDim.apply(input, dims=reduce_dims(dim, nd), keepdim=keepdim, dtype=d)
 
 
+@op("reduction")
 def nansum(input, dim=None, keepdim=False):
     from .elementwise import where, isnan
     return sum(where(isnan(input), 0.0, input), dim, keepdim)
 
 
+@op("reduction")
 def mean(input, dim=None, keepdim=False, *, dtype=None):
     check_tensor(input, "mean")
     if dtype is not None:
@@ -472,12 +483,14 @@ def _cap(d):
             "bool": "Bool", "float32": "Float", "float64": "Double", "float16": "Half"}[d.name]
 
 
+@op("reduction")
 def nanmean(input, dim=None, keepdim=False):
     from .elementwise import isnan, logical_not
     valid = logical_not(isnan(input))
     return nansum(input, dim, keepdim) / sum(valid, dim, keepdim)
 
 
+@op("reduction")
 def prod(input, dim=None, keepdim=False, *, dtype=None):
     check_tensor(input, "prod")
     if dtype is not None:
@@ -529,11 +542,13 @@ def _nan_aware_arg(a, d, is_max):
     return idx.astype(xp.int64)
 
 
+@op("reduction")
 def max(input, dim=None, keepdim=False):
     """Max of all elements, or ``(values, indices)`` along ``dim``; ``max(a, b)`` = maximum."""
     return _maxmin(input, dim, keepdim, True, "max")
 
 
+@op("reduction")
 def min(input, dim=None, keepdim=False):
     return _maxmin(input, dim, keepdim, False, "min")
 
@@ -561,16 +576,19 @@ def _nonempty_dims(input, dim, name):
     return dims
 
 
+@op("reduction")
 def amax(input, dim=(), keepdim=False):
     dims = _nonempty_dims(input, dim, "amax")
     return Amax.apply(input, dims=dims, keepdim=keepdim, is_max=True)
 
 
+@op("reduction")
 def amin(input, dim=(), keepdim=False):
     dims = _nonempty_dims(input, dim, "amin")
     return Amin.apply(input, dims=dims, keepdim=keepdim, is_max=False)
 
 
+@op("reduction")
 def aminmax(input, *, dim=None, keepdim=False):
     return return_types.aminmax(amin(input, dim if dim is not None else (), keepdim),
                                 amax(input, dim if dim is not None else (), keepdim))
@@ -615,10 +633,12 @@ def _arg_reduce(input, dim, keepdim, is_max, name):
     return out
 
 
+@op("reduction")
 def argmax(input, dim=None, keepdim=False):
     return _arg_reduce(input, dim, keepdim, True, "argmax")
 
 
+@op("reduction")
 def argmin(input, dim=None, keepdim=False):
     return _arg_reduce(input, dim, keepdim, False, "argmin")
 
@@ -631,6 +651,7 @@ def _correction(unbiased, correction):
     return 1 if unbiased else 0
 
 
+@op("reduction")
 def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
     """Variance with Bessel's correction by default (``correction=1``)."""
     check_tensor(input, "var")
@@ -641,6 +662,7 @@ def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
     return Var.apply(input, dims=reduce_dims(dim, input._data.ndim), correction=c, keepdim=keepdim)
 
 
+@op("reduction")
 def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
     check_tensor(input, "std")
     _float_only_var(input)
@@ -650,14 +672,17 @@ def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
     return Std.apply(input, dims=reduce_dims(dim, input._data.ndim), correction=c, keepdim=keepdim)
 
 
+@op("reduction", method=False)
 def var_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
     return var(input, dim, unbiased, keepdim, correction=correction), mean(input, dim, keepdim)
 
 
+@op("reduction", method=False)
 def std_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
     return std(input, dim, unbiased, keepdim, correction=correction), mean(input, dim, keepdim)
 
 
+@op("reduction")
 def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
     """Vector p-norm over ``dim`` (all elements by default); ``'fro'`` is the 2-norm."""
     check_tensor(input, "norm")
@@ -667,10 +692,12 @@ def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
         raise NotImplementedError("norm(p='nuc') is not supported")
     if input._data.dtype.kind != "f":
         raise RuntimeError(
-            f"linalg.vector_norm: Expected a floating point or complex tensor as input. Got {_cap(input.dtype)}")
+            "linalg.vector_norm: Expected a floating point or complex tensor as input. "
+            f"Got {_cap(input.dtype)}")
     return Norm.apply(input, p=float(p), dims=reduce_dims(dim, input._data.ndim), keepdim=keepdim)
 
 
+@op("reduction")
 def logsumexp(input, dim, keepdim=False):
     """``log(sum(exp(input), dim))`` computed stably (subtracting the max)."""
     check_tensor(input, "logsumexp")
@@ -679,6 +706,7 @@ def logsumexp(input, dim, keepdim=False):
     return LogSumExp.apply(input, dims=reduce_dims(dim, input._data.ndim), keepdim=keepdim)
 
 
+@op("scan")
 def softmax(input, dim=None, dtype=None):
     """``exp(x) / sum(exp(x), dim)``, stable for large inputs."""
     check_tensor(input, "softmax")
@@ -691,6 +719,7 @@ def softmax(input, dim=None, dtype=None):
     return Softmax.apply(input, dim=dim)
 
 
+@op("scan")
 def log_softmax(input, dim=None, dtype=None):
     check_tensor(input, "log_softmax")
     if dtype is not None:
@@ -702,18 +731,21 @@ def log_softmax(input, dim=None, dtype=None):
     return LogSoftmax.apply(input, dim=dim)
 
 
+@op("scan")
 def cumsum(input, dim, *, dtype=None):
     check_tensor(input, "cumsum")
     d = None if dtype is None else dtypes.as_dtype(dtype).np
     return Cumsum.apply(input, dim=wrap_dim(dim, input._data.ndim), dtype=d)
 
 
+@op("scan")
 def cumprod(input, dim, *, dtype=None):
     if dtype is not None:
         input = input.to(dtype)
     return Cumprod.apply(input, dim=wrap_dim(dim, input._data.ndim))
 
 
+@op("reduction")
 def all(input, dim=None, keepdim=False):
     a = input._data
     if dim is None:
@@ -721,6 +753,7 @@ def all(input, dim=None, keepdim=False):
     return Tensor._wrap(xp.asarray(a.all(axis=reduce_dims(dim, a.ndim), keepdims=keepdim)))
 
 
+@op("reduction")
 def any(input, dim=None, keepdim=False):
     a = input._data
     if dim is None:
@@ -728,6 +761,7 @@ def any(input, dim=None, keepdim=False):
     return Tensor._wrap(xp.asarray(a.any(axis=reduce_dims(dim, a.ndim), keepdims=keepdim)))
 
 
+@op("reduction")
 def count_nonzero(input, dim=None):
     a = input._data
     axes = None if dim is None else reduce_dims(dim, a.ndim)

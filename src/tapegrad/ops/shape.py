@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from .. import backend as B
 from ..autograd.graph import Node
+from ._registry import op
 from ._util import as_shape, check_tensor, wrap_dim, wrap_dims
 from ..tensor import Tensor
 
@@ -196,7 +197,7 @@ class Repeat(Node):
         lead = len(ctx.repeats) - len(shape)
         full = (1,) * lead + tuple(shape)
         split = []
-        for r, s in zip(ctx.repeats, full):
+        for r, s in zip(ctx.repeats, full, strict=True):  # full is padded to len(repeats)
             split += [r, s]
         g = reshape_(g, split)
         g = Sum.apply(g, dims=tuple(range(0, 2 * len(full), 2)), keepdim=False)
@@ -212,8 +213,8 @@ class Cat(Node):
         # get a gradient, of their own shape (0,), like in PyTorch)
         nd = max(x.ndim for x in xs)
         skip = [nd > 1 and x.ndim == 1 and x.shape[0] == 0 for x in xs]
-        ctx.sizes = [None if k else x.shape[dim] for x, k in zip(xs, skip)]
-        return xp.concatenate([x for x, k in zip(xs, skip) if not k], axis=dim)
+        ctx.sizes = [None if k else x.shape[dim] for x, k in zip(xs, skip, strict=True)]
+        return xp.concatenate([x for x, k in zip(xs, skip, strict=True) if not k], axis=dim)
 
     def backward(ctx, g):
         out = []
@@ -254,7 +255,8 @@ class Split(Node):
 
     def backward(ctx, *grads):
         parts = []
-        for g, n in zip(grads, ctx.sizes):
+        # the engine hands one gradient slot per output (node.n_out), one output per size
+        for g, n in zip(grads, ctx.sizes, strict=True):
             if g is None:
                 shape = list(ctx.in_shape)
                 shape[ctx.dim] = n
@@ -327,6 +329,7 @@ def _infer_shape(shape, numel, what="view"):
     return tuple(shape)
 
 
+@op("view")
 def reshape(input, *shape):
     """Same data with a new shape; a view when the strides allow it, else a copy.
 
@@ -354,10 +357,12 @@ def _viewable(a, shape):
         return False
 
 
+@op("view", function=False)
 def view(input, *shape):
     """A view with a new shape; raises if the strides do not allow one (use ``reshape``)."""
     from .. import dtypes
-    if len(shape) == 1 and isinstance(shape[0], (dtypes.dtype, str)) and not isinstance(shape[0], (list, tuple)):
+    if (len(shape) == 1 and isinstance(shape[0], (dtypes.dtype, str))
+            and not isinstance(shape[0], (list, tuple))):
         return _view_dtype(input, dtypes.as_dtype(shape[0]))
     shape = _infer_shape(as_shape(shape), input._data.size)
     if not _viewable(input._data, shape):
@@ -373,14 +378,17 @@ def _view_dtype(input, d):
     return Tensor._wrap(input._data.view(d.np))
 
 
+@op("view", function=False)
 def view_as(input, other):
     return view(input, other.shape)
 
 
+@op("view", function=False)
 def reshape_as(input, other):
     return reshape(input, other.shape)
 
 
+@op("view")
 def flatten(input, start_dim=0, end_dim=-1):
     nd = input._data.ndim
     if nd == 0:
@@ -397,6 +405,7 @@ def flatten(input, start_dim=0, end_dim=-1):
     return reshape(input, shp[:s] + (n,) + shp[e + 1:])
 
 
+@op("view")
 def unflatten(input, dim, sizes):
     nd = input._data.ndim
     d = wrap_dim(dim, nd)
@@ -406,6 +415,7 @@ def unflatten(input, dim, sizes):
     return View.apply(input, shape=shp[:d] + inner + shp[d + 1:])
 
 
+@op("view")
 def squeeze(input, dim=None):
     shp = input._data.shape
     if dim is None:
@@ -416,6 +426,7 @@ def squeeze(input, dim=None):
     return (SqueezeDims if multi else SqueezeDim).apply(input, shape=new)
 
 
+@op("view")
 def unsqueeze(input, dim):
     nd = input._data.ndim
     d = wrap_dim(dim, nd + 1)
@@ -423,6 +434,7 @@ def unsqueeze(input, dim):
     return Unsqueeze.apply(input, shape=shp[:d] + (1,) + shp[d:])
 
 
+@op("view")
 def permute(input, *dims):
     dims = as_shape(dims)
     nd = input._data.ndim
@@ -437,6 +449,7 @@ def permute(input, *dims):
     return Permute.apply(input, dims=w)
 
 
+@op("view", aliases=("swapaxes", "swapdims"))
 def transpose(input, dim0, dim1):
     nd = input._data.ndim
     if nd == 0:
@@ -447,9 +460,9 @@ def transpose(input, dim0, dim1):
     return Transpose.apply(input, dims=tuple(dims))
 
 
-swapaxes = swapdims = transpose
 
 
+@op("view")
 def t(input):
     nd = input._data.ndim
     if nd > 2:
@@ -457,16 +470,19 @@ def t(input):
     return T.apply(input, dims=tuple(range(nd - 1, -1, -1)))
 
 
+@op("view")
 def movedim(input, source, destination):
     nd = input._data.ndim
     src = wrap_dims(source if isinstance(source, (tuple, list)) else (source,), nd)
     dst = wrap_dims(destination if isinstance(destination, (tuple, list)) else (destination,), nd)
     order = [d for d in range(nd) if d not in src]
-    for s, d in sorted(zip(dst, src)):
+    # strict=False: user-supplied; unequal lengths are not validated here and keep today's behaviour
+    for s, d in sorted(zip(dst, src, strict=False)):
         order.insert(s, d)
     return Permute.apply(input, dims=tuple(order))
 
 
+@op("view", function=False)
 def expand(input, *sizes):
     sizes = as_shape(sizes)
     shp = input._data.shape
@@ -498,29 +514,35 @@ def expand(input, *sizes):
     return Expand.apply(input, shape=target)
 
 
+@op("view", function=False)
 def expand_as(input, other):
     return expand(input, other.shape)
 
 
+@op("view")
 def broadcast_to(input, size):
     return expand(input, tuple(size))
 
 
+@op("other", method=False)
 def broadcast_shapes(*shapes):
     try:
         return __import__("tapegrad").Size(xp.broadcast_shapes(*[tuple(s) for s in shapes]))
     except ValueError:
-        raise RuntimeError(f"Shape mismatch: objects cannot be broadcast to a single shape: {shapes}") from None
+        raise RuntimeError(
+            f"Shape mismatch: objects cannot be broadcast to a single shape: {shapes}") from None
     except TypeError:
         raise TypeError(f"broadcast_shapes(): expected shapes (ints or sequences of ints), got "
                         f"{', '.join(type(s).__name__ for s in shapes)}") from None
 
 
+@op("view", method=False)
 def broadcast_tensors(*tensors):
     shape = broadcast_shapes(*[t.shape for t in tensors])
     return tuple(expand(t, shape) for t in tensors)
 
 
+@op("shape", function=False)
 def repeat(input, *sizes):
     sizes = as_shape(sizes)
     if len(sizes) < input._data.ndim:
@@ -529,12 +551,14 @@ def repeat(input, *sizes):
     return Repeat.apply(input, repeats=tuple(sizes))
 
 
+@op("shape", function=False)
 def contiguous(input, memory_format=None):
     if input._data.flags.c_contiguous:
         return input
     return Clone.apply(input)
 
 
+@op("shape")
 def clone(input, *, memory_format=None):
     return Clone.apply(input)
 
@@ -552,6 +576,7 @@ def _check_cat(tensors, name):
             raise TypeError(f"expected Tensor as element {i} in argument 0, but got {type(t).__name__}")
 
 
+@op("shape", method=False, aliases=("concat", "concatenate"))
 def cat(tensors, dim=0, *, out=None):
     """Join tensors along an existing dimension (1-D empty tensors are skipped, like torch)."""
     _check_cat(tensors, "cat")
@@ -569,13 +594,14 @@ def cat(tensors, dim=0, *, out=None):
             if k != d and t._data.shape[k] != ref._data.shape[k]:
                 raise RuntimeError(
                     f"Sizes of tensors must match except in dimension {d}. Expected size "
-                    f"{ref._data.shape[k]} but got size {t._data.shape[k]} for tensor number {i} in the list.")
+                    f"{ref._data.shape[k]} but got size {t._data.shape[k]} for tensor number {i} "
+                    "in the list.")
     return Cat.apply(*(tensors if nd > 1 else ts), dim=d)
 
 
-concat = concatenate = cat
 
 
+@op("shape", method=False)
 def stack(tensors, dim=0, *, out=None):
     """Join tensors along a new dimension."""
     _check_cat(tensors, "stack")
@@ -589,14 +615,17 @@ def stack(tensors, dim=0, *, out=None):
     return Stack.apply(*tensors, dim=d)
 
 
+@op("shape", method=False)
 def hstack(tensors):
     return cat(tensors, 0 if tensors[0].ndim == 1 else 1)
 
 
+@op("shape", method=False)
 def vstack(tensors):
     return cat([t.reshape(1, -1) if t.ndim < 2 else t for t in tensors], 0)
 
 
+@op("view")
 def split(tensor, split_size_or_sections, dim=0):
     """Split into chunks of ``split_size`` (last may be smaller) or of the listed sizes."""
     nd = tensor._data.ndim
@@ -605,7 +634,8 @@ def split(tensor, split_size_or_sections, dim=0):
     if isinstance(split_size_or_sections, int):
         s = split_size_or_sections
         if s <= 0 and not (s == 0 and n == 0):
-            raise RuntimeError(f"split_size can only be 0 if dimension size is 0, but got dimension size of {n}")
+            raise RuntimeError(
+                f"split_size can only be 0 if dimension size is 0, but got dimension size of {n}")
         sizes = [s] * (n // s) + ([n % s] if n % s else []) if s else [0]
     else:
         sizes = [int(x) for x in split_size_or_sections]
@@ -617,6 +647,7 @@ def split(tensor, split_size_or_sections, dim=0):
     return Split.apply(tensor, sizes=tuple(sizes), dim=d)
 
 
+@op("view")
 def chunk(input, chunks, dim=0):
     if chunks <= 0:
         raise RuntimeError("chunk expects `chunks` to be greater than 0, got: " + str(chunks))
@@ -627,6 +658,7 @@ def chunk(input, chunks, dim=0):
     return split(input, size, dim)
 
 
+@op("view")
 def tensor_split(input, indices_or_sections, dim=0):
     d = wrap_dim(dim, input._data.ndim)
     n = input._data.shape[d]
@@ -635,15 +667,17 @@ def tensor_split(input, indices_or_sections, dim=0):
         sizes = [n // k + (1 if i < n % k else 0) for i in range(k)]
     else:
         idx = [0] + [min(max(int(i), 0), n) for i in indices_or_sections] + [n]
-        sizes = [max(b - a, 0) for a, b in zip(idx, idx[1:])]
+        sizes = [max(b - a, 0) for a, b in zip(idx, idx[1:], strict=False)]  # pairwise
     return Split.apply(input, sizes=tuple(sizes), dim=d)
 
 
+@op("view")
 def unbind(input, dim=0):
     d = wrap_dim(dim, input._data.ndim)
     return Unbind.apply(input, dim=d)
 
 
+@op("view")
 def narrow(input, dim, start, length):
     nd = input._data.ndim
     d = wrap_dim(dim, nd)
@@ -656,6 +690,7 @@ def narrow(input, dim, start, length):
     return Slice.apply(input, index=(slice(None),) * d + (slice(start, start + length),))
 
 
+@op("view")
 def select(input, dim, index):
     nd = input._data.ndim
     d = wrap_dim(dim, nd)
@@ -666,19 +701,23 @@ def select(input, dim, index):
     return Select.apply(input, index=(slice(None),) * d + (index % n,))
 
 
+@op("shape")
 def flip(input, dims):
     dims = wrap_dims(dims if isinstance(dims, (tuple, list)) else (dims,), input._data.ndim)
     return Flip.apply(input, dims=dims if input._data.ndim else ())
 
 
+@op("shape")
 def fliplr(input):
     return flip(input, (1,))
 
 
+@op("shape")
 def flipud(input):
     return flip(input, (0,))
 
 
+@op("shape")
 def roll(input, shifts, dims=None):
     if dims is None:
         # NumPy's roll with axis=None flattens, rolls and restores the shape (one RollBackward0)
@@ -695,6 +734,7 @@ def roll(input, shifts, dims=None):
     return Roll.apply(input, shifts=tuple(shifts), dims=wrap_dims(dims, input._data.ndim, allow_dup=True))
 
 
+@op("view", method=False)
 def atleast_1d(t):
     return reshape(t, 1) if t.ndim == 0 else t
 

@@ -49,9 +49,9 @@ class Adagrad(Optimizer):
         _check_lr(lr)
         for name, value in (("lr_decay", lr_decay), ("weight_decay", weight_decay),
                             ("initial_accumulator_value", initial_accumulator_value)):
-            if not 0.0 <= value:
+            if not value >= 0.0:
                 raise ValueError(f"Invalid {name} value: {value}")
-        if not 0.0 <= eps:
+        if not eps >= 0.0:
             raise ValueError(f"Invalid epsilon value: {eps}")
         _check_unsupported(differentiable)
         super().__init__(params, self._defaults_from(locals()))
@@ -88,6 +88,6 @@ def adagrad(params, grads, state_sums, state_steps, fused=None, grad_scale=None,
     _check_unsupported(differentiable, grad_scale, found_inf)
     hyper = _scalars(locals(), Adagrad._rule_args)
     with xp.errstate(all="ignore"):
-        for param, grad, state_sum, counter in zip(params, grads, state_sums, state_steps):
+        for param, grad, state_sum, counter in zip(params, grads, state_sums, state_steps, strict=False):
             adagrad_update(param._data, grad._data, state_sum._data, step=_count_step(counter), **hyper)
             param._bump_version("addcdiv_")

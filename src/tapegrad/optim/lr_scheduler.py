@@ -125,7 +125,7 @@ def _set_momentum(group, use_beta1, value):
 
 def _prime_momentum(optimizer, use_beta1, lows, highs):
     """A new momentum cycle starts high; its bounds are kept in the groups (PyTorch's keys)."""
-    for group, low, high in zip(optimizer.param_groups, lows, highs):
+    for group, low, high in zip(optimizer.param_groups, lows, highs, strict=False):
         _set_momentum(group, use_beta1, high)
         group.update(max_momentum=high, base_momentum=low)
 
@@ -276,7 +276,7 @@ class LRScheduler:
         self._advance(0)
 
     def _publish(self, rates):
-        for group, rate in zip(self.optimizer.param_groups, rates):
+        for group, rate in zip(self.optimizer.param_groups, rates, strict=False):
             _store(group, "lr", rate)
         self._last_lr = _column(self.optimizer, "lr")
 
@@ -304,7 +304,7 @@ class LRScheduler:
         for name in self._callable_fields:
             saved, held = state.pop(name, None), getattr(self, name)
             if isinstance(held, list):
-                for fn, fn_state in zip(held, saved or ()):
+                for fn, fn_state in zip(held, saved or (), strict=False):
                     _restore_callable(fn, fn_state)
             else:
                 _restore_callable(held, saved)
@@ -624,7 +624,7 @@ class CyclicLR(_PerGroupSchedule):
         _require_optimizer(optimizer)
         base_lrs = _per_group("base_lr", optimizer, base_lr)
         if last_epoch == -1:  # a new schedule starts at its base rates
-            for group, lr in zip(optimizer.param_groups, base_lrs):
+            for group, lr in zip(optimizer.param_groups, base_lrs, strict=True):
                 _store(group, "lr", lr)
         up = float(step_size_up)
         cycle_len = up + (up if step_size_down is None else float(step_size_down))
@@ -672,7 +672,9 @@ class CyclicLR(_PerGroupSchedule):
         rates = super().get_lr()
         if self.cycle_momentum:
             fraction, scale = self._wave(self.last_epoch)
-            for group, low, high in zip(self.optimizer.param_groups, self.base_momentums, self.max_momentums):
+            for group, low, high in zip(
+                self.optimizer.param_groups, self.base_momentums, self.max_momentums, strict=False
+            ):
                 _set_momentum(group, self.use_beta1, high - (high - low) * fraction * scale)
         return rates
 
@@ -711,7 +713,7 @@ class OneCycleLR(_PerGroupSchedule):
 
         peaks = _per_group("max_lr", optimizer, max_lr)
         if last_epoch == -1:  # the rates the phases run between, per group
-            for group, peak in zip(optimizer.param_groups, peaks):
+            for group, peak in zip(optimizer.param_groups, peaks, strict=True):
                 group.update(initial_lr=peak / div_factor, max_lr=peak,
                              min_lr=peak / div_factor / final_div_factor)
 
@@ -752,7 +754,7 @@ class OneCycleLR(_PerGroupSchedule):
             plan = [(warm_end, "initial_lr", "max_lr", "max_momentum", "base_momentum"),
                     (last, "max_lr", "min_lr", "base_momentum", "max_momentum")]
         keys = ("end_step", "start_lr", "end_lr", "start_momentum", "end_momentum")
-        return [dict(zip(keys, row)) for row in plan]
+        return [dict(zip(keys, row, strict=True)) for row in plan]
 
     def _where(self, t):
         """The phase step ``t`` falls in and the fraction of it done (the last phase extends)."""
@@ -816,7 +818,7 @@ class _Composite(LRScheduler):
         state = dict(state_dict)
         members = state.pop("_schedulers")
         super().load_state_dict(state)
-        for member, member_state in zip(self._schedulers, members):
+        for member, member_state in zip(self._schedulers, members, strict=False):
             member.load_state_dict(member_state)
 
 
@@ -839,8 +841,10 @@ class SequentialLR(_Composite):
         if len(milestones) != len(schedulers) - 1:
             raise ValueError(
                 "Sequential Schedulers expects number of schedulers provided to be one more "
-                f"than the number of milestone points, but got number of schedulers {len(schedulers)} and the "
-                f"number of milestones to be equal to {len(milestones)}")
+                "than the number of milestone points, but got number of schedulers "
+                f"{len(schedulers)} and the "
+                f"number of milestones to be equal to {len(milestones)}"
+            )
         self.optimizer = optimizer
         self._keep(_schedulers=schedulers, _milestones=milestones, last_epoch=last_epoch + 1)
         # each member's constructor took its step 0 on the optimizer: take all of them back,
@@ -886,7 +890,9 @@ class ChainedScheduler(_Composite):
     def __init__(self, schedulers, optimizer=None):
         if len(schedulers) < 1:
             raise ValueError(
-                f"{self.__class__.__name__} expects at least one scheduler to be chained, but got no scheduler.")
+                f"{self.__class__.__name__} expects at least one scheduler to be chained, "
+                "but got no scheduler."
+            )
         if optimizer is None:
             optimizer = schedulers[0].optimizer
         _check_members(self.__class__.__name__, schedulers, optimizer)

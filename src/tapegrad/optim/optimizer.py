@@ -21,11 +21,15 @@ import itertools
 import warnings
 from collections import OrderedDict, defaultdict
 from copy import deepcopy
+from typing import TYPE_CHECKING, Any
 
 from .. import backend as B
 from .. import dtypes
 from ..autograd import grad_mode
 from ..tensor import Tensor
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
 
 xp = B.xp
 
@@ -55,7 +59,7 @@ class RemovableHandle:
         self.registry = registry
         self.id = next(self._ids)
 
-    def remove(self):
+    def remove(self) -> None:
         self.registry.pop(self.id, None)
 
     def __enter__(self):
@@ -78,7 +82,7 @@ _global_optimizer_pre_hooks: OrderedDict = OrderedDict()
 _global_optimizer_post_hooks: OrderedDict = OrderedDict()
 
 
-def register_optimizer_step_pre_hook(hook):
+def register_optimizer_step_pre_hook(hook: Callable[..., Any]) -> RemovableHandle:
     """Run ``hook(optimizer, args, kwargs)`` before every optimizer's ``step``.
 
     It may return ``(new_args, new_kwargs)`` to replace the call's arguments.
@@ -86,7 +90,7 @@ def register_optimizer_step_pre_hook(hook):
     return _add_hook(_global_optimizer_pre_hooks, hook)
 
 
-def register_optimizer_step_post_hook(hook):
+def register_optimizer_step_post_hook(hook: Callable[..., Any]) -> RemovableHandle:
     """Run ``hook(optimizer, args, kwargs)`` after every optimizer's ``step``."""
     return _add_hook(_global_optimizer_post_hooks, hook)
 
@@ -115,7 +119,7 @@ def _to_scalar(x):
 def _check_lr(lr):
     if isinstance(lr, Tensor) and lr.numel() != 1:
         raise ValueError("Tensor lr must be 1-element")
-    if not 0.0 <= lr:
+    if not lr >= 0.0:
         raise ValueError(f"Invalid learning rate: {lr}")
 
 
@@ -207,7 +211,8 @@ class Optimizer:
     # In-place op recorded on a parameter's version counter by the built-in updates.
     _write_op = "addcdiv_"
 
-    def __init__(self, params, defaults):
+    def __init__(self, params: Iterable[Tensor] | Iterable[tuple[str, Tensor]] | Iterable[dict[str, Any]],
+                 defaults: dict[str, Any]) -> None:
         self.defaults = defaults
         self._init_private_attributes()
         if isinstance(params, Tensor):
@@ -241,16 +246,16 @@ class Optimizer:
                 and not hasattr(step, "_runs_step_hooks")):
             cls.step = _with_step_hooks(step)
 
-    def step(self, closure=None):
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """Update the parameters once; ``closure`` re-evaluates the model and returns the loss."""
         raise NotImplementedError
 
-    def register_step_pre_hook(self, hook):
+    def register_step_pre_hook(self, hook: Callable[..., Any]) -> RemovableHandle:
         """Run ``hook(optimizer, args, kwargs)`` before this optimizer's ``step``; it may return
         ``(new_args, new_kwargs)``. Returns a handle whose ``remove()`` unregisters it."""
         return _add_hook(self._optimizer_step_pre_hooks, hook)
 
-    def register_step_post_hook(self, hook):
+    def register_step_post_hook(self, hook: Callable[..., Any]) -> RemovableHandle:
         """Run ``hook(optimizer, args, kwargs)`` after this optimizer's ``step``."""
         return _add_hook(self._optimizer_step_post_hooks, hook)
 
@@ -293,7 +298,7 @@ class Optimizer:
         return state
 
     # ------------------------------------------------------------------ groups
-    def add_param_group(self, param_group):
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
         """Add a group (a dict with ``"params"`` and optional hyper-parameters); unset
         hyper-parameters take the optimizer's defaults."""
         if not isinstance(param_group, dict):
@@ -350,7 +355,7 @@ class Optimizer:
         param_group["params"] = [p for _, p in entries]
         param_group["param_names"] = [n for n, _ in entries]
 
-    def zero_grad(self, set_to_none=True):
+    def zero_grad(self, set_to_none: bool = True) -> None:
         """Forget the gradients: ``.grad = None`` (default), or zero them in place."""
         for group in self.param_groups:
             for param in group["params"]:
@@ -367,19 +372,23 @@ class Optimizer:
                 grad.zero_()
 
     # ------------------------------------------------------------------ state dicts
-    def register_state_dict_pre_hook(self, hook, prepend=False):
+    def register_state_dict_pre_hook(self, hook: Callable[..., Any],
+                                     prepend: bool = False) -> RemovableHandle:
         """``hook(optimizer)`` runs before ``state_dict()`` builds the dict."""
         return _add_hook(self._optimizer_state_dict_pre_hooks, hook, prepend)
 
-    def register_state_dict_post_hook(self, hook, prepend=False):
+    def register_state_dict_post_hook(self, hook: Callable[..., Any],
+                                      prepend: bool = False) -> RemovableHandle:
         """``hook(optimizer, state_dict)`` runs on the finished dict; a non-None result replaces it."""
         return _add_hook(self._optimizer_state_dict_post_hooks, hook, prepend)
 
-    def register_load_state_dict_pre_hook(self, hook, prepend=False):
+    def register_load_state_dict_pre_hook(self, hook: Callable[..., Any],
+                                          prepend: bool = False) -> RemovableHandle:
         """``hook(optimizer, state_dict)`` runs before loading; a non-None result is loaded instead."""
         return _add_hook(self._optimizer_load_state_dict_pre_hooks, hook, prepend)
 
-    def register_load_state_dict_post_hook(self, hook, prepend=False):
+    def register_load_state_dict_post_hook(self, hook: Callable[..., Any],
+                                           prepend: bool = False) -> RemovableHandle:
         """``hook(optimizer)`` runs after ``load_state_dict()``."""
         return _add_hook(self._optimizer_load_state_dict_post_hooks, hook, prepend)
 
@@ -401,7 +410,7 @@ class Optimizer:
             ids.update(fresh)
         return ids
 
-    def state_dict(self):
+    def state_dict(self) -> dict[str, Any]:
         """The optimizer as a dict: ``{"state": {id: {...}}, "param_groups": [{..., "params": [ids]}]}``.
 
         Parameters are replaced by integer ids (see ``_param_ids``); state tensors are not
@@ -423,7 +432,7 @@ class Optimizer:
             self._optimizer_state_dict_post_hooks,
             {"state": packed_state, "param_groups": packed_groups}, self)
 
-    def load_state_dict(self, state_dict):
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Load a dict made by ``state_dict()`` (here or by PyTorch) into this optimizer.
 
         Groups must match in number and size; their hyper-parameters are taken from the dict.
@@ -436,15 +445,15 @@ class Optimizer:
         if len(saved_groups) != len(self.param_groups):
             raise ValueError("loaded state dict has a different number of parameter groups")
         if any(len(mine["params"]) != len(saved["params"])
-               for mine, saved in zip(self.param_groups, saved_groups)):
+               for mine, saved in zip(self.param_groups, saved_groups, strict=True)):
             raise ValueError(
                 "loaded state dict contains a parameter group "
                 "that doesn't match the size of optimizer's group")
 
         # saved id -> (the parameter now in its place, the saved group it came from)
         owners = {pid: (param, saved)
-                  for mine, saved in zip(self.param_groups, saved_groups)
-                  for param, pid in zip(mine["params"], saved["params"])}
+                  for mine, saved in zip(self.param_groups, saved_groups, strict=True)
+                  for param, pid in zip(mine["params"], saved["params"], strict=True)}
         state = defaultdict(dict)
         for key, value in state_dict["state"].items():
             if key not in owners:
@@ -454,7 +463,7 @@ class Optimizer:
             state[param] = _StateCaster(param, saved).cast(value)
 
         # Hyper-parameters come from the file; tensors (and names the file lacks) stay ours.
-        for mine, saved in zip(self.param_groups, saved_groups):
+        for mine, saved in zip(self.param_groups, saved_groups, strict=True):
             saved["params"] = mine["params"]
             if "param_names" in mine:
                 saved.setdefault("param_names", mine["param_names"])

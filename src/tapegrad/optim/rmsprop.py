@@ -63,7 +63,7 @@ class RMSprop(Optimizer):
         _check_lr(lr)
         for name, value in (("epsilon", eps), ("momentum", momentum), ("weight_decay", weight_decay),
                             ("alpha", alpha)):
-            if not 0.0 <= value:
+            if not value >= 0.0:
                 raise ValueError(f"Invalid {name} value: {value}")
         _check_unsupported(differentiable)
         super().__init__(params, self._defaults_from(locals()))

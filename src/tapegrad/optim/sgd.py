@@ -89,7 +89,7 @@ def sgd(params, d_p_list, momentum_buffer_list, has_sparse_grad=False, foreach=N
     _check_unsupported(False, grad_scale, found_inf)
     hyper = _scalars(locals(), SGD._rule_args)
     with xp.errstate(all="ignore"):
-        for i, (param, grad) in enumerate(zip(params, d_p_list)):
+        for i, (param, grad) in enumerate(zip(params, d_p_list, strict=False)):
             buf = momentum_buffer_list[i]
             new_buf = sgd_update(param._data, grad._data, None if buf is None else buf._data, **hyper)
             if buf is None and new_buf is not None:

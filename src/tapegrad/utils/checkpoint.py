@@ -98,7 +98,7 @@ class _Segment:
     def _replay(self, saved_tensors):
         """Run the function again, with recording on, on fresh leaves: ``(leaves, outputs)``."""
         args = list(self.arguments)
-        for slot, tensor in zip(self.tensor_slots, saved_tensors):
+        for slot, tensor in zip(self.tensor_slots, saved_tensors, strict=True):
             args[slot] = tensor
         leaves = detach_variable(tuple(args))
         with self._rng_as_in_forward(), grad_mode.enable_grad(), self.recompute_ctx:
@@ -123,7 +123,7 @@ class _Segment:
         leaves, outputs = self._replay(saved_tensors)
         if isinstance(outputs, Tensor):
             outputs = (outputs,)
-        pairs = [(o, g) for o, g in zip(outputs, output_grads)
+        pairs = [(o, g) for o, g in zip(outputs, output_grads, strict=False)
                  if isinstance(o, Tensor) and o.requires_grad]
         if pairs:
             from .. import autograd

@@ -348,7 +348,9 @@ def _attr_lines(node, others, max_attr_chars):
     return [s.ljust(longest) for s in lines]  # equal lengths: the colons line up when centred
 
 
-def make_dot(var, params=None, show_attrs=False, show_saved=False, max_attr_chars=50) -> Digraph:
+# long: one walk over the graph with its node and edge styling inline, as torchviz users expect
+def make_dot(var, params=None, show_attrs=False, show_saved=False,  # noqa: C901 - a branch per object kind
+             max_attr_chars=50) -> Digraph:
     """Draw the autograd graph that produced ``var`` (a tensor, or a tuple/list of them).
 
     ``params``: ``{name: tensor}`` (e.g. ``dict(model.named_parameters())``) names the leaves;
@@ -397,7 +399,7 @@ def make_dot(var, params=None, show_attrs=False, show_saved=False, max_attr_char
 
     saved_total = {}  # id(array) -> nbytes, over the whole graph
 
-    def add_fn(root):
+    def add_fn(root):  # noqa: C901 - the per-node cases of make_dot's walk
         stack = [root]
         while stack:
             fn = stack.pop()

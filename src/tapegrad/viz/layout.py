@@ -69,6 +69,12 @@ def layout_graph(sizes, edges, panels=None, *, rankdir="TB", node_sep=18.0, rank
     ``edges``: a list of ``(tail, head)`` ids (parallel edges and unknown-free ids expected);
     ``panels``: ``{name: (title, [node ids])}`` drawn as framed grids beside the graph;
     ``rankdir``: ``"TB"`` (default), ``"BT"``, ``"LR"`` or ``"RL"`` as in Graphviz.
+
+    Example::
+
+        >>> lay = layout_graph({"x": (40, 20), "y": (40, 20)}, [("x", "y")])
+        >>> lay.layer_of
+        {'x': 0, 'y': 1}
     """
     rankdir = (rankdir or "TB").upper()
     horiz = rankdir in ("LR", "RL")
@@ -77,7 +83,6 @@ def layout_graph(sizes, edges, panels=None, *, rankdir="TB", node_sep=18.0, rank
     in_panel = {n for _, ids in panels.values() for n in ids}
     main = [n for n in sizes if n not in in_panel]
     n = len(main)
-    idx = {nid: i for i, nid in enumerate(main)}
 
     # sizes across the layer direction ("a") and along it ("b")
     across = [0.0] * n
@@ -86,7 +91,97 @@ def layout_graph(sizes, edges, panels=None, *, rankdir="TB", node_sep=18.0, rank
         w, h = sizes[nid]
         across[i], along[i] = (h, w) if horiz else (w, h)
 
-    # ------------------------------------------------------------------ 1. acyclic
+    dag = _acyclic(main, edges)
+    layer, n_layers, indeg = _layering(n, dag)
+    g = _with_dummies(n, dag, layer, across, indeg, dummy_width, max(max_dummies, 4 * n))
+    layers, crossings = _order(g, n_layers, order_sweeps)
+    x = _place(g, layers, n_layers, node_sep, place_sweeps)
+
+    bands = _bands(layer, along, n_layers, rank_sep)
+    total_along = bands.length
+    min_a = min((x[v] - g.across[v] / 2 for v in range(len(x))), default=0.0)
+    # boxes in abstract (a, b) coordinates: a across, b along
+    abox = {}
+    for v in range(n):
+        lay = layer[v]
+        b0 = bands.start[lay] + (bands.thick[lay] - along[v]) / 2
+        abox[v] = (x[v] - across[v] / 2 - min_a, b0, across[v], along[v])
+    aroutes = _route(g, dag, layer, x, min_a, across, abox, bands)
+
+    width_a = max((bx + bw for bx, _, bw, _ in abox.values()), default=0.0)
+    width_a = max(width_a, max((x[v] + g.across[v] / 2 - min_a for v in range(len(x))), default=0.0))
+
+    def to_xy(a, b):
+        if flip:
+            b = total_along - b
+        return (b, a) if horiz else (a, b)
+
+    boxes = {}
+    for v, (a0, b0, wa, wb) in abox.items():
+        if flip:
+            b0 = total_along - b0 - wb
+        boxes[main[v]] = (b0, a0, wb, wa) if horiz else (a0, b0, wa, wb)
+    routes = [None] * len(edges)
+    for k, pts in aroutes.items():
+        routes[k] = [to_xy(a, b) for a, b in pts]
+
+    main_w = total_along if horiz else width_a
+    panel_boxes = _lay_out_panels(panels, sizes, boxes, main_w + (3 * node_sep if n else 0.0), node_sep)
+
+    # edges that touch panel nodes or loop on one node: straight segments between centres
+    for k, (t, h) in enumerate(edges):
+        if routes[k] is None and t in boxes and h in boxes:
+            routes[k] = _straight(boxes[t], boxes[h])
+
+    layout = _shifted_by_margin(boxes, panel_boxes, routes, margin)
+    layout.layer_of = {main[v]: layer[v] for v in range(n)}
+    layout.crossings = crossings
+    return layout
+
+
+# ---------------------------------------------------------------------------- the steps
+@dataclass
+class _Vertices:
+    """The layout's vertices: the real nodes ``0..n-1``, then one dummy per layer a long edge crosses."""
+
+    n: int
+    layer: list     # vertex -> layer index
+    across: list    # vertex -> size across the layer direction
+    is_dummy: list
+    chains: dict    # edge k -> [vertices from the upper end to the lower end]
+    laned: set      # edges that run in a lane left of the graph instead of through dummies
+    up: list        # vertex -> [(neighbour in the layer above, weight)]
+    down: list      # vertex -> [(neighbour in the layer below, weight)]
+
+
+@dataclass
+class _Bands:
+    """Where each layer's band starts along the layer direction, how thick it is, the gap between."""
+
+    start: list
+    thick: list
+    gap: float
+    length: float   # from the first band's start to the last band's end
+
+
+def _bands(layer, along, n_layers, rank_sep):
+    """Each layer's band along the layer direction, as thick as its thickest node."""
+    thick = [0.0] * n_layers
+    for v in range(len(along)):
+        if along[v] > thick[layer[v]]:
+            thick[layer[v]] = along[v]
+    start = []
+    pos = 0.0
+    for lay in range(n_layers):
+        start.append(pos)
+        pos += thick[lay] + rank_sep
+    return _Bands(start, thick, rank_sep, pos - rank_sep if n_layers else 0.0)
+
+
+def _acyclic(main, edges):
+    """Step 1: the edges between two distinct main nodes as ``(k, a, b, reversed)``, back edges turned."""
+    n = len(main)
+    idx = {nid: i for i, nid in enumerate(main)}
     succ_set = [dict() for _ in range(n)]  # ordered unique successors
     graph_edges = []  # (k, a, b) for edges between two main nodes, a != b
     for k, (t, h) in enumerate(edges):
@@ -95,14 +190,17 @@ def layout_graph(sizes, edges, panels=None, *, rankdir="TB", node_sep=18.0, rank
             graph_edges.append((k, a, b))
             succ_set[a][b] = None
     back = _back_edges(n, [list(s) for s in succ_set])
-    dag = []  # (k, a, b, reversed)
+    dag = []
     for k, a, b in graph_edges:
         if (a, b) in back:
             dag.append((k, b, a, True))
         else:
             dag.append((k, a, b, False))
+    return dag
 
-    # ------------------------------------------------------------------ 2. layering
+
+def _layering(n, dag):
+    """Step 2: longest path from the sinks. Returns (layer per node, number of layers, in-degrees)."""
     succ = [[] for _ in range(n)]
     indeg = [0] * n
     for _, a, b, _r in dag:
@@ -126,26 +224,33 @@ def layout_graph(sizes, edges, panels=None, *, rankdir="TB", node_sep=18.0, rank
                 r = rank[w] + 1
         rank[v] = r
     n_layers = (max(rank) + 1) if n else 0
-    layer = [n_layers - 1 - r for r in rank]
+    return [n_layers - 1 - r for r in rank], n_layers, indeg
 
-    # ------------------------------------------------------------------ 3. dummies
-    # every layout vertex: reals 0..n-1 then dummies
-    v_layer = layer[:]
-    v_across = across[:]
-    is_dummy = [False] * n
-    # A layered layout spends one dummy per crossed layer; an input shared by ops far
-    # apart (a weight reused by 500 unrolled steps) would need hundreds of thousands.
-    # Past a budget the longest edges instead run in a lane left of the whole graph.
+
+def _lanes(dag, layer, budget):
+    """The edges that run in the side lane: the longest ones, until the dummies fit the budget.
+
+    A layered layout spends one dummy per crossed layer; an input shared by ops far apart (a weight
+    reused by 500 unrolled steps) would need hundreds of thousands.
+    """
     spans = sorted(((layer[b] - layer[a] - 1, k) for k, a, b, _r in dag), reverse=True)
     total = sum(sp for sp, _ in spans)
-    budget = max(max_dummies, 4 * n)
     laned = set()
     for sp, k in spans:
         if total <= budget or sp <= 1:
             break
         laned.add(k)
         total -= sp
-    chains = {}  # edge k -> [vertices from the upper end to the lower end]
+    return laned
+
+
+def _with_dummies(n, dag, layer, across, indeg, dummy_width, budget):
+    """Step 3: split long edges into chains through dummy vertices and weigh the links."""
+    v_layer = layer[:]
+    v_across = across[:]
+    is_dummy = [False] * n
+    laned = _lanes(dag, layer, budget)
+    chains = {}
     for k, a, b, _r in dag:
         if k in laned:
             continue
@@ -163,45 +268,50 @@ def layout_graph(sizes, edges, panels=None, *, rankdir="TB", node_sep=18.0, rank
     # consumer but barely pulls on it, so a chain of ops stays straight instead of
     # drifting towards the parameters hung on its side.
     outdeg = [0] * n
-    for _, a, b, _r in dag:
+    for _, a, _b, _r in dag:
         outdeg[a] += 1
     satellite = [indeg[v] == 0 and outdeg[v] == 1 for v in range(n)] + [False] * (nv - n)
-    up = [[] for _ in range(nv)]    # neighbours in the layer above, with weights
-    down = [[] for _ in range(nv)]  # neighbours in the layer below
+    up = [[] for _ in range(nv)]
+    down = [[] for _ in range(nv)]
     for chain in chains.values():
-        for u, w in zip(chain, chain[1:]):
+        for u, w in zip(chain, chain[1:], strict=False):
             wt = 8.0 if (is_dummy[u] and is_dummy[w]) else 2.0 if (is_dummy[u] or is_dummy[w]) else 1.0
             down[u].append((w, wt))
             up[w].append((u, wt * 0.1 if satellite[u] else wt))
+    return _Vertices(n, v_layer, v_across, is_dummy, chains, laned, up, down)
 
-    # ------------------------------------------------------------------ 4. ordering
-    layers = _initial_order(nv, n_layers, v_layer, down, up)
+
+def _order(g, n_layers, order_sweeps):
+    """Step 4: barycenter sweeps down and up; the ordering with the fewest crossings and its count."""
+    layers = _initial_order(len(g.layer), n_layers, g.layer, g.down, g.up)
     best = [lst[:] for lst in layers]
-    best_c = _total_crossings(layers, down)
+    best_c = _total_crossings(layers, g.down)
     if best_c:
         for it in range(order_sweeps):
             if it % 2 == 0:
                 for lay in range(1, n_layers):
-                    _barycenter_sort(layers[lay], layers[lay - 1], up)
+                    _barycenter_sort(layers[lay], layers[lay - 1], g.up)
             else:
                 for lay in range(n_layers - 2, -1, -1):
-                    _barycenter_sort(layers[lay], layers[lay + 1], down)
-            _transpose(layers, up, down)
-            c = _total_crossings(layers, down)
+                    _barycenter_sort(layers[lay], layers[lay + 1], g.down)
+            _transpose(layers, g.up, g.down)
+            c = _total_crossings(layers, g.down)
             if c < best_c:
                 best_c = c
                 best = [lst[:] for lst in layers]
                 if c == 0:
                     break
-    layers = best
+    return best, best_c
 
-    # ------------------------------------------------------------------ 5. placement
-    x = [0.0] * nv
+
+def _place(g, layers, n_layers, node_sep, place_sweeps):
+    """Step 5: each vertex's centre across its layer, packed then pulled towards its neighbours."""
+    x = [0.0] * len(g.layer)
     for lst in layers:
         pos = 0.0
         for j, v in enumerate(lst):
             if j:
-                pos += _sep(lst[j - 1], v, v_across, is_dummy, node_sep)
+                pos += _sep(lst[j - 1], v, g.across, g.is_dummy, node_sep)
             x[v] = pos
         mid = pos / 2
         for v in lst:
@@ -209,42 +319,29 @@ def layout_graph(sizes, edges, panels=None, *, rankdir="TB", node_sep=18.0, rank
     for it in range(place_sweeps):
         if it % 2 == 0:
             for lay in range(1, n_layers):
-                _place_layer(layers[lay], x, v_across, is_dummy, node_sep, up, up, down)
+                _place_layer(layers[lay], x, g.across, g.is_dummy, node_sep, g.up, g.up, g.down)
         else:
             for lay in range(n_layers - 2, -1, -1):
-                _place_layer(layers[lay], x, v_across, is_dummy, node_sep, down, up, down)
+                _place_layer(layers[lay], x, g.across, g.is_dummy, node_sep, g.down, g.up, g.down)
     for lay in range(n_layers):  # a final pass that looks both ways
-        _place_layer(layers[lay], x, v_across, is_dummy, node_sep, None, up, down)
+        _place_layer(layers[lay], x, g.across, g.is_dummy, node_sep, None, g.up, g.down)
+    return x
 
-    # ------------------------------------------------------------------ bands along
-    thick = [0.0] * n_layers
-    for v in range(n):
-        if along[v] > thick[layer[v]]:
-            thick[layer[v]] = along[v]
-    band = []
-    pos = 0.0
-    for lay in range(n_layers):
-        band.append(pos)
-        pos += thick[lay] + rank_sep
-    total_along = pos - rank_sep if n_layers else 0.0
 
-    min_a = min((x[v] - v_across[v] / 2 for v in range(nv)), default=0.0)
-    # boxes in abstract (a, b) coordinates: a across, b along
-    abox = {}
-    for v in range(n):
-        lay = layer[v]
-        b0 = band[lay] + (thick[lay] - along[v]) / 2
-        abox[v] = (x[v] - across[v] / 2 - min_a, b0, across[v], along[v])
+def _ports(g, dag, x, min_a, across):
+    """Where each edge leaves its tail and enters its head, spread across the box in neighbour order.
 
-    # ------------------------------------------------------------------ 6. routing
+    Returns (edge -> port across at the tail, edge -> port across at the head, tail -> side lane).
+    """
+    n = g.n
     out_ports = {v: [] for v in range(n)}
     in_ports = {v: [] for v in range(n)}
-    for k, chain in chains.items():
+    for k, chain in g.chains.items():
         out_ports[chain[0]].append((x[chain[1]], k))
         in_ports[chain[-1]].append((x[chain[-2]], k))
     lane_of = {}  # laned edges share one lane per tail node
     for k, a, b, _r in dag:
-        if k in laned:
+        if k in g.laned:
             lane_of.setdefault(a, len(lane_of))
             out_ports[a].append((-math.inf, k))
             in_ports[b].append((-math.inf, k))
@@ -258,11 +355,17 @@ def layout_graph(sizes, edges, panels=None, *, rankdir="TB", node_sep=18.0, rank
             step = min(10.0, 0.7 * across[v] / m) if m > 1 else 0.0
             for j, (_, k) in enumerate(ports):
                 store[k] = x[v] - min_a + (j - (m - 1) / 2) * step
+    return port_out, port_in, lane_of
 
+
+def _route(g, dag, layer, x, min_a, across, abox, bands):
+    """Step 6: one polyline per DAG edge in (across, along) coordinates, from tail to head."""
+    port_out, port_in, lane_of = _ports(g, dag, x, min_a, across)
+    band, thick, rank_sep = bands.start, bands.thick, bands.gap
     aroutes = {}
     for k, a, b, rev in dag:
         pa = port_out[k]
-        if k in laned:
+        if k in g.laned:
             lane = lane_of[a]
             lane_a = -14.0 - 8.0 * lane
             frac = 0.2 + 0.6 * ((lane % 7) + 0.5) / 7
@@ -275,7 +378,7 @@ def layout_graph(sizes, edges, panels=None, *, rankdir="TB", node_sep=18.0, rank
             pts = _simplify(pts)
             aroutes[k] = pts[::-1] if rev else pts
             continue
-        chain = chains[k]
+        chain = g.chains[k]
         pb = port_in[k]
         _, ay0, _, ah = abox[a]
         _, by0, _, _ = abox[b]
@@ -285,7 +388,7 @@ def layout_graph(sizes, edges, panels=None, *, rankdir="TB", node_sep=18.0, rank
         if end_a > ay0 + ah + 0.5:
             pts.append((pa, end_a))
         for d in chain[1:-1]:
-            ld = v_layer[d]
+            ld = g.layer[d]
             xd = x[d] - min_a
             pts.append((xd, band[ld]))
             pts.append((xd, band[ld] + thick[ld]))
@@ -296,31 +399,15 @@ def layout_graph(sizes, edges, panels=None, *, rankdir="TB", node_sep=18.0, rank
         if rev:
             pts.reverse()
         aroutes[k] = pts
+    return aroutes
 
-    # ------------------------------------------------------------------ to x/y
-    width_a = max((bx + bw for bx, _, bw, _ in abox.values()), default=0.0)
-    width_a = max(width_a, max((x[v] + v_across[v] / 2 - min_a for v in range(nv)), default=0.0))
 
-    def to_xy(a, b):
-        if flip:
-            b = total_along - b
-        return (b, a) if horiz else (a, b)
+def _lay_out_panels(panels, sizes, boxes, px, node_sep):
+    """Each panel's nodes as a grid in a titled frame, frames left to right from ``px``.
 
-    boxes = {}
-    for v, (a0, b0, wa, wb) in abox.items():
-        if flip:
-            b0 = total_along - b0 - wb
-        nid = main[v]
-        boxes[nid] = (b0, a0, wb, wa) if horiz else (a0, b0, wa, wb)
-    routes = [None] * len(edges)
-    for k, pts in aroutes.items():
-        routes[k] = [to_xy(a, b) for a, b in pts]
-
-    main_w = total_along if horiz else width_a
-
-    # ------------------------------------------------------------------ panels
+    Adds the panel nodes' boxes to ``boxes``; returns panel name -> frame box.
+    """
     panel_boxes = {}
-    px = main_w + (3 * node_sep if n else 0.0)
     title_h = 22.0
     pad = 12.0
     for name, (title, ids) in panels.items():
@@ -349,13 +436,11 @@ def layout_graph(sizes, edges, panels=None, *, rankdir="TB", node_sep=18.0, rank
             boxes[nid] = (cx, cy, w, h)
         panel_boxes[name] = (px, 0.0, fw, fh)
         px += fw + 2 * node_sep
+    return panel_boxes
 
-    # edges that touch panel nodes or loop on one node: straight segments between centres
-    for k, (t, h) in enumerate(edges):
-        if routes[k] is None and t in boxes and h in boxes:
-            routes[k] = _straight(boxes[t], boxes[h])
 
-    # ------------------------------------------------------------------ shift by margin
+def _shifted_by_margin(boxes, panel_boxes, routes, margin):
+    """The final :class:`Layout`: everything moved so the top-left content sits ``margin`` in."""
     xs = [bx for bx, _, _, _ in boxes.values()] + [p[0] for p in panel_boxes.values()]
     ys = [by for _, by, _, _ in boxes.values()] + [p[1] for p in panel_boxes.values()]
     for r in routes:
@@ -374,9 +459,8 @@ def layout_graph(sizes, edges, panels=None, *, rankdir="TB", node_sep=18.0, rank
         bottom += [p[1] for p in r]
     width = max(right, default=0.0) + margin
     height = max(bottom, default=0.0) + margin
-    layer_of = {main[v]: layer[v] for v in range(n)}
     return Layout(width=max(width, 2 * margin), height=max(height, 2 * margin), boxes=boxes,
-                  routes=routes, panels=panel_boxes, layer_of=layer_of, crossings=best_c)
+                  routes=routes, panels=panel_boxes)
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -457,8 +541,7 @@ def _crossings(upper, lower, down):
     size = len(lower)
     tree = [0] * (size + 1)
     count = 0
-    seen = 0
-    for p in seq:
+    for seen, p in enumerate(seq):
         # number of earlier entries with a larger position
         i = p + 1
         le = 0
@@ -470,7 +553,6 @@ def _crossings(upper, lower, down):
         while i <= size:
             tree[i] += 1
             i += i & -i
-        seen += 1
     return count
 
 
@@ -523,7 +605,10 @@ def _pairs_above(a, b):
 
 
 def _sep(u, v, v_across, is_dummy, node_sep):
-    gap = node_sep if not (is_dummy[u] or is_dummy[v]) else (node_sep / 2 if not (is_dummy[u] and is_dummy[v]) else 4.0)
+    if not (is_dummy[u] or is_dummy[v]):
+        gap = node_sep
+    else:
+        gap = node_sep / 2 if not (is_dummy[u] and is_dummy[v]) else 4.0
     return (v_across[u] + v_across[v]) / 2 + gap
 
 

@@ -103,7 +103,8 @@ def _node_style(attrs):
                 fontcolor=color(attrs.get("fontcolor"), "#000000"))
 
 
-def build_scene(g, lay: Layout, sizes_font) -> Scene:
+# long: one Graphviz attribute after another mapped to drawing primitives, read top to bottom
+def build_scene(g, lay: Layout, sizes_font) -> Scene:  # noqa: C901 - one branch per attribute
     """Turn a laid-out :class:`Digraph` into drawing primitives."""
     gattr = g.graph_attr
     title = gattr.get("label")
@@ -220,13 +221,13 @@ def _arrow(pts, length=9.0, half=3.6):
 
 
 def _midpoint(pts):
-    lens = [math.hypot(b[0] - a[0], b[1] - a[1]) for a, b in zip(pts, pts[1:])]
+    lens = [math.hypot(b[0] - a[0], b[1] - a[1]) for a, b in zip(pts, pts[1:], strict=False)]
     half = sum(lens) / 2
-    for (a, b), l in zip(zip(pts, pts[1:]), lens):
-        if half <= l and l > 0:
-            t = half / l
+    for (a, b), length in zip(zip(pts, pts[1:], strict=False), lens, strict=True):
+        if half <= length and length > 0:
+            t = half / length
             return (a[0] + (b[0] - a[0]) * t, a[1] + (b[1] - a[1]) * t)
-        half -= l
+        half -= length
     return pts[len(pts) // 2]
 
 
@@ -375,7 +376,7 @@ def find_dot():
 
 def graphviz_render(source: str, fmt: str, dot_path: str) -> bytes:
     proc = subprocess.run([dot_path, f"-T{fmt}"], input=source.encode("utf-8"),
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
+                          capture_output=True, timeout=120)
     if proc.returncode != 0:
         raise RuntimeError(f"Graphviz dot failed: {proc.stderr.decode(errors='replace').strip()}")
     return proc.stdout

@@ -31,7 +31,7 @@ def _as_parameter(value):
 
 def _pairs(items, owner):
     """The (key, value) pairs of a mapping or of an iterable of pairs, validated."""
-    if isinstance(items, Mapping) or isinstance(items, (ModuleDict, ParameterDict)):
+    if isinstance(items, (Mapping, ModuleDict, ParameterDict)):
         return list(items.items())
     pairs = []
     for n, pair in enumerate(items):
@@ -403,7 +403,7 @@ class ParameterDict(Module):
         return key, self.pop(key)
 
     def get(self, key, default=None):
-        return self[key] if key in self else default
+        return self[key] if key in self else default  # noqa: SIM401 - this is get() itself
 
     @classmethod
     def fromkeys(cls, keys, default=None):

@@ -93,7 +93,7 @@ class _ConvNd(Module):
             return (0, 0) * self._rank
         if self.padding == "same":
             amounts = []
-            for k, d in zip(reversed(self.kernel_size), reversed(self.dilation)):
+            for k, d in zip(reversed(self.kernel_size), reversed(self.dilation), strict=True):
                 total = d * (k - 1)
                 amounts += [total // 2, total - total // 2]
             return tuple(amounts)
@@ -180,12 +180,12 @@ class ConvTranspose2d(_ConvNd):
         wanted = list(output_size)[-rank:]
         spatial = input.shape[-rank:]
         smallest = [(n - 1) * s - 2 * p + d * (k - 1) + 1 for n, s, p, d, k in
-                    zip(spatial, self.stride, self.padding, self.dilation, self.kernel_size)]
-        largest = [low + s - 1 for low, s in zip(smallest, self.stride)]
-        if any(not low <= w <= high for w, low, high in zip(wanted, smallest, largest)):
+                    zip(spatial, self.stride, self.padding, self.dilation, self.kernel_size, strict=True)]
+        largest = [low + s - 1 for low, s in zip(smallest, self.stride, strict=True)]
+        if any(not low <= w <= high for w, low, high in zip(wanted, smallest, largest, strict=True)):
             raise ValueError(f"requested an output size of {wanted}, but valid sizes range from {smallest} "
                              f"to {largest} (for an input of {spatial})")
-        return tuple(w - low for w, low in zip(wanted, smallest))
+        return tuple(w - low for w, low in zip(wanted, smallest, strict=True))
 
     def forward(self, input, output_size=None):
         return self._function(input, self.weight, self.bias, self.stride, self.padding,

@@ -45,7 +45,7 @@ class BackwardHook:
             return values, 0
         outs = _HookIdentity.apply(*[values[i] for i in idx], hook=self, is_input=is_input)
         values = list(values)
-        for i, o in zip(idx, outs):
+        for i, o in zip(idx, outs, strict=True):
             values[i] = o
         return tuple(values), len(idx)
 
@@ -77,4 +77,4 @@ class BackwardHook:
 
     def on_grad_input(self, grads):
         new = self._call(grads)
-        return tuple(_raw(n, g) if n is not None else None for n, g in zip(new, grads))
+        return tuple(_raw(n, g) if n is not None else None for n, g in zip(new, grads, strict=False))

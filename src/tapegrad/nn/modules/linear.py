@@ -44,7 +44,7 @@ class _Affine(Module):
 
     def __init__(self, sizes, bias, dtype, device):
         super().__init__()
-        _set_attributes(self, **dict(zip(self._features, sizes)))
+        _set_attributes(self, **dict(zip(self._features, sizes, strict=True)))
         *widths, out = sizes
         self.weight = _empty_param((out, *widths), dtype, device)
         self.register_parameter("bias", _empty_param((out,), dtype, device) if bias else None)

@@ -3,10 +3,17 @@ from __future__ import annotations
 
 import itertools
 from collections import OrderedDict, namedtuple
+from typing import TYPE_CHECKING, Any
 
-from ...autograd.graph import _RemovableHandle
 from ...tensor import Tensor
 from ..parameter import Parameter
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator, Mapping
+    from typing import Self
+
+    from ...dtypes import dtype
+    from ...tensor import device
 
 class _IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])):
     """What ``load_state_dict`` returns: unpacks as ``(missing, unexpected)``."""
@@ -15,7 +22,7 @@ class _IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpec
 
     def __repr__(self):
         if self.missing_keys or self.unexpected_keys:
-            fields = ", ".join(f"{k}={v!r}" for k, v in zip(self._fields, self))
+            fields = ", ".join(f"{k}={v!r}" for k, v in zip(self._fields, self, strict=True))
             return f"IncompatibleKeys({fields})"
         return "<All keys matched successfully>"
 
@@ -58,7 +65,7 @@ class Module:
     _version = 1
     call_super_init = False
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         if args or kwargs:
             raise TypeError(f"{type(self).__name__}.__init__() takes no arguments")
         d = self.__dict__
@@ -73,7 +80,7 @@ class Module:
         d["_state_dict_hooks"] = OrderedDict()
         d["_load_state_dict_pre_hooks"] = OrderedDict()
 
-    def forward(self, *input):
+    def forward(self, *input: Any) -> Any:
         raise NotImplementedError(
             f'Module [{type(self).__name__}] is missing the required "forward" function')
 
@@ -82,7 +89,7 @@ class Module:
         if "_parameters" not in self.__dict__:
             raise AttributeError("cannot assign module before Module.__init__() call")
 
-    def register_parameter(self, name, param):
+    def register_parameter(self, name: str, param: Parameter | None) -> None:
         if "_parameters" not in self.__dict__:
             raise AttributeError("cannot assign parameter before Module.__init__() call")
         if not isinstance(name, str):
@@ -107,7 +114,7 @@ class Module:
                 "the value in the forward() method.")
         self._parameters[name] = param
 
-    def register_buffer(self, name, tensor, persistent=True):
+    def register_buffer(self, name: str, tensor: Tensor | None, persistent: bool = True) -> None:
         if "_buffers" not in self.__dict__:
             raise AttributeError("cannot assign buffer before Module.__init__() call")
         if not isinstance(name, str):
@@ -127,7 +134,7 @@ class Module:
         else:
             self._non_persistent_buffers_set.add(name)
 
-    def add_module(self, name, module):
+    def add_module(self, name: str, module: Module | None) -> None:
         if not isinstance(module, Module) and module is not None:
             raise TypeError(f"{_typename(module)} is not a Module subclass")
         if not isinstance(name, str):
@@ -142,7 +149,7 @@ class Module:
 
     register_module = add_module
 
-    def get_submodule(self, target):
+    def get_submodule(self, target: str) -> Module:
         if target == "":
             return self
         mod = self
@@ -154,14 +161,14 @@ class Module:
                 raise AttributeError(f"`{item}` is not an nn.Module")
         return mod
 
-    def get_parameter(self, target):
+    def get_parameter(self, target: str) -> Parameter:
         mod_path, _, name = target.rpartition(".")
         mod = self.get_submodule(mod_path)
         if name not in mod._parameters:
             raise AttributeError(f"{mod._get_name()} has no parameter `{name}`")
         return mod._parameters[name]
 
-    def get_buffer(self, target):
+    def get_buffer(self, target: str) -> Tensor:
         mod_path, _, name = target.rpartition(".")
         mod = self.get_submodule(mod_path)
         if name not in mod._buffers:
@@ -249,7 +256,8 @@ class Module:
         return sorted(set(k for k in keys if not k[0].isdigit()))
 
     # ------------------------------------------------------------------ iteration
-    def named_modules(self, memo=None, prefix="", remove_duplicate=True):
+    def named_modules(self, memo: set[int] | None = None, prefix: str = "",
+                      remove_duplicate: bool = True) -> Iterator[tuple[str, Module]]:
         # Iterative pre-order walk (a deep Sequential must not hit the recursion limit).
         seen = set() if memo is None else memo
         stack = [(prefix, self)]
@@ -263,24 +271,28 @@ class Module:
             children = [(pre + ("." if pre else "") + n, m) for n, m in mod._modules.items() if m is not None]
             stack.extend(reversed(children))
 
-    def modules(self):
+    def modules(self) -> Iterator[Module]:
         for _, m in self.named_modules():
             yield m
 
-    def named_children(self):
+    def named_children(self) -> Iterator[tuple[str, Module]]:
         seen = set()
         for name, m in self._modules.items():
             if m is not None and id(m) not in seen:
                 seen.add(id(m))
                 yield name, m
 
-    def children(self):
+    def children(self) -> Iterator[Module]:
         for _, m in self.named_children():
             yield m
 
     def _named_members(self, get, prefix="", recurse=True, remove_duplicate=True):
         seen = set()
-        mods = self.named_modules(prefix=prefix, remove_duplicate=remove_duplicate) if recurse else [(prefix, self)]
+        mods = (
+            self.named_modules(prefix=prefix, remove_duplicate=remove_duplicate)
+            if recurse
+            else [(prefix, self)]
+        )
         for mod_prefix, mod in mods:
             for k, v in get(mod):
                 if v is None:
@@ -291,38 +303,40 @@ class Module:
                     seen.add(id(v))
                 yield (mod_prefix + ("." if mod_prefix else "") + k), v
 
-    def named_parameters(self, prefix="", recurse=True, remove_duplicate=True):
+    def named_parameters(self, prefix: str = "", recurse: bool = True,
+                         remove_duplicate: bool = True) -> Iterator[tuple[str, Parameter]]:
         """``(name, Parameter)`` pairs in registration order, e.g. ``('fc.weight', ...)``."""
         return self._named_members(lambda m: m._parameters.items(), prefix, recurse, remove_duplicate)
 
-    def parameters(self, recurse=True):
+    def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
         for _, p in self.named_parameters(recurse=recurse):
             yield p
 
-    def named_buffers(self, prefix="", recurse=True, remove_duplicate=True):
+    def named_buffers(self, prefix: str = "", recurse: bool = True,
+                      remove_duplicate: bool = True) -> Iterator[tuple[str, Tensor]]:
         return self._named_members(lambda m: m._buffers.items(), prefix, recurse, remove_duplicate)
 
-    def buffers(self, recurse=True):
+    def buffers(self, recurse: bool = True) -> Iterator[Tensor]:
         for _, b in self.named_buffers(recurse=recurse):
             yield b
 
     # ------------------------------------------------------------------ modes
-    def train(self, mode=True):
+    def train(self, mode: bool = True) -> Self:
         if not isinstance(mode, bool):
             raise ValueError("training mode is expected to be boolean")
         for m in self.modules():
             m.__dict__["training"] = mode
         return self
 
-    def eval(self):
+    def eval(self) -> Self:
         return self.train(False)
 
-    def requires_grad_(self, requires_grad=True):
+    def requires_grad_(self, requires_grad: bool = True) -> Self:
         for p in self.parameters():
             p.requires_grad_(requires_grad)
         return self
 
-    def zero_grad(self, set_to_none=True):
+    def zero_grad(self, set_to_none: bool = True) -> None:
         for p in self.parameters():
             if p._grad is None:
                 continue
@@ -335,7 +349,7 @@ class Module:
                     p._grad.requires_grad_(False)
                 p._grad.zero_()
 
-    def apply(self, fn):
+    def apply(self, fn: Callable[[Module], None]) -> Self:
         for m in self.children():
             m.apply(fn)
         fn(self)
@@ -344,7 +358,7 @@ class Module:
     def _apply(self, fn):
         """Replace every parameter's and buffer's data by ``fn(tensor)`` (keeping the objects)."""
         for m in self.modules():
-            for k, p in m._parameters.items():
+            for p in m._parameters.values():
                 if p is not None:
                     new = fn(p)
                     p._data = new._data
@@ -355,7 +369,7 @@ class Module:
                     m._buffers[k] = fn(b)
         return self
 
-    def to(self, *args, **kwargs):
+    def to(self, *args: Any, **kwargs: Any) -> Self:
         """``to(dtype)`` casts floating parameters and buffers; ``to('cpu')`` is a no-op."""
         from ... import dtypes
         from ...backend import check_device
@@ -372,32 +386,34 @@ class Module:
         if dtype is None:
             return self
         if not dtype.is_floating_point:
-            raise TypeError(f"nn.Module.to only accepts floating point or complex dtypes, but got desired dtype={dtype}")
+            raise TypeError(
+                f"nn.Module.to only accepts floating point or complex dtypes, but got desired dtype={dtype}"
+            )
         return self._apply(lambda t: t.to(dtype) if t.is_floating_point() else t)
 
-    def float(self):
+    def float(self) -> Self:
         from ... import dtypes
         return self.to(dtypes.float32)
 
-    def double(self):
+    def double(self) -> Self:
         from ... import dtypes
         return self.to(dtypes.float64)
 
-    def half(self):
+    def half(self) -> Self:
         from ... import dtypes
         return self.to(dtypes.float16)
 
-    def cpu(self):
+    def cpu(self) -> Self:
         return self
 
-    def cuda(self, device=None):
+    def cuda(self, device: int | str | device | None = None) -> Self:
         from ...backend import check_device
         check_device("cuda")
 
-    def type(self, dst_type):
+    def type(self, dst_type: dtype) -> Self:
         return self.to(dst_type)
 
-    def share_memory(self):
+    def share_memory(self) -> Self:
         return self
 
     # ------------------------------------------------------------------ calling
@@ -405,7 +421,7 @@ class Module:
         d = self.__dict__
         if not (d["_forward_pre_hooks"] or d["_forward_hooks"] or d["_backward_hooks"]):
             return self.forward(*args, **kwargs)
-        for hook_id, (hook, with_kwargs) in list(d["_forward_pre_hooks"].items()):
+        for hook, with_kwargs in list(d["_forward_pre_hooks"].values()):
             if with_kwargs:
                 r = hook(self, args, kwargs)
                 if r is not None:
@@ -420,7 +436,7 @@ class Module:
             bh = BackwardHook(self, bw_hooks)
             args = bh.setup_input_hook(args)
         result = self.forward(*args, **kwargs)
-        for hook_id, (hook, with_kwargs, always) in list(d["_forward_hooks"].items()):
+        for hook, with_kwargs, _always in list(d["_forward_hooks"].values()):
             r = hook(self, args, kwargs, result) if with_kwargs else hook(self, args, result)
             if r is not None:
                 result = r
@@ -439,19 +455,21 @@ class Module:
             table.move_to_end(handle.id, last=False)
         return handle
 
-    def register_forward_pre_hook(self, hook, *, prepend=False, with_kwargs=False):
+    def register_forward_pre_hook(self, hook: Callable[..., Any], *, prepend: bool = False,
+                                  with_kwargs: bool = False) -> _HookHandle:
         """``hook(module, args) -> None or new args`` runs before ``forward``."""
         return self._add_hook(self._forward_pre_hooks, (hook, with_kwargs), prepend)
 
-    def register_forward_hook(self, hook, *, prepend=False, with_kwargs=False, always_call=False):
+    def register_forward_hook(self, hook: Callable[..., Any], *, prepend: bool = False,
+                              with_kwargs: bool = False, always_call: bool = False) -> _HookHandle:
         """``hook(module, args, output) -> None or new output`` runs after ``forward``."""
         return self._add_hook(self._forward_hooks, (hook, with_kwargs, always_call), prepend)
 
-    def register_full_backward_hook(self, hook, prepend=False):
+    def register_full_backward_hook(self, hook: Callable[..., Any], prepend: bool = False) -> _HookHandle:
         """``hook(module, grad_input, grad_output) -> None or new grad_input``."""
         return self._add_hook(self._backward_hooks, hook, prepend)
 
-    def register_backward_hook(self, hook):
+    def register_backward_hook(self, hook: Callable[..., Any]) -> _HookHandle:
         return self.register_full_backward_hook(hook)
 
     # ------------------------------------------------------------------ state dict
@@ -464,7 +482,8 @@ class Module:
     def _save_to_state_dict(self, destination, prefix, keep_vars):
         destination.update((prefix + k, v if keep_vars else v.detach()) for k, v in self._state_items())
 
-    def state_dict(self, *args, destination=None, prefix="", keep_vars=False):
+    def state_dict(self, *args: Any, destination: dict[str, Tensor] | None = None, prefix: str = "",
+                   keep_vars: bool = False) -> dict[str, Tensor]:
         """An OrderedDict of parameters and persistent buffers with PyTorch's key names."""
         if args:
             destination = args[0] if len(args) > 0 else destination
@@ -515,7 +534,8 @@ class Module:
                     if (parts[0] not in self._modules) if len(parts) > 1 else (parts[0] not in local):
                         unexpected_keys.append(key)
 
-    def load_state_dict(self, state_dict, strict=True, assign=False):
+    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True,
+                        assign: bool = False) -> _IncompatibleKeys:
         """Copy tensors from ``state_dict`` into parameters and buffers (PyTorch's key names).
 
         With ``strict=True`` missing or unexpected keys raise PyTorch's RuntimeError.
@@ -543,7 +563,7 @@ class Module:
     def _get_name(self):
         return type(self).__name__
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return ""
 
     def __repr__(self):

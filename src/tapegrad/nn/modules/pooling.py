@@ -29,10 +29,19 @@ class _MaxPool(_Pool):
     _forwarded = ("kernel_size", "stride", "padding", "dilation", "ceil_mode", "return_indices")
     _printed = ("kernel_size", "stride", "padding", "dilation", "ceil_mode")
 
-    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False, ceil_mode=False):
+    def __init__(
+        self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False, ceil_mode=False
+    ):
         super().__init__()
-        _set_attributes(self, kernel_size=kernel_size, stride=kernel_size if stride is None else stride,
-                        padding=padding, dilation=dilation, return_indices=return_indices, ceil_mode=ceil_mode)
+        _set_attributes(
+            self,
+            kernel_size=kernel_size,
+            stride=kernel_size if stride is None else stride,
+            padding=padding,
+            dilation=dilation,
+            return_indices=return_indices,
+            ceil_mode=ceil_mode,
+        )
 
 
 class MaxPool2d(_MaxPool):

@@ -35,5 +35,5 @@ def vector_to_parameters(vec, parameters):
     params = list(parameters)
     for p in params:
         offsets.append(offsets[-1] + p.numel())
-    for p, start, stop in zip(params, offsets, offsets[1:]):
+    for p, start, stop in zip(params, offsets[:-1], offsets[1:], strict=True):
         p.data = vec[start:stop].view_as(p).data

@@ -71,7 +71,7 @@ def _write_block(path: str, arrays: list) -> tuple:
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         os.ftruncate(fd, offset)
-        for arr, (start, _, _) in zip(arrays, layout):
+        for arr, (start, _, _) in zip(arrays, layout, strict=True):
             view = memoryview(np.ascontiguousarray(arr)).cast("B")
             while view:  # pwrite may write less than asked for
                 done = os.pwrite(fd, view, start)

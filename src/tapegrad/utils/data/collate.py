@@ -41,7 +41,7 @@ def _rebuild(template, children: list):
     """A container like ``template`` holding ``children`` (one per key / position)."""
     kind = type(template)
     if isinstance(template, abc.Mapping):
-        items = dict(zip(template, children))
+        items = dict(zip(template, children, strict=True))
         try:
             if isinstance(template, abc.MutableMapping):
                 clone = copy.copy(template)  # keeps OrderedDict, defaultdict factories, ...
@@ -110,7 +110,7 @@ def _columns(batch: list, template) -> list:
     width = len(template)
     if any(len(sample) != width for sample in batch):
         raise RuntimeError("each element in list of batch should be of equal size")
-    return list(zip(*batch))
+    return list(zip(*batch, strict=True))
 
 
 def collate(batch, *, collate_fn_map: dict[type | tuple[type, ...], Callable] | None = None):

@@ -19,6 +19,7 @@ import sys
 import time
 import warnings
 import weakref
+from typing import TYPE_CHECKING, Any
 
 from ... import creation as _creation
 from ... import dtypes as _dtypes
@@ -27,6 +28,12 @@ from ._worker import WorkerSetup, _DatasetKind, get_worker_info, worker_main
 from .collate import default_collate, default_convert
 from .dataset import IterableDataset
 from .sampler import BatchSampler, RandomSampler, Sampler, SequentialSampler
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Iterator
+
+    from ...creation import Generator
+    from .dataset import Dataset
 
 __all__ = ["DataLoader", "get_worker_info", "default_collate", "default_convert"]
 
@@ -64,8 +71,10 @@ def _checked_prefetch_factor(num_workers, timeout, prefetch_factor, persistent_w
     if timeout < 0:
         raise ValueError("timeout option should be non-negative")
     if num_workers == 0 and prefetch_factor is not None:
-        raise ValueError("prefetch_factor option could only be specified in multiprocessing."
-                         "let num_workers > 0 to enable multiprocessing, otherwise set prefetch_factor to None.")
+        raise ValueError(
+            "prefetch_factor option could only be specified in multiprocessing."
+            "let num_workers > 0 to enable multiprocessing, otherwise set prefetch_factor to None."
+        )
     if num_workers > 0 and prefetch_factor is None:
         prefetch_factor = 2
     if prefetch_factor is not None and prefetch_factor < 0:
@@ -77,9 +86,13 @@ def _checked_prefetch_factor(num_workers, timeout, prefetch_factor, persistent_w
 
 def _check_iterable_options(shuffle, sampler, batch_sampler):
     if shuffle not in {False, None}:
-        raise ValueError(f"DataLoader with IterableDataset: expected unspecified shuffle option, but got shuffle={shuffle}")
+        raise ValueError(
+            f"DataLoader with IterableDataset: expected unspecified shuffle option, but got shuffle={shuffle}"
+        )
     if sampler is not None:
-        raise ValueError(f"DataLoader with IterableDataset: expected unspecified sampler option, but got sampler={sampler}")
+        raise ValueError(
+            f"DataLoader with IterableDataset: expected unspecified sampler option, but got sampler={sampler}"
+        )
     if batch_sampler is not None:
         raise ValueError("DataLoader with IterableDataset: expected unspecified batch_sampler option, "
                          f"but got batch_sampler={batch_sampler}")
@@ -104,11 +117,16 @@ class DataLoader:
     [[0, 1], [2, 3], [4]]
     """
 
-    def __init__(self, dataset, batch_size=1, shuffle=None, sampler=None, batch_sampler=None,
-                 num_workers=0, collate_fn=None, pin_memory=False, drop_last=False, timeout=0,
-                 worker_init_fn=None, multiprocessing_context=None, generator=None, *,
-                 prefetch_factor=None, persistent_workers=False, pin_memory_device="",
-                 in_order=True):
+    def __init__(self, dataset: Dataset | Any, batch_size: int | None = 1, shuffle: bool | None = None,
+                 sampler: Sampler | Iterable[Any] | None = None,
+                 batch_sampler: Sampler | Iterable[list[Any]] | None = None,
+                 num_workers: int = 0, collate_fn: Callable[[list[Any]], Any] | None = None,
+                 pin_memory: bool = False, drop_last: bool = False, timeout: float = 0,
+                 worker_init_fn: Callable[[int], None] | None = None,
+                 multiprocessing_context: str | multiprocessing.context.BaseContext | None = None,
+                 generator: Generator | None = None, *,
+                 prefetch_factor: int | None = None, persistent_workers: bool = False,
+                 pin_memory_device: str = "", in_order: bool = True) -> None:
         iterable = isinstance(dataset, IterableDataset)
         prefetch_factor = _checked_prefetch_factor(num_workers, timeout, prefetch_factor, persistent_workers)
         if iterable:
@@ -151,11 +169,12 @@ class DataLoader:
 
     # ------------------------------------------------------------------ attributes
     @property
-    def multiprocessing_context(self):
+    def multiprocessing_context(self) -> multiprocessing.context.BaseContext | None:
         return self._mp_context
 
     @multiprocessing_context.setter
-    def multiprocessing_context(self, multiprocessing_context):
+    def multiprocessing_context(
+            self, multiprocessing_context: str | multiprocessing.context.BaseContext | None) -> None:
         context = multiprocessing_context
         if context is not None and self.num_workers <= 0:
             raise ValueError(
@@ -176,7 +195,9 @@ class DataLoader:
 
     def __setattr__(self, attr, val):
         if attr in _FROZEN_ATTRIBUTES and self.__dict__.get("_initialized", False):
-            raise ValueError(f"{attr} attribute should not be set after {self.__class__.__name__} is initialized")
+            raise ValueError(
+                f"{attr} attribute should not be set after {self.__class__.__name__} is initialized"
+            )
         super().__setattr__(attr, val)
 
     @property
@@ -195,7 +216,7 @@ class DataLoader:
         self.check_worker_number_rationality()
         return _MultiProcessingDataLoaderIter(self)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Any]:
         if not (self.persistent_workers and self.num_workers > 0):
             return self._get_iterator()
         if self._iterator is None:
@@ -204,7 +225,7 @@ class DataLoader:
             self._iterator._reset(self)
         return self._iterator
 
-    def __len__(self):
+    def __len__(self) -> int:
         if self._dataset_kind == _DatasetKind.Map:
             return len(self._index_sampler)
         # remembered so that the iterator can warn if the dataset yields more than this
@@ -214,13 +235,15 @@ class DataLoader:
         rounding = math.floor if self.drop_last else math.ceil
         return rounding(samples / self.batch_size)
 
-    def check_worker_number_rationality(self):
+    def check_worker_number_rationality(self) -> None:
         """Warn when ``num_workers`` exceeds the CPUs this process may use."""
         cpus = _usable_cpus()
         if not self.num_workers or (cpus is not None and self.num_workers <= cpus):
             return
         if cpus is None:
-            suggested = "DataLoader is not able to compute a suggested max number of worker in current system."
+            suggested = (
+                "DataLoader is not able to compute a suggested max number of worker in current system."
+            )
         else:
             caveat = "" if hasattr(os, "sched_getaffinity") else " (`cpuset` is not taken into account)"
             suggested = (f"Our suggested max number of worker in current system is {cpus}{caveat}, "
@@ -278,13 +301,17 @@ class _BaseDataLoaderIter:
         promised = self._IterableDataset_len_called
         if (self._dataset_kind == _DatasetKind.Iterable and promised is not None
                 and self._num_yielded > promised):
-            message = (f"Length of IterableDataset {self._dataset} was reported to be {promised}"
-                       f"(when accessing len(dataloader)), but {self._num_yielded} samples have been fetched. ")
+            message = (
+                f"Length of IterableDataset {self._dataset} was reported to be {promised}"
+                f"(when accessing len(dataloader)), but {self._num_yielded} samples have been fetched. "
+            )
             if self._num_workers > 0:
-                message += ("For multiprocessing data-loading, this could be caused by not properly configuring "
-                            "the IterableDataset replica at each worker. Please see "
-                            "https://pytorch.org/docs/stable/data.html#torch.utils.data.IterableDataset "
-                            "for examples.")
+                message += (
+                    "For multiprocessing data-loading, this could be caused by not properly configuring "
+                    "the IterableDataset replica at each worker. Please see "
+                    "https://pytorch.org/docs/stable/data.html#torch.utils.data.IterableDataset "
+                    "for examples."
+                )
             warnings.warn(message, stacklevel=2)
         return data
 

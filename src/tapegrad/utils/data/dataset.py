@@ -105,7 +105,7 @@ class StackDataset(Dataset):
         self._members = members
 
     def _assemble(self, values):
-        return tuple(values) if self._keys is None else dict(zip(self._keys, values))
+        return tuple(values) if self._keys is None else dict(zip(self._keys, values, strict=True))
 
     def __getitem__(self, index):
         return self._assemble(d[index] for d in self._members)
@@ -122,7 +122,7 @@ class StackDataset(Dataset):
 
     def __getitems__(self, indices: list):
         columns = [self._column(d, indices) for d in self._members]
-        return [self._assemble(row) for row in zip(*columns)]
+        return [self._assemble(row) for row in zip(*columns, strict=True)]
 
     def __len__(self) -> int:
         return self._length

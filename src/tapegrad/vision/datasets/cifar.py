@@ -119,7 +119,7 @@ class CIFAR10(VisionDataset):
         if names is None:
             raise RuntimeError(f"{path} has no {self.meta['key']!r} entry")
         self.classes = [_decoded(name) for name in names]
-        self.class_to_idx = dict(zip(self.classes, range(len(self.classes))))
+        self.class_to_idx = dict(zip(self.classes, range(len(self.classes)), strict=True))
 
     def __getitem__(self, index: int):
         return self._apply_transforms(_as_image(self.data[index]), self.targets[index])

@@ -50,7 +50,7 @@ def find_classes(directory):
         names = sorted(entry.name for entry in entries if entry.is_dir())
     if not names:
         raise FileNotFoundError(f"Couldn't find any class folder in {directory}.")
-    return names, dict(zip(names, range(len(names))))
+    return names, dict(zip(names, range(len(names)), strict=True))
 
 
 def _acceptance_test(extensions, is_valid_file):

@@ -141,7 +141,7 @@ class MNIST(VisionDataset):
 
     @property
     def class_to_idx(self) -> dict[str, int]:
-        return dict(zip(self.classes, range(len(self.classes))))
+        return dict(zip(self.classes, range(len(self.classes)), strict=True))
 
     def _stems(self):
         prefix = "train" if self.train else "t10k"

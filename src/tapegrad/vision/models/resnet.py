@@ -175,7 +175,7 @@ class ResNet(nn.Module):
         self.bn1 = self._norm_layer(_STEM_WIDTH)
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
-        plan = zip(_STAGE_WIDTHS, layers, stage_strides, stage_dilates)
+        plan = zip(_STAGE_WIDTHS, layers, stage_strides, stage_dilates, strict=False)
         for number, (width, depth, stride, dilate) in enumerate(plan, start=1):
             setattr(self, f"layer{number}", self._make_layer(block, width, depth, stride, dilate))
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
@@ -276,7 +276,10 @@ class ResNet152_Weights(_Weights):
 
 
 def checkpoint_dir():
-    """``$TORCH_HOME/hub/checkpoints`` (TORCH_HOME defaults to ``$XDG_CACHE_HOME/torch`` or ``~/.cache/torch``)."""
+    """``$TORCH_HOME/hub/checkpoints``.
+
+    ``TORCH_HOME`` defaults to ``$XDG_CACHE_HOME/torch`` or ``~/.cache/torch``.
+    """
     home = os.environ.get("TORCH_HOME") or os.path.join(
         os.environ.get("XDG_CACHE_HOME", os.path.join(os.path.expanduser("~"), ".cache")), "torch")
     return os.path.join(home, "hub", "checkpoints")
@@ -299,7 +302,9 @@ def _checkpoint_path(weights, pretrained, enum_cls):
         if qualified or member in enum_cls.__members__:
             return enum_cls[member].path  # an unknown qualified name: KeyError
         return os.path.expanduser(weights)
-    raise TypeError(f"weights must be None, a {enum_cls.__name__} member, its name or a file path, got {weights!r}")
+    raise TypeError(
+        f"weights must be None, a {enum_cls.__name__} member, its name or a file path, got {weights!r}"
+    )
 
 
 def _load_checkpoint(model, path):

@@ -121,7 +121,9 @@ def _as_mode(interpolation) -> InterpolationMode:
         return InterpolationMode(interpolation)
     if isinstance(interpolation, int):
         return _interpolation_modes_from_int(interpolation)
-    raise TypeError("Argument interpolation should be a InterpolationMode or a corresponding Pillow integer constant")
+    raise TypeError(
+        "Argument interpolation should be a InterpolationMode or a corresponding Pillow integer constant"
+    )
 
 
 # --------------------------------------------------------------------------- image kinds as planes
@@ -266,7 +268,9 @@ def normalize(tensor, mean, std, inplace=False):
         stats.append(arr.reshape(-1, 1, 1) if arr.ndim == 1 else arr)  # one value per channel
     mean_arr, std_arr = stats
     if (std_arr == 0).any():
-        raise ValueError(f"std evaluated to zero after conversion to {tensor.dtype}, leading to division by zero.")
+        raise ValueError(
+            f"std evaluated to zero after conversion to {tensor.dtype}, leading to division by zero."
+        )
     mean_t, std_t = Tensor._wrap(mean_arr), Tensor._wrap(std_arr)
     if inplace:
         return tensor.sub_(mean_t).div_(std_t)
@@ -279,8 +283,11 @@ def _value_range_top(np_dtype) -> int:
 
 
 # Casts where the scaled float cannot reach every integer exactly (torchvision refuses them).
-_UNSAFE_FLOAT_TO_INT = {(np.dtype(np.float32), np.dtype(np.int32)), (np.dtype(np.float32), np.dtype(np.int64)),
-                        (np.dtype(np.float64), np.dtype(np.int64))}
+_UNSAFE_FLOAT_TO_INT = {
+    (np.dtype(np.float32), np.dtype(np.int32)),
+    (np.dtype(np.float32), np.dtype(np.int64)),
+    (np.dtype(np.float64), np.dtype(np.int64)),
+}
 
 
 def convert_image_dtype(image, dtype=_dtypes.float32):
@@ -394,8 +401,11 @@ def pad(img, padding, fill=0, padding_mode="constant"):
     ``padding_mode`` is ``"constant"`` (with ``fill``), ``"edge"``, ``"reflect"`` or
     ``"symmetric"``, as in ``numpy.pad``.
     """
-    for name, value, accepted in (("padding", padding, _NUMBER_OR_SEQUENCE), ("fill", fill, _NUMBER_OR_SEQUENCE),
-                                  ("padding_mode", padding_mode, str)):
+    for name, value, accepted in (
+        ("padding", padding, _NUMBER_OR_SEQUENCE),
+        ("fill", fill, _NUMBER_OR_SEQUENCE),
+        ("padding_mode", padding_mode, str),
+    ):
         if not isinstance(value, accepted):
             raise TypeError(f"Got inappropriate {name} arg")
     if isinstance(padding, (tuple, list)) and len(padding) not in [1, 2, 4]:
@@ -436,7 +446,10 @@ def _pair(size):
 
 
 def _setup_size(size, error_msg):
-    """``int`` or 1-sequence -> ``(s, s)``; a 2-sequence as it is; anything else -> ``ValueError(error_msg)``."""
+    """``int`` or 1-sequence -> ``(s, s)``; a 2-sequence as it is.
+
+    Anything else raises ``ValueError(error_msg)``.
+    """
     pair = _pair(size)
     if len(pair) != 2:
         raise ValueError(error_msg)

@@ -220,7 +220,9 @@ class RandomCrop(_ModuleTransform):
         if spare == (0, 0):  # only one window: nothing to draw
             return 0, 0, h, w
         if min(spare) < 0:
-            raise ValueError(f"Required crop size {(crop_h, crop_w)} is larger than input image size {(h, w)}")
+            raise ValueError(
+                f"Required crop size {(crop_h, crop_w)} is larger than input image size {(h, w)}"
+            )
         # One draw per offset, top first (the order torchvision draws in).
         top, left = (int(_creation.randint(0, n + 1, (1,))) for n in spare)
         return top, left, crop_h, crop_w
