@@ -44,10 +44,8 @@ class BackwardHook:
         if not idx:
             return values, 0
         outs = _HookIdentity.apply(*[values[i] for i in idx], hook=self, is_input=is_input)
-        values = list(values)
-        for i, o in zip(idx, outs, strict=True):
-            values[i] = o
-        return tuple(values), len(idx)
+        replaced = dict(zip(idx, outs, strict=True))  # position -> its identity-wrapped tensor
+        return tuple(replaced.get(i, v) for i, v in enumerate(values)), len(idx)
 
     def setup_input_hook(self, args):
         args, self.n_inputs_with_grad = self._wrap(tuple(args), True)
