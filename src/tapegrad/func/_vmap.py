@@ -1170,8 +1170,7 @@ def _remove_level(o, level, size, od, fname):
     return _mk(S.expand(v, tuple(shape)), lv)
 
 
-# long: argument checks, level set-up and output unbatching in the order torch.func
-# documents them; to split next (issue 10)
+# long: argument checks, level set-up and unbatching in torch.func's order; to split next (issue 10)
 def vmap(  # noqa: C901 - torch.func.vmap's argument checks, with its closures over them
         func, in_dims=0, out_dims=0, randomness="error", *, chunk_size=None):
     """Vectorize ``func`` over dim ``in_dims`` of its inputs (like ``torch.func.vmap``).
