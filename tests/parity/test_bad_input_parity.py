@@ -280,6 +280,8 @@ bad("unbind_dim_oob", lambda L: T(L, 3).unbind(1))
 bad("flip_dup", lambda L: T(L, 2, 3).flip((0, 0)))
 bad("roll_dim_oob", lambda L: T(L, 3).roll(1, 1))
 bad("movedim_oob", lambda L: T(L, 2, 3).movedim(0, 2))
+bad("movedim_unequal_dim_lists", lambda L: L.movedim(T(L, 2, 3, 4), (0, 1), (2,)))
+bad("tensordot_unequal_dim_lists", lambda L: L.tensordot(T(L, 2, 3), T(L, 2, 3), dims=([0, 1], [0])))
 
 # --------------------------------------------------------------------------- nn.functional
 bad("nll_loss_target_size", lambda L: F(L).nll_loss(L.randn(2, 3, 4), I(L, 0, 1)))

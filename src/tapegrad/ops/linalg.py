@@ -382,9 +382,10 @@ def tensordot(a, b, dims=2):
     else:
         da, db = [list(d) if isinstance(d, (list, tuple)) else [d] for d in dims]
     la = _LETTERS[:a.ndim]
+    if len(da) != len(db):
+        raise RuntimeError("both dimension lists should have same length")
     lb = list(_LETTERS[a.ndim:a.ndim + b.ndim])
-    # strict=False: user-supplied dim lists; keeps today's behaviour for unequal lengths
-    for x, y in zip(da, db, strict=False):
+    for x, y in zip(da, db, strict=True):
         lb[y] = la[x]
     lb = "".join(lb)
     out = ("".join(c for i, c in enumerate(la) if i not in da)

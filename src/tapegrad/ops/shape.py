@@ -475,9 +475,12 @@ def movedim(input, source, destination):
     nd = input._data.ndim
     src = wrap_dims(source if isinstance(source, (tuple, list)) else (source,), nd)
     dst = wrap_dims(destination if isinstance(destination, (tuple, list)) else (destination,), nd)
+    if len(src) != len(dst):
+        raise RuntimeError(
+            f"movedim: Invalid source or destination dims: source ({list(src)} dims) should contain "
+            f"the same number of dims as destination ({list(dst)} dims)")
     order = [d for d in range(nd) if d not in src]
-    # strict=False: user-supplied; unequal lengths are not validated here and keep today's behaviour
-    for s, d in sorted(zip(dst, src, strict=False)):
+    for s, d in sorted(zip(dst, src, strict=True)):
         order.insert(s, d)
     return Permute.apply(input, dims=tuple(order))
 
