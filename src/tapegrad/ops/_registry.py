@@ -1,4 +1,4 @@
-"""The op registry: every public op is declared once, next to its ``Node`` class.
+"""The op registry: every public op is declared once, on its public function.
 
 An op file is a sequence of units, each a ``Node`` subclass (forward and backward side by
 side) followed by the public function decorated with :func:`op`, which declares the rest::
@@ -9,6 +9,9 @@ side) followed by the public function decorated with :func:`op`, which declares 
     @op("unary", nodes=(Exp,), inplace=True)
     def exp(input):
         ...
+
+(``elementwise.py`` reads this way; in the other op files the declared functions still sit
+below their classes, to be moved next to them.)
 
 From these declarations :func:`build` makes everything the user calls, so no op name is
 written anywhere else: the module-level exports of ``tapegrad`` (:func:`exports`), the
