@@ -10,8 +10,8 @@ side) followed by the public function decorated with :func:`op`, which declares 
     def exp(input):
         ...
 
-(``elementwise.py`` reads this way; in the other op files the declared functions still sit
-below their classes, to be moved next to them.)
+Every op file reads this way; ``nodes`` names the classes a unit records. Ops built only
+from other ops (``flatten``, ``nansum``) have no node of their own and follow the units.
 
 From these declarations :func:`build` makes everything the user calls, so no op name is
 written anywhere else: the module-level exports of ``tapegrad`` (:func:`exports`), the

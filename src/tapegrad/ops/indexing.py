@@ -4,16 +4,346 @@ Reading with an index is differentiated by scatter-adding the gradient back
 (repeated indices accumulate); writing is differentiated by zeroing the
 written region for the old value and reading it for the new one.
 """
+
 from __future__ import annotations
 
 from .. import backend as B
+
 from .. import dtypes
+
 from ..autograd.graph import Node
+
 from ._registry import op
+
 from ._util import check_tensor, wrap_dim
+
 from ..tensor import Tensor
 
 xp = B.xp
+
+
+# =========================================================================== ops
+class Index(Node):
+    """Advanced (copying) indexing; derivative scatter-adds (repeated indices accumulate)."""
+
+    def forward(ctx, x, index):
+        ctx.in_shape, ctx.index = x.shape, index
+        return x[index]
+
+    def backward(ctx, g):
+        return IndexPutAccumulate.apply(g, shape=ctx.in_shape, index=ctx.index)
+
+
+class IndexPutAccumulate(Node):
+    """Zeros of ``shape`` with ``g`` added at ``index`` (the derivative of ``Index``)."""
+
+    _bw_name = "IndexPutBackward0"
+
+    def forward(ctx, g, shape, index):
+        ctx.index = index
+        out = xp.zeros(shape, dtype=g.dtype)
+        xp.add.at(out, index, g)
+        return out
+
+    def backward(ctx, gg):
+        return Index.apply(gg, index=ctx.index)
+
+
+@op("indexing", nodes=(IndexPutAccumulate,))
+def index_put(input, indices, values, accumulate=False):
+    """A copy of ``input`` with ``values`` written at ``indices`` (added there with
+    ``accumulate=True``, repeated indices adding up); ``indices`` is a tuple of tensors."""
+    check_tensor(input, "index_put")
+    index = _index_tuple(indices, "index_put")
+    if accumulate:
+        return input + _accumulated(input, index, values)
+    out = input.clone()
+    setitem(out, index, values)
+    return out
+
+
+@op("indexing", function=False, nodes=(IndexPutAccumulate,))
+def index_put_(input, indices, values, accumulate=False):
+    """In-place ``index_put``: ``input[indices] = values`` (or ``+=`` with ``accumulate``)."""
+    check_tensor(input, "index_put_")
+    index = _index_tuple(indices, "index_put_")
+    if accumulate:
+        return input.add_(_accumulated(input, index, values))
+    setitem(input, index, values)
+    return input
+
+
+@op("indexing", inplace=True, nodes=(IndexPutAccumulate,))
+def index_add(input, dim, index, source, *, alpha=1):
+    d = wrap_dim(dim, input._data.ndim)
+    idx = (slice(None),) * d + (index._data.astype(xp.intp),)
+    src = source * alpha if alpha != 1 else source
+    return input + IndexPutAccumulate.apply(src, shape=input._data.shape, index=idx)
+
+
+class IndexPut(Node):
+    """``x[index] = v`` as a function of (x, v); the forward writes into x's storage."""
+
+    def forward(ctx, x, v, index):
+        ctx.index = index
+        # NOTE: written in place on purpose (the caller rebases x onto this node);
+        # the derivative needs neither the old nor the new values.
+        x[index] = v
+        return x
+
+    def backward(ctx, g):
+        n = ctx.needs_input_grad
+        gx = IndexFillZero.apply(g, index=ctx.index) if n[0] else None
+        gv = Index.apply(g, index=ctx.index) if n[1] else None
+        return gx, gv
+
+
+class IndexPutBasic(IndexPut):
+    """``x[basic_index] = v``: PyTorch copies into a view, so the node is CopySlices."""
+
+    _bw_name = "CopySlices"
+
+    def name(self):
+        return "torch::autograd::CopySlices"
+
+
+class IndexFillZero(Node):
+    _bw_name = "IndexPutBackward0"
+
+    def forward(ctx, g, index):
+        ctx.index = index
+        out = g.copy()
+        out[index] = 0
+        return out
+
+    def backward(ctx, gg):
+        return IndexFillZero.apply(gg, index=ctx.index)
+
+
+class GatherAlong(Node):
+    """``out[i][j] = x[i][index[i][j]]`` along ``dim`` (torch.gather)."""
+
+    _bw_name = "GatherBackward0"
+
+    def forward(ctx, x, index, dim):
+        ctx.in_shape, ctx.dim = x.shape, dim
+        ctx.saved = (index,)
+        if index.shape != x.shape:  # index may be smaller than x outside ``dim`` (as in torch)
+            x = x[tuple(slice(None) if i == dim else slice(0, n) for i, n in enumerate(index.shape))]
+        return xp.take_along_axis(x, index, axis=dim)
+
+    def backward(ctx, g):
+        (index,) = ctx.saved
+        return ScatterAlong.apply(g, index=_raw(index), dim=ctx.dim, shape=ctx.in_shape), None
+
+
+@op("indexing", nodes=(GatherAlong,))
+def gather(input, dim, index, *, sparse_grad=False):
+    """``out[i][j] = input[i][index[i][j]]`` for ``dim=1`` (and likewise for other dims)."""
+    check_tensor(input, "gather")
+    _check_index_tensor(index, "gather")
+    d = wrap_dim(dim, input._data.ndim)
+    if input._data.ndim == 0 and index._data.ndim == 0:
+        return gather(input.reshape(1), 0, index.reshape(1)).reshape(())
+    ix = index._data.astype(xp.intp, copy=False)
+    if ix.ndim != input._data.ndim:
+        raise RuntimeError("Index tensor must have the same number of dimensions as input tensor")
+    n = input._data.shape[d]
+    if ix.size and (ix.min() < -n or ix.max() >= n):
+        bad = int(ix.max() if ix.max() >= n else ix.min())
+        raise RuntimeError(f"index {bad} is out of bounds for dimension {d} with size {n}")
+    return GatherAlong.apply(input, ix, dim=d)
+
+
+class ScatterAlong(Node):
+    """Zeros of ``shape`` with ``g`` added at ``index`` along ``dim`` (derivative of gather)."""
+
+    _bw_name = "ScatterAddBackward0"
+
+    def forward(ctx, g, index, dim, shape):
+        ctx.index, ctx.dim = index, dim
+        out = xp.zeros(shape, dtype=g.dtype)
+        _scatter_add_(out, dim, index, g)
+        return out
+
+    def backward(ctx, gg):
+        return GatherAlong.apply(gg, ctx.index, dim=ctx.dim)
+
+
+def _scatter_add_(out, dim, index, src):
+    """``out[..., index[...], ...] += src`` along ``dim`` with repeated indices accumulating."""
+    idx = list(xp.indices(index.shape, sparse=True))
+    idx[dim] = index
+    xp.add.at(out, tuple(idx), src[tuple(slice(0, n) for n in index.shape)])
+
+
+def _pad_to(g, shape):
+    """``g`` (index-shaped) zero-padded to ``shape`` (the src of scatter may be larger)."""
+    if tuple(g.shape) == tuple(shape):
+        return g
+    from .shape import SliceScatter
+    return SliceScatter.apply(g, shape=tuple(shape), index=tuple(slice(0, n) for n in g.shape))
+
+
+class ScatterAdd(Node):
+    def forward(ctx, x, index, src, dim):
+        ctx.dim = dim
+        ctx.saved = (index,)
+        ctx.src_shape = src.shape
+        out = x.copy()
+        _scatter_add_(out, dim, index, src)
+        return out
+
+    def backward(ctx, g):
+        (index,) = ctx.saved
+        n = ctx.needs_input_grad
+        gsrc = _pad_to(GatherAlong.apply(g, _raw(index), dim=ctx.dim), ctx.src_shape) if n[2] else None
+        return g, None, gsrc
+
+
+@op("indexing", inplace=True, nodes=(ScatterAdd,))
+def scatter_add(input, dim, index, src):
+    check_tensor(input, "scatter_add")
+    _check_index_tensor(index, "scatter")  # (PyTorch's message says scatter() here too)
+    d = wrap_dim(dim, input._data.ndim)
+    return ScatterAdd.apply(input, _scatter_index(input, index, d), src, dim=d)
+
+
+class Scatter(Node):
+    def forward(ctx, x, index, src, dim):
+        ctx.dim = dim
+        ctx.saved = (index,)
+        ctx.src_shape = getattr(src, "shape", ())
+        out = x.copy()
+        idx = list(xp.indices(index.shape, sparse=True))
+        idx[dim] = index
+        if B.is_array(src):
+            out[tuple(idx)] = src[tuple(slice(0, n) for n in index.shape)]
+        else:
+            out[tuple(idx)] = src
+        return out
+
+    def backward(ctx, g):
+        (index,) = ctx.saved
+        n = ctx.needs_input_grad
+        idx = list(xp.indices(_raw(index).shape, sparse=True))
+        idx[ctx.dim] = _raw(index)
+        gx = IndexFillZero.apply(g, index=tuple(idx)) if n[0] else None
+        gsrc = _pad_to(GatherAlong.apply(g, _raw(index), dim=ctx.dim), ctx.src_shape) \
+            if len(n) > 2 and n[2] else None
+        return gx, None, gsrc
+
+
+class ScatterValue(Scatter):
+    """``scatter(dim, index, value)`` with a scalar value."""
+
+    _bw_name = "ScatterBackward1"
+
+
+@op("indexing", inplace=True, nodes=(Scatter, ScatterValue))
+def scatter(input, dim, index, src=None, *, value=None, reduce=None):
+    check_tensor(input, "scatter")
+    _check_index_tensor(index, "scatter")
+    if reduce is not None:
+        if reduce == "add":
+            return scatter_add(input, dim, index, src)
+        raise NotImplementedError(f"scatter(reduce={reduce!r}) is not supported")
+    d = wrap_dim(dim, input._data.ndim)
+    if src is None:
+        src = value
+    if not isinstance(src, Tensor):
+        src = xp.asarray(src, dtype=input._data.dtype)[()]
+        return ScatterValue.apply(input, _scatter_index(input, index, d), src, dim=d)
+    return Scatter.apply(input, _scatter_index(input, index, d), src, dim=d)
+
+
+class IndexSelect(Node):
+    def forward(ctx, x, index, dim):
+        ctx.in_shape, ctx.dim = x.shape, dim
+        ctx.saved = (index,)
+        return xp.take(x, index, axis=dim)
+
+    def backward(ctx, g):
+        (index,) = ctx.saved
+        idx = (slice(None),) * ctx.dim + (_raw(index),)
+        return IndexPutAccumulate.apply(g, shape=ctx.in_shape, index=idx), None
+
+
+@op("indexing", nodes=(IndexSelect,))
+def index_select(input, dim, index):
+    check_tensor(input, "index_select")
+    if not isinstance(index, Tensor) or index._data.dtype.kind not in "iu":
+        raise RuntimeError("index_select(): Expected dtype int32 or int64 for index")
+    if index._data.ndim > 1:
+        raise IndexError("index_select(): Index is supposed to be a vector")
+    d = wrap_dim(dim, input._data.ndim)
+    ix = index._data.reshape(-1).astype(xp.intp, copy=False)
+    n = input._data.shape[d] if input._data.ndim else 1
+    if ix.size and (ix.min() < 0 or ix.max() >= n):
+        raise IndexError("index out of range in self")
+    return IndexSelect.apply(input, ix, dim=d)
+
+
+class MaskedFill(Node):
+    def forward(ctx, x, mask, value):
+        ctx.saved = (mask,)
+        return xp.where(mask, xp.asarray(value, dtype=x.dtype), x)
+
+    def backward(ctx, g):
+        (mask,) = ctx.saved
+        from .elementwise import where_
+        n = ctx.needs_input_grad
+        gv = None
+        if len(n) > 2 and n[2]:
+            from .reduction import SumAll
+            gv = SumAll.apply(where_(mask, g, 0.0), dims=tuple(range(len(g.shape))), keepdim=False)
+        return where_(mask, 0.0, g), None, gv
+
+
+def _raw(a):
+    return a._data if isinstance(a, Tensor) else a
+
+
+def _check_masks(items, shape):
+    """PyTorch's IndexError for a bool mask whose shape differs from the dims it indexes."""
+    if len(items) == 1:  # x[mask], the common case: the mask covers the leading dims
+        m = items[0].shape
+        if len(m) > len(shape) or shape[:len(m)] == m:
+            return
+    def width(item):  # how many dims of the (None-extended) tensor an index item covers
+        if item is None or item is Ellipsis:
+            return 0
+        return item.ndim if B.is_array(item) and item.dtype == xp.bool_ else 1
+
+    used = sum(width(i) for i in items)
+    if used > len(shape):
+        return  # NumPy's "too many indices" error follows, translated by the caller
+    dims = list(shape)
+    d = 0
+    for item in items:
+        if item is None:
+            dims.insert(d, 1)  # PyTorch reports the shape with the new dims in it
+            d += 1
+        elif item is Ellipsis:
+            d += len(shape) - used
+        elif not B.is_array(item) and not isinstance(item, slice):
+            del dims[d]  # an int selects first: PyTorch reports the shape without that dim
+        else:
+            if B.is_array(item) and item.dtype == xp.bool_:
+                for j, m in enumerate(item.shape):
+                    if m != dims[d + j]:
+                        raise IndexError(
+                            f"The shape of the mask {list(item.shape)} at index {j} does not match "
+                            f"the shape of the indexed tensor {dims} at index {d + j}")
+            d += width(item)
+
+
+def _sequence_as_tuple(index):
+    """PyTorch (and old NumPy) read a short list holding sequences, slices, tensors, None or
+    ``...`` as a tuple of indices: ``x[[[0, 1], [2, 3]]]`` is ``x[[0, 1], [2, 3]]``."""
+    if not isinstance(index, list) or len(index) >= 32:
+        return False
+    return any(isinstance(i, (list, tuple, slice, Tensor)) or i is None or i is Ellipsis for i in index)
 
 
 # =========================================================================== index normalisation
@@ -83,48 +413,6 @@ def _normalize_index(index, shape):  # noqa: C901 - one branch per index kind, s
     return tuple(expanded), False
 
 
-def _check_masks(items, shape):
-    """PyTorch's IndexError for a bool mask whose shape differs from the dims it indexes."""
-    if len(items) == 1:  # x[mask], the common case: the mask covers the leading dims
-        m = items[0].shape
-        if len(m) > len(shape) or shape[:len(m)] == m:
-            return
-    def width(item):  # how many dims of the (None-extended) tensor an index item covers
-        if item is None or item is Ellipsis:
-            return 0
-        return item.ndim if B.is_array(item) and item.dtype == xp.bool_ else 1
-
-    used = sum(width(i) for i in items)
-    if used > len(shape):
-        return  # NumPy's "too many indices" error follows, translated by the caller
-    dims = list(shape)
-    d = 0
-    for item in items:
-        if item is None:
-            dims.insert(d, 1)  # PyTorch reports the shape with the new dims in it
-            d += 1
-        elif item is Ellipsis:
-            d += len(shape) - used
-        elif not B.is_array(item) and not isinstance(item, slice):
-            del dims[d]  # an int selects first: PyTorch reports the shape without that dim
-        else:
-            if B.is_array(item) and item.dtype == xp.bool_:
-                for j, m in enumerate(item.shape):
-                    if m != dims[d + j]:
-                        raise IndexError(
-                            f"The shape of the mask {list(item.shape)} at index {j} does not match "
-                            f"the shape of the indexed tensor {dims} at index {d + j}")
-            d += width(item)
-
-
-def _sequence_as_tuple(index):
-    """PyTorch (and old NumPy) read a short list holding sequences, slices, tensors, None or
-    ``...`` as a tuple of indices: ``x[[[0, 1], [2, 3]]]`` is ``x[[0, 1], [2, 3]]``."""
-    if not isinstance(index, list) or len(index) >= 32:
-        return False
-    return any(isinstance(i, (list, tuple, slice, Tensor)) or i is None or i is Ellipsis for i in index)
-
-
 def _basic_cls(index, idx, shape):
     """The node PyTorch's basic indexing ends with: the last view op it applies (select,
     slice, unsqueeze), or an alias when it applies none (``x[...]``, ``x[:, :]``)."""
@@ -162,198 +450,6 @@ def _torch_index_error(e, shape):
         else:
             msg = f"too many indices for tensor of dimension {len(shape)}"
     return IndexError(msg)
-
-
-# =========================================================================== ops
-class Index(Node):
-    """Advanced (copying) indexing; derivative scatter-adds (repeated indices accumulate)."""
-
-    def forward(ctx, x, index):
-        ctx.in_shape, ctx.index = x.shape, index
-        return x[index]
-
-    def backward(ctx, g):
-        return IndexPutAccumulate.apply(g, shape=ctx.in_shape, index=ctx.index)
-
-
-class IndexPutAccumulate(Node):
-    """Zeros of ``shape`` with ``g`` added at ``index`` (the derivative of ``Index``)."""
-
-    _bw_name = "IndexPutBackward0"
-
-    def forward(ctx, g, shape, index):
-        ctx.index = index
-        out = xp.zeros(shape, dtype=g.dtype)
-        xp.add.at(out, index, g)
-        return out
-
-    def backward(ctx, gg):
-        return Index.apply(gg, index=ctx.index)
-
-
-class IndexPut(Node):
-    """``x[index] = v`` as a function of (x, v); the forward writes into x's storage."""
-
-    def forward(ctx, x, v, index):
-        ctx.index = index
-        # NOTE: written in place on purpose (the caller rebases x onto this node);
-        # the derivative needs neither the old nor the new values.
-        x[index] = v
-        return x
-
-    def backward(ctx, g):
-        n = ctx.needs_input_grad
-        gx = IndexFillZero.apply(g, index=ctx.index) if n[0] else None
-        gv = Index.apply(g, index=ctx.index) if n[1] else None
-        return gx, gv
-
-
-class IndexPutBasic(IndexPut):
-    """``x[basic_index] = v``: PyTorch copies into a view, so the node is CopySlices."""
-
-    _bw_name = "CopySlices"
-
-    def name(self):
-        return "torch::autograd::CopySlices"
-
-
-class IndexFillZero(Node):
-    _bw_name = "IndexPutBackward0"
-
-    def forward(ctx, g, index):
-        ctx.index = index
-        out = g.copy()
-        out[index] = 0
-        return out
-
-    def backward(ctx, gg):
-        return IndexFillZero.apply(gg, index=ctx.index)
-
-
-class GatherAlong(Node):
-    """``out[i][j] = x[i][index[i][j]]`` along ``dim`` (torch.gather)."""
-
-    _bw_name = "GatherBackward0"
-
-    def forward(ctx, x, index, dim):
-        ctx.in_shape, ctx.dim = x.shape, dim
-        ctx.saved = (index,)
-        if index.shape != x.shape:  # index may be smaller than x outside ``dim`` (as in torch)
-            x = x[tuple(slice(None) if i == dim else slice(0, n) for i, n in enumerate(index.shape))]
-        return xp.take_along_axis(x, index, axis=dim)
-
-    def backward(ctx, g):
-        (index,) = ctx.saved
-        return ScatterAlong.apply(g, index=_raw(index), dim=ctx.dim, shape=ctx.in_shape), None
-
-
-class ScatterAlong(Node):
-    """Zeros of ``shape`` with ``g`` added at ``index`` along ``dim`` (derivative of gather)."""
-
-    _bw_name = "ScatterAddBackward0"
-
-    def forward(ctx, g, index, dim, shape):
-        ctx.index, ctx.dim = index, dim
-        out = xp.zeros(shape, dtype=g.dtype)
-        _scatter_add_(out, dim, index, g)
-        return out
-
-    def backward(ctx, gg):
-        return GatherAlong.apply(gg, ctx.index, dim=ctx.dim)
-
-
-def _scatter_add_(out, dim, index, src):
-    """``out[..., index[...], ...] += src`` along ``dim`` with repeated indices accumulating."""
-    idx = list(xp.indices(index.shape, sparse=True))
-    idx[dim] = index
-    xp.add.at(out, tuple(idx), src[tuple(slice(0, n) for n in index.shape)])
-
-
-def _pad_to(g, shape):
-    """``g`` (index-shaped) zero-padded to ``shape`` (the src of scatter may be larger)."""
-    if tuple(g.shape) == tuple(shape):
-        return g
-    from .shape import SliceScatter
-    return SliceScatter.apply(g, shape=tuple(shape), index=tuple(slice(0, n) for n in g.shape))
-
-
-class ScatterAdd(Node):
-    def forward(ctx, x, index, src, dim):
-        ctx.dim = dim
-        ctx.saved = (index,)
-        ctx.src_shape = src.shape
-        out = x.copy()
-        _scatter_add_(out, dim, index, src)
-        return out
-
-    def backward(ctx, g):
-        (index,) = ctx.saved
-        n = ctx.needs_input_grad
-        gsrc = _pad_to(GatherAlong.apply(g, _raw(index), dim=ctx.dim), ctx.src_shape) if n[2] else None
-        return g, None, gsrc
-
-
-class Scatter(Node):
-    def forward(ctx, x, index, src, dim):
-        ctx.dim = dim
-        ctx.saved = (index,)
-        ctx.src_shape = getattr(src, "shape", ())
-        out = x.copy()
-        idx = list(xp.indices(index.shape, sparse=True))
-        idx[dim] = index
-        if B.is_array(src):
-            out[tuple(idx)] = src[tuple(slice(0, n) for n in index.shape)]
-        else:
-            out[tuple(idx)] = src
-        return out
-
-    def backward(ctx, g):
-        (index,) = ctx.saved
-        n = ctx.needs_input_grad
-        idx = list(xp.indices(_raw(index).shape, sparse=True))
-        idx[ctx.dim] = _raw(index)
-        gx = IndexFillZero.apply(g, index=tuple(idx)) if n[0] else None
-        gsrc = _pad_to(GatherAlong.apply(g, _raw(index), dim=ctx.dim), ctx.src_shape) \
-            if len(n) > 2 and n[2] else None
-        return gx, None, gsrc
-
-
-class ScatterValue(Scatter):
-    """``scatter(dim, index, value)`` with a scalar value."""
-
-    _bw_name = "ScatterBackward1"
-
-
-class IndexSelect(Node):
-    def forward(ctx, x, index, dim):
-        ctx.in_shape, ctx.dim = x.shape, dim
-        ctx.saved = (index,)
-        return xp.take(x, index, axis=dim)
-
-    def backward(ctx, g):
-        (index,) = ctx.saved
-        idx = (slice(None),) * ctx.dim + (_raw(index),)
-        return IndexPutAccumulate.apply(g, shape=ctx.in_shape, index=idx), None
-
-
-class MaskedFill(Node):
-    def forward(ctx, x, mask, value):
-        ctx.saved = (mask,)
-        return xp.where(mask, xp.asarray(value, dtype=x.dtype), x)
-
-    def backward(ctx, g):
-        (mask,) = ctx.saved
-        from .elementwise import where_
-        n = ctx.needs_input_grad
-        gv = None
-        if len(n) > 2 and n[2]:
-            from .reduction import SumAll
-            gv = SumAll.apply(where_(mask, g, 0.0), dims=tuple(range(len(g.shape))), keepdim=False)
-        return where_(mask, 0.0, g), None, gv
-
-
-def _raw(a):
-    return a._data if isinstance(a, Tensor) else a
 
 
 # =========================================================================== public API
@@ -431,49 +527,6 @@ def _check_index_tensor(index, name):
         raise RuntimeError(f"{name}(): Expected dtype int32/int64 for index")
 
 
-@op("indexing")
-def gather(input, dim, index, *, sparse_grad=False):
-    """``out[i][j] = input[i][index[i][j]]`` for ``dim=1`` (and likewise for other dims)."""
-    check_tensor(input, "gather")
-    _check_index_tensor(index, "gather")
-    d = wrap_dim(dim, input._data.ndim)
-    if input._data.ndim == 0 and index._data.ndim == 0:
-        return gather(input.reshape(1), 0, index.reshape(1)).reshape(())
-    ix = index._data.astype(xp.intp, copy=False)
-    if ix.ndim != input._data.ndim:
-        raise RuntimeError("Index tensor must have the same number of dimensions as input tensor")
-    n = input._data.shape[d]
-    if ix.size and (ix.min() < -n or ix.max() >= n):
-        bad = int(ix.max() if ix.max() >= n else ix.min())
-        raise RuntimeError(f"index {bad} is out of bounds for dimension {d} with size {n}")
-    return GatherAlong.apply(input, ix, dim=d)
-
-
-@op("indexing", inplace=True)
-def scatter_add(input, dim, index, src):
-    check_tensor(input, "scatter_add")
-    _check_index_tensor(index, "scatter")  # (PyTorch's message says scatter() here too)
-    d = wrap_dim(dim, input._data.ndim)
-    return ScatterAdd.apply(input, _scatter_index(input, index, d), src, dim=d)
-
-
-@op("indexing", inplace=True)
-def scatter(input, dim, index, src=None, *, value=None, reduce=None):
-    check_tensor(input, "scatter")
-    _check_index_tensor(index, "scatter")
-    if reduce is not None:
-        if reduce == "add":
-            return scatter_add(input, dim, index, src)
-        raise NotImplementedError(f"scatter(reduce={reduce!r}) is not supported")
-    d = wrap_dim(dim, input._data.ndim)
-    if src is None:
-        src = value
-    if not isinstance(src, Tensor):
-        src = xp.asarray(src, dtype=input._data.dtype)[()]
-        return ScatterValue.apply(input, _scatter_index(input, index, d), src, dim=d)
-    return Scatter.apply(input, _scatter_index(input, index, d), src, dim=d)
-
-
 def _scatter_index(input, index, d):
     """The index of scatter/scatter_add as an intp array, bounds-checked like PyTorch."""
     ix = index._data.astype(xp.intp, copy=False)
@@ -484,22 +537,16 @@ def _scatter_index(input, index, d):
     return ix
 
 
-@op("indexing")
-def index_select(input, dim, index):
-    check_tensor(input, "index_select")
-    if not isinstance(index, Tensor) or index._data.dtype.kind not in "iu":
-        raise RuntimeError("index_select(): Expected dtype int32 or int64 for index")
-    if index._data.ndim > 1:
-        raise IndexError("index_select(): Index is supposed to be a vector")
-    d = wrap_dim(dim, input._data.ndim)
-    ix = index._data.reshape(-1).astype(xp.intp, copy=False)
-    n = input._data.shape[d] if input._data.ndim else 1
-    if ix.size and (ix.min() < 0 or ix.max() >= n):
-        raise IndexError("index out of range in self")
-    return IndexSelect.apply(input, ix, dim=d)
+def _cpp_name(d):
+    from ..tensor import _CPP_NAMES
+    return _CPP_NAMES.get(d.name, d.name)
 
 
-@op("indexing", inplace=True)
+class MaskedFillTensor(MaskedFill):
+    _bw_name = "MaskedFillBackward1"
+
+
+@op("indexing", inplace=True, nodes=(MaskedFill, MaskedFillTensor))
 def masked_fill(input, mask, value):
     """``value`` where ``mask`` is True (mask broadcasts to input's shape)."""
     check_tensor(input, "masked_fill")
@@ -523,24 +570,11 @@ def masked_fill(input, mask, value):
     return MaskedFill.apply(input, mask, value)
 
 
-def _cpp_name(d):
-    from ..tensor import _CPP_NAMES
-    return _CPP_NAMES.get(d.name, d.name)
-
-
-class MaskedFillTensor(MaskedFill):
-    _bw_name = "MaskedFillBackward1"
-
-
 class MaskedSelect(Index):
     _bw_name = "MaskedSelectBackward0"
 
 
-class Take(Index):
-    _bw_name = "TakeBackward0"
-
-
-@op("indexing")
+@op("indexing", nodes=(MaskedSelect,))
 def masked_select(input, mask):
     """The elements of ``input`` where ``mask`` is True (the two broadcast), as a 1-D tensor."""
     check_tensor(input, "masked_select")
@@ -557,7 +591,11 @@ def masked_select(input, mask):
     return MaskedSelect.apply(input, index=tuple(m.nonzero()))
 
 
-@op("indexing")
+class Take(Index):
+    _bw_name = "TakeBackward0"
+
+
+@op("indexing", nodes=(Take,))
 def take(input, index):
     """``input.reshape(-1)[index]`` (the result has the shape of ``index``)."""
     _check_index_tensor(index, "take")
@@ -600,30 +638,6 @@ def _accumulated(input, index, values):
 
 
 @op("indexing")
-def index_put(input, indices, values, accumulate=False):
-    """A copy of ``input`` with ``values`` written at ``indices`` (added there with
-    ``accumulate=True``, repeated indices adding up); ``indices`` is a tuple of tensors."""
-    check_tensor(input, "index_put")
-    index = _index_tuple(indices, "index_put")
-    if accumulate:
-        return input + _accumulated(input, index, values)
-    out = input.clone()
-    setitem(out, index, values)
-    return out
-
-
-@op("indexing", function=False)
-def index_put_(input, indices, values, accumulate=False):
-    """In-place ``index_put``: ``input[indices] = values`` (or ``+=`` with ``accumulate``)."""
-    check_tensor(input, "index_put_")
-    index = _index_tuple(indices, "index_put_")
-    if accumulate:
-        return input.add_(_accumulated(input, index, values))
-    setitem(input, index, values)
-    return input
-
-
-@op("indexing")
 def nonzero(input, *, as_tuple=False):
     nz = xp.nonzero(input._data) if input._data.ndim else xp.nonzero(input._data.reshape(1))
     if as_tuple:
@@ -634,14 +648,6 @@ def nonzero(input, *, as_tuple=False):
 @op("indexing")
 def argwhere(input):
     return nonzero(input)
-
-
-@op("indexing", inplace=True)
-def index_add(input, dim, index, source, *, alpha=1):
-    d = wrap_dim(dim, input._data.ndim)
-    idx = (slice(None),) * d + (index._data.astype(xp.intp),)
-    src = source * alpha if alpha != 1 else source
-    return input + IndexPutAccumulate.apply(src, shape=input._data.shape, index=idx)
 
 
 def one_hot(tensor, num_classes=-1):

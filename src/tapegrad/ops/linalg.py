@@ -4,13 +4,19 @@
 dimension, leading batch dimensions broadcast. Its derivative is two more
 matmuls; the engine sums batch-broadcast gradients back to each input.
 """
+
 from __future__ import annotations
 
 from .. import backend as B
+
 from ..autograd.graph import Node
+
 from ._registry import op
+
 from ._util import check_tensor
+
 from .shape import mT_, squeeze_, unsqueeze_
+
 from ..tensor import Tensor
 
 xp = B.xp
@@ -71,8 +77,60 @@ class Bmm(MatMul):
     _bw_name = "BmmBackward0"
 
 
+@op("linalg", nodes=(Bmm,))
+def bmm(input, mat2):
+    check_tensor(input, "bmm")
+    check_tensor(mat2, "bmm", "mat2", 2)
+    if input.ndim != 3:
+        raise RuntimeError("batch1 must be a 3D tensor")
+    if mat2.ndim != 3:
+        raise RuntimeError("batch2 must be a 3D tensor")
+    if input.shape[0] != mat2.shape[0] or input.shape[2] != mat2.shape[1]:
+        raise RuntimeError(
+            f"Expected size for first two dimensions of batch2 tensor to be: "
+            f"[{input.shape[0]}, {input.shape[2]}] but got: [{mat2.shape[0]}, {mat2.shape[1]}].")
+    err = _dtype_error(input, mat2)
+    if err is not None:
+        raise err
+    return Bmm.apply(input, mat2)
+
+
 def _mm(a, b):
     return MatMul.apply(a, b)
+
+
+def _cpp(t):
+    from ..tensor import _CPP_NAMES
+    return _CPP_NAMES.get(t._data.dtype.name, t._data.dtype.name)
+
+
+def _dtype_error(a, b):
+    """PyTorch's error for ``matmul`` operands of two dtypes (it never promotes), or None.
+
+    The wording depends on the kernel torch dispatches to, so it follows the ndims:
+    dot for 1-D @ 1-D, addmv for a vector on the right, mm for a matrix on the right,
+    bmm for a batch on the right.
+    """
+    da, db = a._data.dtype, b._data.dtype
+    if da == db:
+        return None
+    na, nb = a._data.ndim, b._data.ndim
+    if na == 1 and nb == 1:
+        return RuntimeError(f"dot : expected both vectors to have same dtype, but found "
+                            f"{_cap(a.dtype)} and {_cap(b.dtype)}")
+    if nb == 1:
+        return RuntimeError(f"addmv input tensors must have the same dtype, but got "
+                            f"{_cap(b.dtype)}, {_cap(a.dtype)}, and {_cap(b.dtype)}")
+    if nb == 2:
+        return RuntimeError(
+            f"expected m1 and m2 to have the same dtype, but got: {_cpp(a)} != {_cpp(b)}")
+    return RuntimeError(f"expected scalar type {_cap(a.dtype)} but found {_cap(b.dtype)}")
+
+
+class VecMat(MatMul):
+    """1-D @ 2-D: PyTorch computes ``a.unsqueeze(0).mm(b).squeeze(0)``."""
+
+    _bw_name = "SqueezeBackward4"
 
 
 def _shape_error(a, b):
@@ -111,41 +169,7 @@ def _shape_error(a, b):
                         f"but got: [{n}, {kb}].")
 
 
-def _cpp(t):
-    from ..tensor import _CPP_NAMES
-    return _CPP_NAMES.get(t._data.dtype.name, t._data.dtype.name)
-
-
-def _dtype_error(a, b):
-    """PyTorch's error for ``matmul`` operands of two dtypes (it never promotes), or None.
-
-    The wording depends on the kernel torch dispatches to, so it follows the ndims:
-    dot for 1-D @ 1-D, addmv for a vector on the right, mm for a matrix on the right,
-    bmm for a batch on the right.
-    """
-    da, db = a._data.dtype, b._data.dtype
-    if da == db:
-        return None
-    na, nb = a._data.ndim, b._data.ndim
-    if na == 1 and nb == 1:
-        return RuntimeError(f"dot : expected both vectors to have same dtype, but found "
-                            f"{_cap(a.dtype)} and {_cap(b.dtype)}")
-    if nb == 1:
-        return RuntimeError(f"addmv input tensors must have the same dtype, but got "
-                            f"{_cap(b.dtype)}, {_cap(a.dtype)}, and {_cap(b.dtype)}")
-    if nb == 2:
-        return RuntimeError(
-            f"expected m1 and m2 to have the same dtype, but got: {_cpp(a)} != {_cpp(b)}")
-    return RuntimeError(f"expected scalar type {_cap(a.dtype)} but found {_cap(b.dtype)}")
-
-
-class VecMat(MatMul):
-    """1-D @ 2-D: PyTorch computes ``a.unsqueeze(0).mm(b).squeeze(0)``."""
-
-    _bw_name = "SqueezeBackward4"
-
-
-@op("linalg")
+@op("linalg", nodes=(MatMul, Mm, Mv, Dot, VecMat))
 def matmul(input, other):
     """Matrix product with PyTorch's rules for 1-D and batched (broadcast) operands.
 
@@ -184,24 +208,6 @@ def mm(input, mat2):
     return matmul(input, mat2)
 
 
-@op("linalg")
-def bmm(input, mat2):
-    check_tensor(input, "bmm")
-    check_tensor(mat2, "bmm", "mat2", 2)
-    if input.ndim != 3:
-        raise RuntimeError("batch1 must be a 3D tensor")
-    if mat2.ndim != 3:
-        raise RuntimeError("batch2 must be a 3D tensor")
-    if input.shape[0] != mat2.shape[0] or input.shape[2] != mat2.shape[1]:
-        raise RuntimeError(
-            f"Expected size for first two dimensions of batch2 tensor to be: "
-            f"[{input.shape[0]}, {input.shape[2]}] but got: [{mat2.shape[0]}, {mat2.shape[1]}].")
-    err = _dtype_error(input, mat2)
-    if err is not None:
-        raise err
-    return Bmm.apply(input, mat2)
-
-
 def _cap(d):
     from .reduction import _cap as cap
     return cap(d)
@@ -230,14 +236,10 @@ def dot(input, other):
     return matmul(input, other)
 
 
-
-
 @op("linalg", aliases=("ger",))
 def outer(input, vec2):
     """``input[:, None] * vec2[None, :]``."""
     return input.reshape(-1, 1) * vec2.reshape(1, -1)
-
-
 
 
 @op("linalg")
@@ -267,48 +269,6 @@ def check_addmm_dtypes(input, mat1, mat2):
 
 # =========================================================================== einsum
 _LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-
-
-def _parse_einsum(eq, shapes):
-    """Expand '...' and make the output explicit: returns (input_subs, output_sub)."""
-    eq = eq.replace(" ", "")
-    if "->" in eq:
-        lhs, rhs = eq.split("->")
-    else:
-        lhs, rhs = eq, None
-    subs = lhs.split(",")
-    if len(subs) != len(shapes):
-        raise RuntimeError(
-            "einsum(): more operands were provided than specified in the equation"
-            if len(shapes) > len(subs) else
-            "einsum(): fewer operands were provided than specified in the equation")
-    used = set(c for c in eq if c.isalpha())
-    free = [c for c in _LETTERS if c not in used]
-    max_ell = 0
-    for s, shp in zip(subs, shapes, strict=True):  # lengths checked above
-        if "..." in s:
-            max_ell = max(max_ell, len(shp) - (len(s) - 3))
-    ell = "".join(free[:max_ell])
-    out_subs = []
-    for s, shp in zip(subs, shapes, strict=True):  # lengths checked above
-        if "..." in s:
-            n = len(shp) - (len(s) - 3)
-            s = s.replace("...", ell[max_ell - n:] if n else "")
-        if len(s) != len(shp):
-            raise RuntimeError(
-                f"einsum(): the number of subscripts in the equation ({len(s)}) does not match the "
-                f"number of dimensions ({len(shp)}) for operand {len(out_subs)}"
-                + ("" if "..." in lhs else " and no ellipsis was given"))
-        out_subs.append(s)
-    if rhs is None:
-        counts = {}
-        for s in out_subs:
-            for c in s:
-                counts[c] = counts.get(c, 0) + 1
-        rhs = ell + "".join(sorted(c for c, k in counts.items() if k == 1 and c not in ell))
-    else:
-        rhs = rhs.replace("...", ell)
-    return out_subs, rhs
 
 
 def _undiagonal(gi, su, s, size, all_subs):
@@ -363,7 +323,49 @@ class Einsum(Node):
         return tuple(grads)
 
 
-@op("linalg", method=False)
+def _parse_einsum(eq, shapes):
+    """Expand '...' and make the output explicit: returns (input_subs, output_sub)."""
+    eq = eq.replace(" ", "")
+    if "->" in eq:
+        lhs, rhs = eq.split("->")
+    else:
+        lhs, rhs = eq, None
+    subs = lhs.split(",")
+    if len(subs) != len(shapes):
+        raise RuntimeError(
+            "einsum(): more operands were provided than specified in the equation"
+            if len(shapes) > len(subs) else
+            "einsum(): fewer operands were provided than specified in the equation")
+    used = set(c for c in eq if c.isalpha())
+    free = [c for c in _LETTERS if c not in used]
+    max_ell = 0
+    for s, shp in zip(subs, shapes, strict=True):  # lengths checked above
+        if "..." in s:
+            max_ell = max(max_ell, len(shp) - (len(s) - 3))
+    ell = "".join(free[:max_ell])
+    out_subs = []
+    for s, shp in zip(subs, shapes, strict=True):  # lengths checked above
+        if "..." in s:
+            n = len(shp) - (len(s) - 3)
+            s = s.replace("...", ell[max_ell - n:] if n else "")
+        if len(s) != len(shp):
+            raise RuntimeError(
+                f"einsum(): the number of subscripts in the equation ({len(s)}) does not match the "
+                f"number of dimensions ({len(shp)}) for operand {len(out_subs)}"
+                + ("" if "..." in lhs else " and no ellipsis was given"))
+        out_subs.append(s)
+    if rhs is None:
+        counts = {}
+        for s in out_subs:
+            for c in s:
+                counts[c] = counts.get(c, 0) + 1
+        rhs = ell + "".join(sorted(c for c, k in counts.items() if k == 1 and c not in ell))
+    else:
+        rhs = rhs.replace("...", ell)
+    return out_subs, rhs
+
+
+@op("linalg", method=False, nodes=(Einsum,))
 def einsum(equation, *operands):
     """Einstein summation, e.g. ``einsum('bij,bjk->bik', a, b)``; differentiable in every operand."""
     if len(operands) == 1 and isinstance(operands[0], (list, tuple)):

@@ -5,15 +5,21 @@ The derivative of a reduction broadcasts the incoming gradient back over the
 reduced axes (``_unreduce``); softmax-like ops subtract the maximum in the
 forward so large logits neither overflow nor lose precision.
 """
+
 from __future__ import annotations
 
 import collections
 
 from .. import backend as B
+
 from .. import dtypes
+
 from ..autograd.graph import Node
+
 from ._registry import op
+
 from ._util import check_tensor, keep_shape, reduce_dims, wrap_dim
+
 from ..tensor import Tensor
 
 xp = B.xp
@@ -25,13 +31,6 @@ def _unreduce(g, in_shape, dims, keepdim):
     if not keepdim:
         g = reshape_(g, keep_shape(in_shape, dims))
     return expand_(g, in_shape)
-
-
-def _count(shape, dims):
-    n = 1
-    for d in dims:
-        n *= shape[d]
-    return n
 
 
 # =========================================================================== sum / mean / prod
@@ -57,6 +56,29 @@ class SumDim(Sum):
     _bw_name = "SumBackward1"
 
 
+# =========================================================================== public API
+@op("reduction", nodes=(SumAll, SumDim))
+def sum(input, dim=None, keepdim=False, *, dtype=None):
+    """Sum over ``dim`` (int, tuple, or None for all elements).
+
+    >>> tapegrad.ones(2, 3).sum(1)
+    tensor([3., 3.])
+    """
+    check_tensor(input, "sum")
+    nd = input._data.ndim
+    d = None if dtype is None else dtypes.as_dtype(dtype).np
+    if dim is None:
+        return SumAll.apply(input, dims=tuple(range(nd)), keepdim=False, dtype=d)
+    return SumDim.apply(input, dims=reduce_dims(dim, nd), keepdim=keepdim, dtype=d)
+
+
+def _count(shape, dims):
+    n = 1
+    for d in dims:
+        n *= shape[d]
+    return n
+
+
 class Mean(Node):
     def forward(ctx, x, dims, keepdim=False):
         ctx.in_shape, ctx.dims, ctx.keepdim = x.shape, dims, keepdim
@@ -78,6 +100,21 @@ class MeanAll(Mean):
 
 class MeanDim(Mean):
     _bw_name = "MeanBackward1"
+
+
+@op("reduction", nodes=(MeanAll, MeanDim))
+def mean(input, dim=None, keepdim=False, *, dtype=None):
+    check_tensor(input, "mean")
+    if dtype is not None:
+        input = input.to(dtype)
+    if input._data.dtype.kind not in "fc":
+        raise RuntimeError(
+            "mean(): could not infer output dtype. Input dtype must be either a floating point "
+            f"or complex dtype. Got: {_cap(input.dtype)}")
+    nd = input._data.ndim
+    if dim is None:
+        return MeanAll.apply(input, dims=tuple(range(nd)), keepdim=False)
+    return MeanDim.apply(input, dims=reduce_dims(dim, nd), keepdim=keepdim)
 
 
 class Prod(Node):
@@ -104,6 +141,19 @@ class Prod(Node):
 
 class ProdDim(Prod):
     _bw_name = "ProdBackward1"
+
+
+@op("reduction", nodes=(Prod, ProdDim))
+def prod(input, dim=None, keepdim=False, *, dtype=None):
+    check_tensor(input, "prod")
+    if dtype is not None:
+        input = input.to(dtype)
+    if dim is None:
+        return Prod.apply(input, dim=None, keepdim=False)
+    d = wrap_dim(dim, input._data.ndim)
+    if input._data.ndim == 0:  # dim 0 of a 0-d tensor: the product of its one element
+        return ProdDim.apply(input, dim=None, keepdim=False)
+    return ProdDim.apply(input, dim=d, keepdim=keepdim)
 
 
 def _prod_others(x, dim):
@@ -187,8 +237,20 @@ class Amax(AmaxAmin):
     pass
 
 
+@op("reduction", nodes=(Amax,))
+def amax(input, dim=(), keepdim=False):
+    dims = _nonempty_dims(input, dim, "amax")
+    return Amax.apply(input, dims=dims, keepdim=keepdim, is_max=True)
+
+
 class Amin(AmaxAmin):
     pass
+
+
+@op("reduction", nodes=(Amin,))
+def amin(input, dim=(), keepdim=False):
+    dims = _nonempty_dims(input, dim, "amin")
+    return Amin.apply(input, dims=dims, keepdim=keepdim, is_max=False)
 
 
 class MaxAll(AmaxAmin):
@@ -241,6 +303,17 @@ class MinDim(MaxMinDim):
     _bw_name = "MinBackward0"
 
 
+@op("reduction", nodes=(MaxAll, MinAll, MaxDim0d, MinDim0d, MaxDim, MinDim))
+def max(input, dim=None, keepdim=False):
+    """Max of all elements, or ``(values, indices)`` along ``dim``; ``max(a, b)`` = maximum."""
+    return _maxmin(input, dim, keepdim, True, "max")
+
+
+@op("reduction", nodes=(MaxAll, MinAll, MaxDim0d, MinDim0d, MaxDim, MinDim))
+def min(input, dim=None, keepdim=False):
+    return _maxmin(input, dim, keepdim, False, "min")
+
+
 def _raw(a):
     return a._data if isinstance(a, Tensor) else a
 
@@ -268,6 +341,17 @@ class Var(Node):
         return _unreduce(g, ctx.in_shape, ctx.dims, ctx.keepdim) * centered * (2.0 / (n - ctx.correction))
 
 
+@op("reduction", nodes=(Var,))
+def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    """Variance with Bessel's correction by default (``correction=1``)."""
+    check_tensor(input, "var")
+    _float_only_var(input)
+    if isinstance(dim, bool):
+        unbiased, dim = dim, None
+    c = _correction(unbiased, correction)
+    return Var.apply(input, dims=reduce_dims(dim, input._data.ndim), correction=c, keepdim=keepdim)
+
+
 class Std(Node):
     def forward(ctx, x, dims, correction, keepdim):
         ctx.in_shape, ctx.dims, ctx.keepdim, ctx.correction = x.shape, dims, keepdim, correction
@@ -284,6 +368,16 @@ class Std(Node):
         # PyTorch: (grad / (2 * std)).masked_fill_(std == 0, 0): a zero std gets a zero gradient
         gs = where_(out == 0, 0.0, g / out)
         return _unreduce(gs, ctx.in_shape, ctx.dims, ctx.keepdim) * centered / (n - ctx.correction)
+
+
+@op("reduction", nodes=(Std,))
+def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    check_tensor(input, "std")
+    _float_only_var(input)
+    if isinstance(dim, bool):
+        unbiased, dim = dim, None
+    c = _correction(unbiased, correction)
+    return Std.apply(input, dims=reduce_dims(dim, input._data.ndim), correction=c, keepdim=keepdim)
 
 
 def _mean_keep(x, dims):
@@ -345,6 +439,21 @@ class Norm(Node):
         return where_(zero, 0.0, gf * Sign.apply(x) * a ** (p - 1) / safe ** (p - 1))
 
 
+@op("reduction", nodes=(Norm,))
+def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
+    """Vector p-norm over ``dim`` (all elements by default); ``'fro'`` is the 2-norm."""
+    check_tensor(input, "norm")
+    if p == "fro" or p is None:
+        p = 2
+    if p == "nuc":
+        raise NotImplementedError("norm(p='nuc') is not supported")
+    if input._data.dtype.kind != "f":
+        raise RuntimeError(
+            "linalg.vector_norm: Expected a floating point or complex tensor as input. "
+            f"Got {_cap(input.dtype)}")
+    return Norm.apply(input, p=float(p), dims=reduce_dims(dim, input._data.ndim), keepdim=keepdim)
+
+
 def AbsOp(x):
     from .elementwise import Abs
     return Abs.apply(x)
@@ -372,6 +481,15 @@ class LogSumExp(Node):
         return _unreduce(g, ctx.in_shape, ctx.dims, ctx.keepdim) * Exp.apply(x - full)
 
 
+@op("reduction", nodes=(LogSumExp,))
+def logsumexp(input, dim, keepdim=False):
+    """``log(sum(exp(input), dim))`` computed stably (subtracting the max)."""
+    check_tensor(input, "logsumexp")
+    if input._data.dtype.kind != "f":
+        input = input.to(dtypes.get_default_dtype())
+    return LogSumExp.apply(input, dims=reduce_dims(dim, input._data.ndim), keepdim=keepdim)
+
+
 class Softmax(Node):
     def forward(ctx, x, dim):
         ctx.dim = dim
@@ -386,6 +504,19 @@ class Softmax(Node):
         return go - out * _sum_keep(go, ctx.dim)
 
 
+@op("scan", nodes=(Softmax,))
+def softmax(input, dim=None, dtype=None):
+    """``exp(x) / sum(exp(x), dim)``, stable for large inputs."""
+    check_tensor(input, "softmax")
+    if dtype is not None:
+        input = input.to(dtype)
+    if dim is None:
+        dim = 0 if input._data.ndim in (0, 1, 3) else 1
+    dim = wrap_dim(dim, input._data.ndim)
+    _softmax_kernel_check(input, dim, "softmax")
+    return Softmax.apply(input, dim=dim)
+
+
 class LogSoftmax(Node):
     def forward(ctx, x, dim):
         ctx.dim = dim
@@ -398,6 +529,18 @@ class LogSoftmax(Node):
         (out,) = ctx.saved
         from .elementwise import Exp
         return g - Exp.apply(out) * _sum_keep(g, ctx.dim)
+
+
+@op("scan", nodes=(LogSoftmax,))
+def log_softmax(input, dim=None, dtype=None):
+    check_tensor(input, "log_softmax")
+    if dtype is not None:
+        input = input.to(dtype)
+    if dim is None:
+        dim = 0 if input._data.ndim in (0, 1, 3) else 1
+    dim = wrap_dim(dim, input._data.ndim)
+    _softmax_kernel_check(input, dim, "log_softmax")
+    return LogSoftmax.apply(input, dim=dim)
 
 
 def _sum_keep(x, dim):
@@ -425,6 +568,13 @@ class Cumsum(Node):
         return Flip.apply(Cumsum.apply(Flip.apply(g, dims=(d,)), dim=d), dims=(d,))
 
 
+@op("scan", nodes=(Cumsum,))
+def cumsum(input, dim, *, dtype=None):
+    check_tensor(input, "cumsum")
+    d = None if dtype is None else dtypes.as_dtype(dtype).np
+    return Cumsum.apply(input, dim=wrap_dim(dim, input._data.ndim), dtype=d)
+
+
 class Cumprod(Node):
     def forward(ctx, x, dim):
         ctx.dim = dim
@@ -441,41 +591,17 @@ class Cumprod(Node):
         return rev / x
 
 
-# =========================================================================== public API
-@op("reduction", nodes=(SumAll, SumDim))
-def sum(input, dim=None, keepdim=False, *, dtype=None):
-    """Sum over ``dim`` (int, tuple, or None for all elements).
-
-    >>> tapegrad.ones(2, 3).sum(1)
-    tensor([3., 3.])
-    """
-    check_tensor(input, "sum")
-    nd = input._data.ndim
-    d = None if dtype is None else dtypes.as_dtype(dtype).np
-    if dim is None:
-        return SumAll.apply(input, dims=tuple(range(nd)), keepdim=False, dtype=d)
-    return SumDim.apply(input, dims=reduce_dims(dim, nd), keepdim=keepdim, dtype=d)
+@op("scan", nodes=(Cumprod,))
+def cumprod(input, dim, *, dtype=None):
+    if dtype is not None:
+        input = input.to(dtype)
+    return Cumprod.apply(input, dim=wrap_dim(dim, input._data.ndim))
 
 
 @op("reduction")
 def nansum(input, dim=None, keepdim=False):
     from .elementwise import where, isnan
     return sum(where(isnan(input), 0.0, input), dim, keepdim)
-
-
-@op("reduction")
-def mean(input, dim=None, keepdim=False, *, dtype=None):
-    check_tensor(input, "mean")
-    if dtype is not None:
-        input = input.to(dtype)
-    if input._data.dtype.kind not in "fc":
-        raise RuntimeError(
-            "mean(): could not infer output dtype. Input dtype must be either a floating point "
-            f"or complex dtype. Got: {_cap(input.dtype)}")
-    nd = input._data.ndim
-    if dim is None:
-        return MeanAll.apply(input, dims=tuple(range(nd)), keepdim=False)
-    return MeanDim.apply(input, dims=reduce_dims(dim, nd), keepdim=keepdim)
 
 
 def _cap(d):
@@ -488,19 +614,6 @@ def nanmean(input, dim=None, keepdim=False):
     from .elementwise import isnan, logical_not
     valid = logical_not(isnan(input))
     return nansum(input, dim, keepdim) / sum(valid, dim, keepdim)
-
-
-@op("reduction")
-def prod(input, dim=None, keepdim=False, *, dtype=None):
-    check_tensor(input, "prod")
-    if dtype is not None:
-        input = input.to(dtype)
-    if dim is None:
-        return Prod.apply(input, dim=None, keepdim=False)
-    d = wrap_dim(dim, input._data.ndim)
-    if input._data.ndim == 0:  # dim 0 of a 0-d tensor: the product of its one element
-        return ProdDim.apply(input, dim=None, keepdim=False)
-    return ProdDim.apply(input, dim=d, keepdim=keepdim)
 
 
 def _maxmin(input, dim, keepdim, is_max, name):
@@ -542,17 +655,6 @@ def _nan_aware_arg(a, d, is_max):
     return idx.astype(xp.int64)
 
 
-@op("reduction")
-def max(input, dim=None, keepdim=False):
-    """Max of all elements, or ``(values, indices)`` along ``dim``; ``max(a, b)`` = maximum."""
-    return _maxmin(input, dim, keepdim, True, "max")
-
-
-@op("reduction")
-def min(input, dim=None, keepdim=False):
-    return _maxmin(input, dim, keepdim, False, "min")
-
-
 def maximum(a, b):
     from .elementwise import maximum as m
     return m(a, b)
@@ -574,18 +676,6 @@ def _nonempty_dims(input, dim, name):
         if input._data.shape[d] == 0:
             raise IndexError(f"{name}(): Expected reduction dim {d} to have non-zero size.")
     return dims
-
-
-@op("reduction")
-def amax(input, dim=(), keepdim=False):
-    dims = _nonempty_dims(input, dim, "amax")
-    return Amax.apply(input, dims=dims, keepdim=keepdim, is_max=True)
-
-
-@op("reduction")
-def amin(input, dim=(), keepdim=False):
-    dims = _nonempty_dims(input, dim, "amin")
-    return Amin.apply(input, dims=dims, keepdim=keepdim, is_max=False)
 
 
 @op("reduction")
@@ -651,27 +741,6 @@ def _correction(unbiased, correction):
     return 1 if unbiased else 0
 
 
-@op("reduction")
-def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
-    """Variance with Bessel's correction by default (``correction=1``)."""
-    check_tensor(input, "var")
-    _float_only_var(input)
-    if isinstance(dim, bool):
-        unbiased, dim = dim, None
-    c = _correction(unbiased, correction)
-    return Var.apply(input, dims=reduce_dims(dim, input._data.ndim), correction=c, keepdim=keepdim)
-
-
-@op("reduction")
-def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
-    check_tensor(input, "std")
-    _float_only_var(input)
-    if isinstance(dim, bool):
-        unbiased, dim = dim, None
-    c = _correction(unbiased, correction)
-    return Std.apply(input, dims=reduce_dims(dim, input._data.ndim), correction=c, keepdim=keepdim)
-
-
 @op("reduction", method=False)
 def var_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
     return var(input, dim, unbiased, keepdim, correction=correction), mean(input, dim, keepdim)
@@ -680,69 +749,6 @@ def var_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
 @op("reduction", method=False)
 def std_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
     return std(input, dim, unbiased, keepdim, correction=correction), mean(input, dim, keepdim)
-
-
-@op("reduction")
-def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
-    """Vector p-norm over ``dim`` (all elements by default); ``'fro'`` is the 2-norm."""
-    check_tensor(input, "norm")
-    if p == "fro" or p is None:
-        p = 2
-    if p == "nuc":
-        raise NotImplementedError("norm(p='nuc') is not supported")
-    if input._data.dtype.kind != "f":
-        raise RuntimeError(
-            "linalg.vector_norm: Expected a floating point or complex tensor as input. "
-            f"Got {_cap(input.dtype)}")
-    return Norm.apply(input, p=float(p), dims=reduce_dims(dim, input._data.ndim), keepdim=keepdim)
-
-
-@op("reduction")
-def logsumexp(input, dim, keepdim=False):
-    """``log(sum(exp(input), dim))`` computed stably (subtracting the max)."""
-    check_tensor(input, "logsumexp")
-    if input._data.dtype.kind != "f":
-        input = input.to(dtypes.get_default_dtype())
-    return LogSumExp.apply(input, dims=reduce_dims(dim, input._data.ndim), keepdim=keepdim)
-
-
-@op("scan")
-def softmax(input, dim=None, dtype=None):
-    """``exp(x) / sum(exp(x), dim)``, stable for large inputs."""
-    check_tensor(input, "softmax")
-    if dtype is not None:
-        input = input.to(dtype)
-    if dim is None:
-        dim = 0 if input._data.ndim in (0, 1, 3) else 1
-    dim = wrap_dim(dim, input._data.ndim)
-    _softmax_kernel_check(input, dim, "softmax")
-    return Softmax.apply(input, dim=dim)
-
-
-@op("scan")
-def log_softmax(input, dim=None, dtype=None):
-    check_tensor(input, "log_softmax")
-    if dtype is not None:
-        input = input.to(dtype)
-    if dim is None:
-        dim = 0 if input._data.ndim in (0, 1, 3) else 1
-    dim = wrap_dim(dim, input._data.ndim)
-    _softmax_kernel_check(input, dim, "log_softmax")
-    return LogSoftmax.apply(input, dim=dim)
-
-
-@op("scan")
-def cumsum(input, dim, *, dtype=None):
-    check_tensor(input, "cumsum")
-    d = None if dtype is None else dtypes.as_dtype(dtype).np
-    return Cumsum.apply(input, dim=wrap_dim(dim, input._data.ndim), dtype=d)
-
-
-@op("scan")
-def cumprod(input, dim, *, dtype=None):
-    if dtype is not None:
-        input = input.to(dtype)
-    return Cumprod.apply(input, dim=wrap_dim(dim, input._data.ndim))
 
 
 @op("reduction")

@@ -3,18 +3,25 @@
 Each op's forward and its derivative sit side by side. The derivative of a
 broadcast (``expand``) is a sum back to the input shape (``sum_to``).
 """
+
 from __future__ import annotations
 
 from .. import backend as B
+
 from ..autograd.graph import Node
+
 from ._registry import op
+
 from ._util import as_shape, check_tensor, wrap_dim, wrap_dims
+
 from ..tensor import Tensor
 
 xp = B.xp
 
 
 # ----------------------------------------------------------------- dual-mode helpers
+
+
 # Used inside backward formulas: on arrays they compute, on tensors they record.
 def reshape_(x, shape):
     return View.apply(x, shape=tuple(shape))
@@ -33,6 +40,8 @@ def sum_to(x, shape):
 
 
 # ----------------------------------------------------------------- views
+
+
 class View(Node):
     is_view = True
 
@@ -42,6 +51,31 @@ class View(Node):
 
     def backward(ctx, g):
         return reshape_(g, ctx.in_shape)
+
+
+@op("view", function=False, nodes=(View,))
+def view(input, *shape):
+    """A view with a new shape; raises if the strides do not allow one (use ``reshape``)."""
+    from .. import dtypes
+    if (len(shape) == 1 and isinstance(shape[0], (dtypes.dtype, str))
+            and not isinstance(shape[0], (list, tuple))):
+        return _view_dtype(input, dtypes.as_dtype(shape[0]))
+    shape = _infer_shape(as_shape(shape), input._data.size)
+    if not _viewable(input._data, shape):
+        raise RuntimeError(
+            "view size is not compatible with input tensor's size and stride (at least one "
+            "dimension spans across two contiguous subspaces). Use .reshape(...) instead.")
+    return View.apply(input, shape=shape)
+
+
+@op("view", nodes=(View,))
+def unflatten(input, dim, sizes):
+    nd = input._data.ndim
+    d = wrap_dim(dim, nd)
+    shp = input._data.shape
+    sizes = tuple(sizes)
+    inner = _infer_shape(sizes, shp[d])
+    return View.apply(input, shape=shp[:d] + inner + shp[d + 1:])
 
 
 class Reshape(View):
@@ -55,6 +89,21 @@ class UnsafeView(View):
     is_view = False
 
 
+@op("view", nodes=(View, Reshape, UnsafeView))
+def reshape(input, *shape):
+    """Same data with a new shape; a view when the strides allow it, else a copy.
+
+    >>> tapegrad.arange(6).reshape(2, -1).shape
+    torch.Size([2, 3])
+    """
+    check_tensor(input, "reshape")
+    shape = _infer_shape(as_shape(shape), input._data.size)
+    if shape == input._data.shape:
+        return View.apply(input, shape=shape) if input._requires_grad else _alias(input)
+    cls = Reshape if _viewable(input._data, shape) else UnsafeView
+    return cls.apply(input, shape=shape)
+
+
 class Expand(Node):
     is_view = True
 
@@ -64,6 +113,38 @@ class Expand(Node):
 
     def backward(ctx, g):
         return sum_to(g, ctx.in_shape)
+
+
+@op("view", function=False, nodes=(Expand,))
+def expand(input, *sizes):
+    sizes = as_shape(sizes)
+    shp = input._data.shape
+    nd = len(shp)
+    if len(sizes) < nd:
+        raise RuntimeError(
+            f"expand(torch.FloatTensor{{{list(shp)}}}, size={list(sizes)}): the number of sizes "
+            f"provided ({len(sizes)}) must be greater or equal to the number of dimensions in the "
+            f"tensor ({nd})")
+    lead = len(sizes) - nd
+    target = []
+    for i, s in enumerate(sizes):
+        if i < lead:
+            if s < 0:
+                raise RuntimeError(
+                    f"The expanded size of the tensor ({s}) isn't allowed in a leading, "
+                    "non-existing dimension 0")
+            target.append(s)
+            continue
+        cur = shp[i - lead]
+        if s == -1:
+            s = cur
+        elif cur != s and cur != 1:
+            raise RuntimeError(
+                f"The expanded size of the tensor ({s}) must match the existing size ({cur}) at "
+                f"non-singleton dimension {i}.  Target sizes: {list(sizes)}.  Tensor sizes: {list(shp)}")
+        target.append(s)
+    target = tuple(target)
+    return Expand.apply(input, shape=target)
 
 
 class SumTo(Node):
@@ -91,12 +172,61 @@ class Permute(Node):
         return Permute.apply(g, dims=tuple(inv))
 
 
+@op("view", nodes=(Permute,))
+def permute(input, *dims):
+    dims = as_shape(dims)
+    nd = input._data.ndim
+    if len(dims) != nd:
+        raise RuntimeError(
+            f"permute(sparse_coo): number of dimensions in the tensor input does not match the "
+            f"length of the desired ordering of dimensions i.e. input.dim() = {nd} is not equal "
+            f"to len(dims) = {len(dims)}".replace("(sparse_coo)", ""))
+    w = tuple(wrap_dim(d, nd) for d in dims)
+    if len(set(w)) != nd:
+        raise RuntimeError("permute(): duplicate dims are not allowed.")
+    return Permute.apply(input, dims=w)
+
+
+@op("view", nodes=(Permute,))
+def movedim(input, source, destination):
+    nd = input._data.ndim
+    src = wrap_dims(source if isinstance(source, (tuple, list)) else (source,), nd)
+    dst = wrap_dims(destination if isinstance(destination, (tuple, list)) else (destination,), nd)
+    if len(src) != len(dst):
+        raise RuntimeError(
+            f"movedim: Invalid source or destination dims: source ({list(src)} dims) should contain "
+            f"the same number of dims as destination ({list(dst)} dims)")
+    order = [d for d in range(nd) if d not in src]
+    for s, d in sorted(zip(dst, src, strict=True)):
+        order.insert(s, d)
+    return Permute.apply(input, dims=tuple(order))
+
+
 class Transpose(Permute):
     pass
 
 
+@op("view", aliases=("swapaxes", "swapdims"), nodes=(View, Transpose))
+def transpose(input, dim0, dim1):
+    nd = input._data.ndim
+    if nd == 0:
+        return _alias(input)
+    a, b = wrap_dim(dim0, nd), wrap_dim(dim1, nd)
+    dims = list(range(nd))
+    dims[a], dims[b] = dims[b], dims[a]
+    return Transpose.apply(input, dims=tuple(dims))
+
+
 class T(Permute):
     pass
+
+
+@op("view", nodes=(T,))
+def t(input):
+    nd = input._data.ndim
+    if nd > 2:
+        raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {nd}D")
+    return T.apply(input, dims=tuple(range(nd - 1, -1, -1)))
 
 
 class Squeeze(View):
@@ -111,8 +241,27 @@ class SqueezeDims(View):
     _bw_name = "SqueezeBackward2"
 
 
+@op("view", nodes=(Squeeze, SqueezeDim, SqueezeDims))
+def squeeze(input, dim=None):
+    shp = input._data.shape
+    if dim is None:
+        return Squeeze.apply(input, shape=tuple(s for s in shp if s != 1))
+    multi = isinstance(dim, (tuple, list))
+    dims = wrap_dims(dim, input._data.ndim) if multi else (wrap_dim(dim, input._data.ndim),)
+    new = tuple(s for i, s in enumerate(shp) if not (i in dims and s == 1))
+    return (SqueezeDims if multi else SqueezeDim).apply(input, shape=new)
+
+
 class Unsqueeze(View):
     _bw_name = "UnsqueezeBackward0"
+
+
+@op("view", nodes=(Unsqueeze,))
+def unsqueeze(input, dim):
+    nd = input._data.ndim
+    d = wrap_dim(dim, nd + 1)
+    shp = input._data.shape
+    return Unsqueeze.apply(input, shape=shp[:d] + (1,) + shp[d:])
 
 
 class Slice(Node):
@@ -134,8 +283,32 @@ class Slice(Node):
         return SliceScatter.apply(g, shape=ctx.in_shape, index=ctx.index)
 
 
+@op("view", nodes=(Slice,))
+def narrow(input, dim, start, length):
+    nd = input._data.ndim
+    d = wrap_dim(dim, nd)
+    n = input._data.shape[d]
+    start = int(start)
+    if start < 0:
+        start += n
+    if not 0 <= start <= n or length < 0 or start + length > n:
+        raise RuntimeError(f"start ({start}) + length ({length}) exceeds dimension size ({n}).")
+    return Slice.apply(input, index=(slice(None),) * d + (slice(start, start + length),))
+
+
 class Select(Slice):
     _bw_name = "SelectBackward0"
+
+
+@op("view", nodes=(Select,))
+def select(input, dim, index):
+    nd = input._data.ndim
+    d = wrap_dim(dim, nd)
+    n = input._data.shape[d]
+    if not -n <= index < n:
+        raise IndexError(f"select(): index {index} out of range for tensor of size "
+                         f"{list(input._data.shape)} at dimension {d}")
+    return Select.apply(input, index=(slice(None),) * d + (index % n,))
 
 
 class SliceAlias(Slice):
@@ -174,6 +347,12 @@ class Flip(Node):
         return Flip.apply(g, dims=ctx.dims)
 
 
+@op("shape", nodes=(Flip,))
+def flip(input, dims):
+    dims = wrap_dims(dims if isinstance(dims, (tuple, list)) else (dims,), input._data.ndim)
+    return Flip.apply(input, dims=dims if input._data.ndim else ())
+
+
 class Roll(Node):
     def forward(ctx, x, shifts, dims):
         ctx.shifts, ctx.dims = shifts, dims
@@ -182,6 +361,23 @@ class Roll(Node):
     def backward(ctx, g):
         neg = tuple(-s for s in ctx.shifts) if isinstance(ctx.shifts, tuple) else -ctx.shifts
         return Roll.apply(g, shifts=neg, dims=ctx.dims)
+
+
+@op("shape", nodes=(Roll,))
+def roll(input, shifts, dims=None):
+    if dims is None:
+        # NumPy's roll with axis=None flattens, rolls and restores the shape (one RollBackward0)
+        s = shifts if isinstance(shifts, int) else tuple(shifts)
+        if isinstance(s, tuple) and len(s) == 1:
+            s = s[0]
+        return Roll.apply(input, shifts=s, dims=None)
+    if isinstance(shifts, int):
+        shifts = (shifts,)
+    if isinstance(dims, int):
+        dims = (dims,)
+    if len(shifts) != len(dims):
+        raise RuntimeError(f"shifts and dimensions must align. shifts: {len(shifts)}, dims:{len(dims)}")
+    return Roll.apply(input, shifts=tuple(shifts), dims=wrap_dims(dims, input._data.ndim, allow_dup=True))
 
 
 class Repeat(Node):
@@ -202,6 +398,15 @@ class Repeat(Node):
         g = reshape_(g, split)
         g = Sum.apply(g, dims=tuple(range(0, 2 * len(full), 2)), keepdim=False)
         return reshape_(g, shape)
+
+
+@op("shape", function=False, nodes=(Repeat,))
+def repeat(input, *sizes):
+    sizes = as_shape(sizes)
+    if len(sizes) < input._data.ndim:
+        raise RuntimeError(
+            "Number of dimensions of repeat dims can not be smaller than number of dimensions of tensor")
+    return Repeat.apply(input, repeats=tuple(sizes))
 
 
 class Cat(Node):
@@ -229,6 +434,29 @@ class Cat(Node):
         return tuple(out)
 
 
+@op("shape", method=False, aliases=("concat", "concatenate"), nodes=(Cat,))
+def cat(tensors, dim=0, *, out=None):
+    """Join tensors along an existing dimension (1-D empty tensors are skipped, like torch)."""
+    _check_cat(tensors, "cat")
+    ts = [t for t in tensors if not (t._data.ndim == 1 and t._data.shape[0] == 0)] or list(tensors[:1])
+    ref = ts[0]
+    nd = ref._data.ndim
+    if nd == 0:
+        raise RuntimeError("zero-dimensional tensor (at position 0) cannot be concatenated")
+    d = wrap_dim(dim, nd)
+    for i, t in enumerate(ts):
+        if t._data.ndim != nd:
+            raise RuntimeError(
+                f"Tensors must have same number of dimensions: got {nd} and {t._data.ndim}")
+        for k in range(nd):
+            if k != d and t._data.shape[k] != ref._data.shape[k]:
+                raise RuntimeError(
+                    f"Sizes of tensors must match except in dimension {d}. Expected size "
+                    f"{ref._data.shape[k]} but got size {t._data.shape[k]} for tensor number {i} "
+                    "in the list.")
+    return Cat.apply(*(tensors if nd > 1 else ts), dim=d)
+
+
 class Stack(Node):
     promote = True
 
@@ -239,6 +467,20 @@ class Stack(Node):
     def backward(ctx, g):
         return tuple(Select.apply(g, index=(slice(None),) * ctx.dim + (i,))
                      for i in range(g.shape[ctx.dim]))
+
+
+@op("shape", method=False, nodes=(Stack,))
+def stack(tensors, dim=0, *, out=None):
+    """Join tensors along a new dimension."""
+    _check_cat(tensors, "stack")
+    ref = tensors[0]
+    for i, t in enumerate(tensors):
+        if t._data.shape != ref._data.shape:
+            raise RuntimeError(
+                f"stack expects each tensor to be equal size, but got {list(ref._data.shape)} at "
+                f"entry 0 and {list(t._data.shape)} at entry {i}")
+    d = wrap_dim(dim, ref._data.ndim + 1)
+    return Stack.apply(*tensors, dim=d)
 
 
 class Split(Node):
@@ -265,8 +507,43 @@ class Split(Node):
         return Cat.apply(*parts, dim=ctx.dim)
 
 
+@op("view", nodes=(Split,))
+def tensor_split(input, indices_or_sections, dim=0):
+    d = wrap_dim(dim, input._data.ndim)
+    n = input._data.shape[d]
+    if isinstance(indices_or_sections, int):
+        k = indices_or_sections
+        sizes = [n // k + (1 if i < n % k else 0) for i in range(k)]
+    else:
+        idx = [0] + [min(max(int(i), 0), n) for i in indices_or_sections] + [n]
+        sizes = [max(b - a, 0) for a, b in zip(idx, idx[1:], strict=False)]  # pairwise
+    return Split.apply(input, sizes=tuple(sizes), dim=d)
+
+
 class SplitWithSizes(Split):
     _bw_name = "SplitWithSizesBackward0"
+
+
+@op("view", nodes=(Split, SplitWithSizes))
+def split(tensor, split_size_or_sections, dim=0):
+    """Split into chunks of ``split_size`` (last may be smaller) or of the listed sizes."""
+    nd = tensor._data.ndim
+    d = wrap_dim(dim, nd)
+    n = tensor._data.shape[d]
+    if isinstance(split_size_or_sections, int):
+        s = split_size_or_sections
+        if s <= 0 and not (s == 0 and n == 0):
+            raise RuntimeError(
+                f"split_size can only be 0 if dimension size is 0, but got dimension size of {n}")
+        sizes = [s] * (n // s) + ([n % s] if n % s else []) if s else [0]
+    else:
+        sizes = [int(x) for x in split_size_or_sections]
+        if sum(sizes) != n:
+            raise RuntimeError(
+                f"split_with_sizes expects split_sizes to sum exactly to {n} (input tensor's size "
+                f"at dimension {d}), but got split_sizes={sizes}")
+        return SplitWithSizes.apply(tensor, sizes=tuple(sizes), dim=d)
+    return Split.apply(tensor, sizes=tuple(sizes), dim=d)
 
 
 class Unbind(Node):
@@ -285,6 +562,12 @@ class Unbind(Node):
         return Stack.apply(*parts, dim=ctx.dim)
 
 
+@op("view", nodes=(Unbind,))
+def unbind(input, dim=0):
+    d = wrap_dim(dim, input._data.ndim)
+    return Unbind.apply(input, dim=d)
+
+
 def _zeros_like_grad(grads, shape):
     ref = next(g for g in grads if g is not None)
     if isinstance(ref, Tensor):
@@ -300,10 +583,24 @@ class Clone(Node):
         return g
 
 
+@op("shape", function=False, nodes=(Clone,))
+def contiguous(input, memory_format=None):
+    if input._data.flags.c_contiguous:
+        return input
+    return Clone.apply(input)
+
+
+@op("shape", nodes=(Clone,))
+def clone(input, *, memory_format=None):
+    return Clone.apply(input)
+
+
 from .reduction import Sum  # noqa: E402  (Repeat's derivative sums; reduction imports us)
 
 
-# ----------------------------------------------------------------- public functions
+# ----------------------------------------------------------------- composites (ops without a node of their own)
+
+
 def _infer_shape(shape, numel, what="view"):
     shape = list(shape)
     neg = [i for i, s in enumerate(shape) if s == -1]
@@ -329,21 +626,6 @@ def _infer_shape(shape, numel, what="view"):
     return tuple(shape)
 
 
-@op("view")
-def reshape(input, *shape):
-    """Same data with a new shape; a view when the strides allow it, else a copy.
-
-    >>> tapegrad.arange(6).reshape(2, -1).shape
-    torch.Size([2, 3])
-    """
-    check_tensor(input, "reshape")
-    shape = _infer_shape(as_shape(shape), input._data.size)
-    if shape == input._data.shape:
-        return View.apply(input, shape=shape) if input._requires_grad else _alias(input)
-    cls = Reshape if _viewable(input._data, shape) else UnsafeView
-    return cls.apply(input, shape=shape)
-
-
 def _alias(t):
     return View.apply(t, shape=t._data.shape)
 
@@ -355,21 +637,6 @@ def _viewable(a, shape):
         return True
     except AttributeError:
         return False
-
-
-@op("view", function=False)
-def view(input, *shape):
-    """A view with a new shape; raises if the strides do not allow one (use ``reshape``)."""
-    from .. import dtypes
-    if (len(shape) == 1 and isinstance(shape[0], (dtypes.dtype, str))
-            and not isinstance(shape[0], (list, tuple))):
-        return _view_dtype(input, dtypes.as_dtype(shape[0]))
-    shape = _infer_shape(as_shape(shape), input._data.size)
-    if not _viewable(input._data, shape):
-        raise RuntimeError(
-            "view size is not compatible with input tensor's size and stride (at least one "
-            "dimension spans across two contiguous subspaces). Use .reshape(...) instead.")
-    return View.apply(input, shape=shape)
 
 
 def _view_dtype(input, d):
@@ -405,118 +672,6 @@ def flatten(input, start_dim=0, end_dim=-1):
     return reshape(input, shp[:s] + (n,) + shp[e + 1:])
 
 
-@op("view")
-def unflatten(input, dim, sizes):
-    nd = input._data.ndim
-    d = wrap_dim(dim, nd)
-    shp = input._data.shape
-    sizes = tuple(sizes)
-    inner = _infer_shape(sizes, shp[d])
-    return View.apply(input, shape=shp[:d] + inner + shp[d + 1:])
-
-
-@op("view")
-def squeeze(input, dim=None):
-    shp = input._data.shape
-    if dim is None:
-        return Squeeze.apply(input, shape=tuple(s for s in shp if s != 1))
-    multi = isinstance(dim, (tuple, list))
-    dims = wrap_dims(dim, input._data.ndim) if multi else (wrap_dim(dim, input._data.ndim),)
-    new = tuple(s for i, s in enumerate(shp) if not (i in dims and s == 1))
-    return (SqueezeDims if multi else SqueezeDim).apply(input, shape=new)
-
-
-@op("view")
-def unsqueeze(input, dim):
-    nd = input._data.ndim
-    d = wrap_dim(dim, nd + 1)
-    shp = input._data.shape
-    return Unsqueeze.apply(input, shape=shp[:d] + (1,) + shp[d:])
-
-
-@op("view")
-def permute(input, *dims):
-    dims = as_shape(dims)
-    nd = input._data.ndim
-    if len(dims) != nd:
-        raise RuntimeError(
-            f"permute(sparse_coo): number of dimensions in the tensor input does not match the "
-            f"length of the desired ordering of dimensions i.e. input.dim() = {nd} is not equal "
-            f"to len(dims) = {len(dims)}".replace("(sparse_coo)", ""))
-    w = tuple(wrap_dim(d, nd) for d in dims)
-    if len(set(w)) != nd:
-        raise RuntimeError("permute(): duplicate dims are not allowed.")
-    return Permute.apply(input, dims=w)
-
-
-@op("view", aliases=("swapaxes", "swapdims"))
-def transpose(input, dim0, dim1):
-    nd = input._data.ndim
-    if nd == 0:
-        return _alias(input)
-    a, b = wrap_dim(dim0, nd), wrap_dim(dim1, nd)
-    dims = list(range(nd))
-    dims[a], dims[b] = dims[b], dims[a]
-    return Transpose.apply(input, dims=tuple(dims))
-
-
-
-
-@op("view")
-def t(input):
-    nd = input._data.ndim
-    if nd > 2:
-        raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {nd}D")
-    return T.apply(input, dims=tuple(range(nd - 1, -1, -1)))
-
-
-@op("view")
-def movedim(input, source, destination):
-    nd = input._data.ndim
-    src = wrap_dims(source if isinstance(source, (tuple, list)) else (source,), nd)
-    dst = wrap_dims(destination if isinstance(destination, (tuple, list)) else (destination,), nd)
-    if len(src) != len(dst):
-        raise RuntimeError(
-            f"movedim: Invalid source or destination dims: source ({list(src)} dims) should contain "
-            f"the same number of dims as destination ({list(dst)} dims)")
-    order = [d for d in range(nd) if d not in src]
-    for s, d in sorted(zip(dst, src, strict=True)):
-        order.insert(s, d)
-    return Permute.apply(input, dims=tuple(order))
-
-
-@op("view", function=False)
-def expand(input, *sizes):
-    sizes = as_shape(sizes)
-    shp = input._data.shape
-    nd = len(shp)
-    if len(sizes) < nd:
-        raise RuntimeError(
-            f"expand(torch.FloatTensor{{{list(shp)}}}, size={list(sizes)}): the number of sizes "
-            f"provided ({len(sizes)}) must be greater or equal to the number of dimensions in the "
-            f"tensor ({nd})")
-    lead = len(sizes) - nd
-    target = []
-    for i, s in enumerate(sizes):
-        if i < lead:
-            if s < 0:
-                raise RuntimeError(
-                    f"The expanded size of the tensor ({s}) isn't allowed in a leading, "
-                    "non-existing dimension 0")
-            target.append(s)
-            continue
-        cur = shp[i - lead]
-        if s == -1:
-            s = cur
-        elif cur != s and cur != 1:
-            raise RuntimeError(
-                f"The expanded size of the tensor ({s}) must match the existing size ({cur}) at "
-                f"non-singleton dimension {i}.  Target sizes: {list(sizes)}.  Tensor sizes: {list(shp)}")
-        target.append(s)
-    target = tuple(target)
-    return Expand.apply(input, shape=target)
-
-
 @op("view", function=False)
 def expand_as(input, other):
     return expand(input, other.shape)
@@ -545,27 +700,6 @@ def broadcast_tensors(*tensors):
     return tuple(expand(t, shape) for t in tensors)
 
 
-@op("shape", function=False)
-def repeat(input, *sizes):
-    sizes = as_shape(sizes)
-    if len(sizes) < input._data.ndim:
-        raise RuntimeError(
-            "Number of dimensions of repeat dims can not be smaller than number of dimensions of tensor")
-    return Repeat.apply(input, repeats=tuple(sizes))
-
-
-@op("shape", function=False)
-def contiguous(input, memory_format=None):
-    if input._data.flags.c_contiguous:
-        return input
-    return Clone.apply(input)
-
-
-@op("shape")
-def clone(input, *, memory_format=None):
-    return Clone.apply(input)
-
-
 def _check_cat(tensors, name):
     if isinstance(tensors, Tensor) or not isinstance(tensors, (list, tuple)):
         raise TypeError(f"{name}(): argument 'tensors' (position 1) must be tuple of Tensors, "
@@ -579,45 +713,6 @@ def _check_cat(tensors, name):
             raise TypeError(f"expected Tensor as element {i} in argument 0, but got {type(t).__name__}")
 
 
-@op("shape", method=False, aliases=("concat", "concatenate"))
-def cat(tensors, dim=0, *, out=None):
-    """Join tensors along an existing dimension (1-D empty tensors are skipped, like torch)."""
-    _check_cat(tensors, "cat")
-    ts = [t for t in tensors if not (t._data.ndim == 1 and t._data.shape[0] == 0)] or list(tensors[:1])
-    ref = ts[0]
-    nd = ref._data.ndim
-    if nd == 0:
-        raise RuntimeError("zero-dimensional tensor (at position 0) cannot be concatenated")
-    d = wrap_dim(dim, nd)
-    for i, t in enumerate(ts):
-        if t._data.ndim != nd:
-            raise RuntimeError(
-                f"Tensors must have same number of dimensions: got {nd} and {t._data.ndim}")
-        for k in range(nd):
-            if k != d and t._data.shape[k] != ref._data.shape[k]:
-                raise RuntimeError(
-                    f"Sizes of tensors must match except in dimension {d}. Expected size "
-                    f"{ref._data.shape[k]} but got size {t._data.shape[k]} for tensor number {i} "
-                    "in the list.")
-    return Cat.apply(*(tensors if nd > 1 else ts), dim=d)
-
-
-
-
-@op("shape", method=False)
-def stack(tensors, dim=0, *, out=None):
-    """Join tensors along a new dimension."""
-    _check_cat(tensors, "stack")
-    ref = tensors[0]
-    for i, t in enumerate(tensors):
-        if t._data.shape != ref._data.shape:
-            raise RuntimeError(
-                f"stack expects each tensor to be equal size, but got {list(ref._data.shape)} at "
-                f"entry 0 and {list(t._data.shape)} at entry {i}")
-    d = wrap_dim(dim, ref._data.ndim + 1)
-    return Stack.apply(*tensors, dim=d)
-
-
 @op("shape", method=False)
 def hstack(tensors):
     return cat(tensors, 0 if tensors[0].ndim == 1 else 1)
@@ -626,28 +721,6 @@ def hstack(tensors):
 @op("shape", method=False)
 def vstack(tensors):
     return cat([t.reshape(1, -1) if t.ndim < 2 else t for t in tensors], 0)
-
-
-@op("view")
-def split(tensor, split_size_or_sections, dim=0):
-    """Split into chunks of ``split_size`` (last may be smaller) or of the listed sizes."""
-    nd = tensor._data.ndim
-    d = wrap_dim(dim, nd)
-    n = tensor._data.shape[d]
-    if isinstance(split_size_or_sections, int):
-        s = split_size_or_sections
-        if s <= 0 and not (s == 0 and n == 0):
-            raise RuntimeError(
-                f"split_size can only be 0 if dimension size is 0, but got dimension size of {n}")
-        sizes = [s] * (n // s) + ([n % s] if n % s else []) if s else [0]
-    else:
-        sizes = [int(x) for x in split_size_or_sections]
-        if sum(sizes) != n:
-            raise RuntimeError(
-                f"split_with_sizes expects split_sizes to sum exactly to {n} (input tensor's size "
-                f"at dimension {d}), but got split_sizes={sizes}")
-        return SplitWithSizes.apply(tensor, sizes=tuple(sizes), dim=d)
-    return Split.apply(tensor, sizes=tuple(sizes), dim=d)
 
 
 @op("view")
@@ -661,55 +734,6 @@ def chunk(input, chunks, dim=0):
     return split(input, size, dim)
 
 
-@op("view")
-def tensor_split(input, indices_or_sections, dim=0):
-    d = wrap_dim(dim, input._data.ndim)
-    n = input._data.shape[d]
-    if isinstance(indices_or_sections, int):
-        k = indices_or_sections
-        sizes = [n // k + (1 if i < n % k else 0) for i in range(k)]
-    else:
-        idx = [0] + [min(max(int(i), 0), n) for i in indices_or_sections] + [n]
-        sizes = [max(b - a, 0) for a, b in zip(idx, idx[1:], strict=False)]  # pairwise
-    return Split.apply(input, sizes=tuple(sizes), dim=d)
-
-
-@op("view")
-def unbind(input, dim=0):
-    d = wrap_dim(dim, input._data.ndim)
-    return Unbind.apply(input, dim=d)
-
-
-@op("view")
-def narrow(input, dim, start, length):
-    nd = input._data.ndim
-    d = wrap_dim(dim, nd)
-    n = input._data.shape[d]
-    start = int(start)
-    if start < 0:
-        start += n
-    if not 0 <= start <= n or length < 0 or start + length > n:
-        raise RuntimeError(f"start ({start}) + length ({length}) exceeds dimension size ({n}).")
-    return Slice.apply(input, index=(slice(None),) * d + (slice(start, start + length),))
-
-
-@op("view")
-def select(input, dim, index):
-    nd = input._data.ndim
-    d = wrap_dim(dim, nd)
-    n = input._data.shape[d]
-    if not -n <= index < n:
-        raise IndexError(f"select(): index {index} out of range for tensor of size "
-                         f"{list(input._data.shape)} at dimension {d}")
-    return Select.apply(input, index=(slice(None),) * d + (index % n,))
-
-
-@op("shape")
-def flip(input, dims):
-    dims = wrap_dims(dims if isinstance(dims, (tuple, list)) else (dims,), input._data.ndim)
-    return Flip.apply(input, dims=dims if input._data.ndim else ())
-
-
 @op("shape")
 def fliplr(input):
     return flip(input, (1,))
@@ -718,23 +742,6 @@ def fliplr(input):
 @op("shape")
 def flipud(input):
     return flip(input, (0,))
-
-
-@op("shape")
-def roll(input, shifts, dims=None):
-    if dims is None:
-        # NumPy's roll with axis=None flattens, rolls and restores the shape (one RollBackward0)
-        s = shifts if isinstance(shifts, int) else tuple(shifts)
-        if isinstance(s, tuple) and len(s) == 1:
-            s = s[0]
-        return Roll.apply(input, shifts=s, dims=None)
-    if isinstance(shifts, int):
-        shifts = (shifts,)
-    if isinstance(dims, int):
-        dims = (dims,)
-    if len(shifts) != len(dims):
-        raise RuntimeError(f"shifts and dimensions must align. shifts: {len(shifts)}, dims:{len(dims)}")
-    return Roll.apply(input, shifts=tuple(shifts), dims=wrap_dims(dims, input._data.ndim, allow_dup=True))
 
 
 @op("view", method=False)
