@@ -775,6 +775,24 @@ row("composite_layernorm",
 row("multi_output_tuple", lambda a: a.split(2), [((5, 2),)])
 
 
+# -------------------------------- sorting, selection and triangular ops (issue 15)
+
+
+# -------------------------------- linalg (issue 15)
+
+
+# -------------------------------- special functions (issue 15)
+
+
+# -------------------------------- recurrent cells (issue 14)
+
+
+# -------------------------------- attention (issue 14)
+
+
+# -------------------------------- interpolate, unfold/fold, conv3d and friends (issue 14)
+
+
 # =========================================================================== parametrization
 def _case_id(r, shapes):
     return f"{r.name}-" + "x".join(str(list(s)).replace(" ", "") for s in shapes) + \

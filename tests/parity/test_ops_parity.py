@@ -829,6 +829,24 @@ def _check(case, dt):
         _compare(a.grad, b.grad, dt, f"grad of input {k}")
 
 
+# -------------------------------- sorting, selection and triangular ops (issue 15)
+
+
+# -------------------------------- linalg (issue 15)
+
+
+# -------------------------------- special functions (issue 15)
+
+
+# -------------------------------- recurrent cells (issue 14)
+
+
+# -------------------------------- attention (issue 14)
+
+
+# -------------------------------- interpolate, unfold/fold, conv3d and friends (issue 14)
+
+
 _PARAMS = [pytest.param(c, dt, id=f"{c.id}-{dt}") for c in CASES for dt in c.dtypes]
 
 
