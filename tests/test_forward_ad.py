@@ -482,3 +482,38 @@ def test_dual_levels_in_two_threads_at_once():
         np.testing.assert_allclose(ty, dy * s, rtol=1e-12)
         np.testing.assert_allclose(tz, np.full(3, s))
     assert grad_mode.state.observers == () and grad_mode.state.transforms == ()
+
+
+# --------------------------------------------------------------- rules in the op units
+def test_a_hand_written_rule_in_the_op_unit_is_used(monkeypatch):
+    from tapegrad.ops import elementwise as E
+    calls = []
+    rule = E.Exp.__dict__["jvp"]
+
+    def spy(*args):
+        calls.append(args)
+        return rule(*args)
+
+    monkeypatch.setattr(E.Exp, "jvp", staticmethod(spy))
+    x = tapegrad.tensor([0.5, -1.0], dtype=tapegrad.float64)
+    t = tapegrad.tensor([1.0, 2.0], dtype=tapegrad.float64)
+    with fwAD.dual_level():
+        tangent = fwAD.unpack_dual(fwAD.make_dual(x, t).exp()).tangent
+    assert len(calls) == 1
+    np.testing.assert_allclose(tangent.numpy(), np.exp(x.numpy()) * t.numpy())
+
+
+def test_a_rule_is_not_inherited_by_a_subclass_with_another_backward():
+    from tapegrad.ops import elementwise as E
+
+    class TwiceExpGrad(E.Exp):  # the same forward, a backward twice exp's
+        def backward(ctx, g):
+            (out,) = ctx.saved
+            return 2 * g * out
+
+    x = tapegrad.tensor([0.5, -1.0], dtype=tapegrad.float64)
+    t = tapegrad.tensor([1.0, 2.0], dtype=tapegrad.float64)
+    with fwAD.dual_level():
+        tangent = fwAD.unpack_dual(TwiceExpGrad.apply(fwAD.make_dual(x, t))).tangent
+    # the generic rule, derived from this backward, not Exp's hand-written one
+    np.testing.assert_allclose(tangent.numpy(), 2 * np.exp(x.numpy()) * t.numpy())

@@ -35,6 +35,7 @@ NO_GRADCHECK = {
     "all": "bool result", "any": "bool result", "count_nonzero": "integer result",
     "nonzero": "integer result", "argwhere": "integer result",
     "broadcast_shapes": "takes shapes and returns a Size: no tensor in or out",
+    "equal": "a Python bool", "allclose": "a Python bool",
     "nan_to_num": "forward mode drops the tangent (the op tests requires_grad, which a dual "
                   "tensor does not set); reverse mode is checked by parity. A defect to fix",
 }

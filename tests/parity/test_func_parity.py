@@ -69,6 +69,15 @@ CASES = {
     "vmap_cross_entropy": lambda L, F, fn: fn.vmap(
         lambda r, y: F.cross_entropy(r @ _t(L, W), y))(_t(L, X), _t(L, Y)),
     "vmap_mse": lambda L, F, fn: fn.vmap(lambda r, y: F.mse_loss(r, y))(_t(L, X), _t(L, X[::-1].copy())),
+    # ops without a batching rule run through the loop fallback, as torch.func's do
+    "vmap_fallback_take": lambda L, F, fn: fn.vmap(lambda a: L.take(a, _t(L, [0, 5, 2])))(_t(L, M)),
+    "vmap_fallback_nested": lambda L, F, fn: fn.vmap(fn.vmap(
+        lambda a: L.take(a, _t(L, [2, 0])), in_dims=1))(_t(L, M)),
+    "vmap_fallback_unbatched_arg": lambda L, F, fn: fn.vmap(
+        lambda a, b: L.take(a * b, _t(L, [1, 2])), in_dims=(0, None))(_t(L, X), _t(L, V)),
+    "vmap_fallback_named_tuple": lambda L, F, fn: tuple(fn.vmap(lambda a: L.aminmax(a, dim=0))(_t(L, M))),
+    "vmap_fallback_under_grad": lambda L, F, fn: fn.vmap(fn.grad(
+        lambda a: L.take(a, _t(L, [0, 2])).sin().sum()))(_t(L, X)),
 }
 
 

@@ -15,7 +15,9 @@ different threads are independent (each thread numbers its own from 0). While
 it is active the level sees every op run on tensors (``on_forward``); when an
 input carries a tangent it computes the output tangents:
 
-* a few common elementwise ops have hand-written rules (``_RULES``);
+* a few common elementwise ops have hand-written rules, a ``jvp`` attribute of their
+  node class beside ``backward`` (ops/elementwise.py: add, sub, mul, div, neg, exp, log,
+  sin, cos, tanh, sigmoid); only the class's own rule counts, not an inherited one;
 * every other op gets its JVP from its own reverse-mode formula with the
   "double-vjp trick": re-run the op on the inputs, take a dummy cotangent
   ``u`` (requiring grad), form ``g_i(u) = VJP(u)`` w.r.t. the dual inputs
@@ -303,7 +305,7 @@ def _propagate(lvl, cls, args, outputs, options):
     _state.observers = ()  # the JVP's own ops are not reported (nor propagated)
     try:
         with grad_mode.enable_grad():
-            rule = _RULES.get(cls)
+            rule = cls.__dict__.get("jvp")  # a hand-written rule in the op's unit
             res = None
             if rule is not None:
                 res = rule(args, options, tans, outputs)
@@ -388,90 +390,3 @@ def _generic_jvp(cls, args, options, tans, outputs, user_grad):
             j = next(it)
             res.append(_zeros(o) if j is None else j)
     return res
-
-
-# ----------------------------------------------------------------------------- fast rules
-# A rule returns one tangent per output (None: no tangent), or None to defer to the
-# generic rule. They compute on tensors so tangents stay differentiable in reverse mode.
-def _add_rule(args, options, tans, outputs):
-    alpha = options.get("alpha", 1)
-    ta, tb = tans[0], tans[1] if len(tans) > 1 else None
-    if tb is not None and alpha != 1:
-        tb = tb * alpha
-    if ta is None:
-        return [tb]
-    return [ta if tb is None else ta + tb]
-
-
-def _sub_rule(args, options, tans, outputs):
-    alpha = options.get("alpha", 1)
-    ta, tb = tans[0], tans[1] if len(tans) > 1 else None
-    if tb is not None:
-        tb = -tb if alpha == 1 else tb * (-alpha)
-    if ta is None:
-        return [tb]
-    return [ta if tb is None else ta + tb]
-
-
-def _mul_rule(args, options, tans, outputs):
-    if options:
-        return None
-    a, b = args
-    ta, tb = tans
-    r = None
-    if ta is not None:
-        r = ta * b
-    if tb is not None:
-        r2 = a * tb
-        r = r2 if r is None else r + r2
-    return [r]
-
-
-def _div_rule(args, options, tans, outputs):
-    if options:
-        return None
-    a, b = args
-    ta, tb = tans
-    out = outputs[0]
-    r = None
-    if ta is not None:
-        r = ta / b
-    if tb is not None:
-        r2 = -out * tb / b
-        r = r2 if r is None else r + r2
-    return [r]
-
-
-def _unary(f):
-    def rule(args, options, tans, outputs):
-        if options or len(args) != 1:
-            return None
-        return [f(args[0], tans[0], outputs[0])]
-    return rule
-
-
-def _build_rules():
-    from ..ops import elementwise as E
-    return {
-        E.Add: _add_rule,
-        E.Sub: _sub_rule,
-        E.Mul: _mul_rule,
-        E.Div: _div_rule,
-        E.Neg: _unary(lambda x, t, y: -t),
-        E.Exp: _unary(lambda x, t, y: t * x.exp()),
-        E.Log: _unary(lambda x, t, y: t / x),
-        E.Sin: _unary(lambda x, t, y: t * x.cos()),
-        E.Cos: _unary(lambda x, t, y: -t * x.sin()),
-        E.Tanh: _unary(lambda x, t, y: t * (1 - x.tanh() ** 2)),
-        E.Sigmoid: _unary(lambda x, t, y: t * (x.sigmoid() * (1 - x.sigmoid()))),
-    }
-
-
-class _LazyRules(dict):
-    def get(self, key, default=None):
-        if not self:
-            self.update(_build_rules())
-        return dict.get(self, key, default)
-
-
-_RULES = _LazyRules()

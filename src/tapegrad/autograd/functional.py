@@ -23,7 +23,17 @@ differentiable with respect to the inputs and ``v``).
 """
 from __future__ import annotations
 
-import tapegrad as torch
+
+class _Package:
+    """``tapegrad`` itself, looked up on use: this module builds on the public ops (their
+    dispatch included, so it runs under ``vmap``), which load after the autograd package."""
+
+    def __getattr__(self, name):
+        import tapegrad
+        return getattr(tapegrad, name)
+
+
+torch = _Package()
 
 __all__ = ["vjp", "jvp", "jacobian", "hessian", "hvp", "vhp"]
 

@@ -76,6 +76,9 @@ class Node:
     #: keep only the first ``n_edges`` inputs as graph edges (PyTorch's ``pow(Tensor, Scalar)``,
     #: ``rsub(Tensor, Scalar)``: a trailing scalar is an attribute, not an input)
     n_edges = None
+    #: optional forward-mode rule ``jvp(args, options, tangents, outputs)`` -> one tangent per
+    #: output, or None for the generic rule derived from ``backward`` (autograd/forward_ad.py)
+    jvp = None
 
     saved = None
     _saved_src = None

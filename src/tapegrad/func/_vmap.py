@@ -42,6 +42,7 @@ from ..ops import indexing as I
 from .. import creation as C
 from ..autograd import grad_mode
 from ..autograd import observe as _transform_stack
+from ..ops import _dispatch
 from ._pytree import tree_flatten, tree_unflatten, broadcast_prefix
 
 _counter = itertools.count(1)
@@ -60,8 +61,60 @@ class _VmapLevel:
             return fn(*args, **kwargs)
         rule = _METHOD_RULES.get(fn) or RULES.get(name)
         if rule is None:
-            raise NotImplementedError(f"vmap: no batching rule for tapegrad.{name}")
+            return self.loop(fn, name, kind, args, kwargs)
         return rule(*args, **kwargs)
+
+    def loop(self, fn, name, kind, args, kwargs):
+        """An op with no batching rule: run it once per batch element, then stack.
+
+        Correct for any op, as torch.func's fallback is, at the cost of one call per element.
+        It loops over the innermost level its arguments carry; the slices may still be batched
+        at outer levels, and their calls come back through the dispatch point for those.
+        """
+        level = max(lv for a in _tensor_leaves(args, kwargs) for lv in a.levels)
+        size = next(e.size for e in _vmap_levels() if e.level == level)
+        call = _dispatch.public(fn, name, kind)
+
+        def take(x, i):
+            if isinstance(x, BatchedTensor) and level in x.levels:
+                k = x.levels.index(level)
+                return _mk(S.select(x.value, k, i), x.levels[:k] + x.levels[k + 1:])
+            if type(x) in (list, tuple):
+                return type(x)(take(y, i) for y in x)
+            return x
+
+        results = [call(*[take(a, i) for a in args], **{k: take(v, i) for k, v in kwargs.items()})
+                   for i in range(size)]
+        return _combine(results, level, name)
+
+
+def _tensor_leaves(args, kwargs):
+    """The batched tensors among the arguments (top level and inside lists/tuples)."""
+    for a in (*args, *kwargs.values()):
+        for b in (a if type(a) in (list, tuple) else (a,)):
+            if isinstance(b, BatchedTensor):
+                yield b
+
+
+def _combine(results, level, name):
+    """Stack per-element results of an op into one result batched at ``level``."""
+    first = results[0]
+    if isinstance(first, Tensor):
+        if any(r.shape != first.shape for r in results):
+            # NotImplementedError is a RuntimeError, the class torch raises here
+            raise NotImplementedError(
+                "vmap: We do not support batching operators that can output dynamic shape. "
+                f"Attempted to vmap over tapegrad.{name}, which has no batching rule and returned "
+                "a differently shaped tensor for each batch element.")
+        return _add_level(_stack(results, 0), 0, level)
+    if isinstance(first, tuple) and hasattr(first, "_fields"):
+        return type(first)(*[_combine([r[j] for r in results], level, name) for j in range(len(first))])
+    if isinstance(first, (tuple, list)):
+        return type(first)(_combine([r[j] for r in results], level, name) for j in range(len(first)))
+    if all(r == first for r in results):
+        return first
+    raise RuntimeError(f"vmap: {name} returned a different {type(first).__name__} for each batch "
+                       "element; only tensors can be batched")
 
 
 def _vmap_levels():
@@ -913,8 +966,14 @@ def _from_nn():
 
 _ORIG_F: dict = {}
 RULES: dict = {}
+#: Ops of a batchable kind whose default rule would be wrong: ``aminmax`` returns a pair
+#: (the loop fallback handles it)
+_NOT_BY_KIND = {"aminmax"}
 # Tensor methods whose signature differs from their function's: method implementation -> rule
 _METHOD_RULES: dict = {}
+#: Ops of a batchable kind whose default rule would be wrong: ``aminmax`` returns a pair
+#: (the loop fallback handles it)
+_NOT_BY_KIND = {"aminmax"}
 
 
 # long: the table of batching rules, one short entry per op; splitting it would scatter the table
@@ -924,36 +983,22 @@ def _build_rules():  # noqa: C901 - the table of batching rules, one registratio
     for name, obj in vars(F).items():
         if isinstance(obj, types.FunctionType):
             _ORIG_F[name] = _impl(obj)
-    ew_top = [
-        "add", "sub", "subtract", "rsub", "mul", "multiply", "div", "divide", "true_divide", "floor_divide",
-        "remainder", "fmod", "pow", "float_power", "square", "neg", "negative", "abs", "absolute", "sign",
-        "exp", "exp2", "expm1", "log", "log2", "log10", "log1p", "sqrt", "rsqrt", "reciprocal", "sin", "cos",
-        "tan", "asin", "arcsin", "acos", "arccos", "atan", "arctan", "atan2", "arctan2", "sinh", "cosh",
-        "tanh", "sigmoid", "erf", "relu", "silu", "frac", "floor", "ceil", "round", "trunc", "fix", "clamp",
-        "clip", "clamp_min", "clamp_max", "maximum", "minimum", "fmax", "fmin", "where", "eq", "ne", "lt",
-        "le", "gt", "ge", "less", "less_equal", "greater", "greater_equal", "isclose", "logical_and",
-        "logical_or", "logical_xor", "logical_not", "bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_not",
-        "isnan", "isinf", "isfinite", "isposinf", "isneginf", "signbit", "nan_to_num", "lerp", "addcmul",
-        "addcdiv", "masked_fill",
-    ]
-    for n in ew_top:
-        fn = _impl(getattr(tapegrad, n, None))
-        if fn is not None:
-            RULES[n] = elementwise(fn)
-    ew_f = [
-        "relu", "relu6", "leaky_relu", "gelu", "silu", "sigmoid", "tanh", "softplus", "elu", "selu", "celu",
-        "mish", "hardtanh", "hardsigmoid", "hardswish", "logsigmoid", "softsign", "tanhshrink", "threshold",
-    ]
-    for n in ew_f:
-        if n in _ORIG_F:
-            RULES["nn.functional." + n] = elementwise(_ORIG_F[n])
-    for n in [
-        "sum", "nansum", "mean", "nanmean", "amax", "amin", "logsumexp", "var", "std", "var_mean", "std_mean",
-        "all", "any", "count_nonzero",
-    ]:
-        fn = getattr(R, n, None)
-        if fn is not None:
-            RULES[n] = reduction(fn)
+    from ..ops import _registry
+    # The op's kind gives its default rule: every elementwise op batches the same way, so does
+    # every reduction over ``dim`` and every scan along one dim. The table below adds rules for
+    # the ops whose kind does not say enough (views, shape ops, contractions, max/min/norm).
+    by_kind = {"unary": elementwise, "binary": elementwise, "elementwise": elementwise,
+               "comparison": elementwise, "reduction": reduction, "scan": dim_op}
+    for spec in _registry.specs():
+        make = by_kind.get(spec.kind)
+        if make is not None and spec.name not in _NOT_BY_KIND:
+            for n in spec.names:
+                RULES[n] = make(spec.fn)
+    RULES["masked_fill"] = elementwise(I.masked_fill)
+    for name, obj in vars(F).items():  # nn.functional's layer functions declare a kind too
+        make = by_kind.get(getattr(obj, "op_kind", None))
+        if make is not None and not name.endswith("_"):
+            RULES["nn.functional." + name] = make(_ORIG_F[name])
     for n in ["prod", "argmax", "argmin"]:
         RULES[n] = reduction(getattr(R, n), tuple_ok=False)
 
@@ -975,7 +1020,6 @@ def _build_rules():  # noqa: C901 - the table of batching rules, one registratio
         return reduction(R.norm, pos=2)(x, p, dim, keepdim, dtype)
     RULES["norm"] = _norm
     for n in ("softmax", "log_softmax", "cumsum", "cumprod"):
-        RULES[n] = dim_op(getattr(R, n))
         if n in _ORIG_F:
             RULES["nn.functional." + n] = dim_op(_ORIG_F[n])
     RULES.update({
@@ -1014,7 +1058,6 @@ def _build_rules():  # noqa: C901 - the table of batching rules, one registratio
             RULES["nn.functional." + n] = _pointwise_loss(n)
     for n in ("softmax", "log_softmax"):
         RULES["nn.functional." + n] = dim_op(_ORIG_F[n])
-    from ..ops import _registry
     _METHOD_RULES[_registry.get("where").method_fn] = \
         lambda self, condition, other: RULES["where"](condition, self, other)
     RULES["is_tensor"] = lambda x: True

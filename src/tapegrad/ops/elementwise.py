@@ -5,15 +5,21 @@ arrays and saves what the derivative needs; ``backward`` returns the
 vector-Jacobian product for each input. Gradients may keep the broadcast
 shape: the engine sums them down to each input's shape.
 """
+
 from __future__ import annotations
 
 import math
 
 from .. import backend as B
+
 from .. import dtypes
+
 from ..autograd.graph import Node
+
 from ._registry import op
+
 from ._util import check_tensor
+
 from ..tensor import Tensor
 
 xp = B.xp
@@ -23,7 +29,22 @@ def _save(ctx, *arrays):
     ctx.saved = arrays
 
 
-# =========================================================================== arithmetic
+def _tangent(f):
+    """A one-input op's forward-mode rule from ``f(x, t, y)``, the output's tangent for input
+    ``x``, tangent ``t`` and output ``y``.
+
+    A rule (``Node.jvp``, read by ``autograd/forward_ad.py``) takes the op's arguments, its
+    options, one tangent or None per argument and the outputs, and returns one tangent per
+    output, or None to fall back to the generic rule derived from ``backward``. Rules compute
+    on tensors, so tangents stay differentiable in reverse mode.
+    """
+    def rule(args, options, tans, outputs):
+        if options or len(args) != 1:
+            return None
+        return [f(args[0], tans[0], outputs[0])]
+    return staticmethod(rule)
+
+
 class Add(Node):
     promote = True
 
@@ -33,6 +54,36 @@ class Add(Node):
 
     def backward(ctx, g):
         return g, (g if ctx.alpha == 1 else g * ctx.alpha)
+
+    @staticmethod
+    def jvp(args, options, tans, outputs):
+        alpha = options.get("alpha", 1)
+        ta, tb = tans[0], tans[1] if len(tans) > 1 else None
+        if tb is not None and alpha != 1:
+            tb = tb * alpha
+        if ta is None:
+            return [tb]
+        return [ta if tb is None else ta + tb]
+
+
+# =========================================================================== arithmetic
+def _fast_inplace(ufunc):
+    """``add_``/``sub_``/``mul_``/``div_``: ``ops.inplace``'s fast path writing straight into
+    storage when no graph is needed (optimizer updates)."""
+    def build(fn, name):
+        from .inplace import _fast_arith
+        return _fast_arith(ufunc, name)
+    return build
+
+
+@op("binary", nodes=(Add,), inplace=_fast_inplace(xp.add))
+def add(input, other, *, alpha=1, out=None):
+    """``input + alpha * other`` with broadcasting and type promotion."""
+    check_tensor(input, "add")
+    other = _other(other)
+    if other is NotImplemented:
+        raise TypeError("add(): argument 'other' must be Tensor or Number")
+    return Add.apply(input, other, alpha=alpha)
 
 
 class Sub(Node):
@@ -44,6 +95,29 @@ class Sub(Node):
 
     def backward(ctx, g):
         return g, (-g if ctx.alpha == 1 else g * -ctx.alpha)
+
+    @staticmethod
+    def jvp(args, options, tans, outputs):
+        alpha = options.get("alpha", 1)
+        ta, tb = tans[0], tans[1] if len(tans) > 1 else None
+        if tb is not None:
+            tb = -tb if alpha == 1 else tb * (-alpha)
+        if ta is None:
+            return [tb]
+        return [ta if tb is None else ta + tb]
+
+
+@op("binary", nodes=(Sub,), inplace=_fast_inplace(xp.subtract), aliases=("subtract",))
+def sub(input, other, *, alpha=1, out=None):
+    check_tensor(input, "sub")
+    other = _other(other)
+    if other is NotImplemented:
+        raise TypeError("sub(): argument 'other' must be Tensor or Number")
+    if input._data.dtype == xp.bool_ or (getattr(other, "dtype", None) is dtypes.bool_):
+        raise RuntimeError(
+            "Subtraction, the `-` operator, with two bool tensors is not supported. Use the `^` "
+            "or `logical_xor()` operator instead.")
+    return Sub.apply(input, other, alpha=alpha)
 
 
 class Rsub(Node):
@@ -60,6 +134,11 @@ class Rsub(Node):
         return -g
 
 
+@op("binary", nodes=(Rsub,))
+def rsub(input, other, alpha=1):
+    return Rsub.apply(input, other) if alpha == 1 else sub(_as_t(other), input, alpha=alpha)
+
+
 class Mul(Node):
     promote = True
 
@@ -74,6 +153,25 @@ class Mul(Node):
         a, b = ctx.saved
         n = ctx.needs_input_grad
         return (g * b if n[0] else None), (g * a if n[1] else None)
+
+    @staticmethod
+    def jvp(args, options, tans, outputs):
+        if options:
+            return None
+        (a, b), (ta, tb) = args, tans
+        r = None if ta is None else ta * b
+        if tb is not None:
+            r = a * tb if r is None else r + a * tb
+        return [r]
+
+
+@op("binary", nodes=(Mul,), inplace=_fast_inplace(xp.multiply), aliases=("multiply",))
+def mul(input, other, *, out=None):
+    check_tensor(input, "mul")
+    other = _other(other)
+    if other is NotImplemented:
+        raise TypeError("mul(): argument 'other' must be Tensor or Number")
+    return Mul.apply(input, other)
 
 
 class Div(Node):
@@ -92,6 +190,17 @@ class Div(Node):
         ga = g / b if n[0] else None
         gb = -g * a / (b * b) if n[1] else None
         return ga, gb
+
+    @staticmethod
+    def jvp(args, options, tans, outputs):
+        if options:
+            return None
+        (_, b), (ta, tb) = args, tans
+        r = None if ta is None else ta / b
+        if tb is not None:
+            r2 = -outputs[0] * tb / b
+            r = r2 if r is None else r + r2
+        return [r]
 
 
 class Rdiv(Node):
@@ -181,12 +290,47 @@ class Rpow(Node):
         return g * out * math.log(ctx.base)
 
 
+@op("binary", nodes=(Pow, PowTensor, Rpow), inplace=True)
+def pow(input, exponent):
+    """``input ** exponent``; either may be a scalar (but not both)."""
+    if not isinstance(input, Tensor):
+        exponent = _other(exponent)
+        if not isinstance(exponent, Tensor):
+            raise TypeError("pow(): at least one argument must be a Tensor")
+        return Rpow.apply(exponent, input)
+    exponent = _other(exponent)
+    if isinstance(exponent, Tensor):
+        return PowTensor.apply(input, exponent)
+    if exponent is NotImplemented:
+        raise TypeError("pow(): argument 'exponent' must be Tensor or Number")
+    if input._data.dtype.kind in "iub" and isinstance(exponent, int) and exponent < 0:
+        raise RuntimeError("Integers to negative integer powers are not allowed.")
+    return Pow.apply(input, exponent)
+
+
+@op("binary", nodes=(Pow, PowTensor, Rpow))
+def float_power(input, exponent):
+    return pow(input.double(), exponent)
+
+
 class Neg(Node):
     def forward(ctx, a):
         return -a
 
     def backward(ctx, g):
         return -g
+
+    jvp = _tangent(lambda x, t, y: -t)
+
+
+@op("unary", nodes=(Neg,), inplace=True, aliases=("negative",))
+def neg(input):
+    check_tensor(input, "neg")
+    if input._data.dtype == xp.bool_:
+        raise RuntimeError(
+            "Negation, the `-` operator, on a bool tensor is not supported. If you are trying to "
+            "invert a mask, use the `~` or `logical_not()` operator instead.")
+    return Neg.apply(input)
 
 
 class Abs(Node):
@@ -222,6 +366,13 @@ class Square(Node):
         return g * (a * 2)
 
 
+@op("unary", nodes=(Square,), inplace=True)
+def square(input):
+    if input._data.dtype == xp.bool_:  # PyTorch: pow(input, 2), so bool ** int -> int64
+        input = input.to(dtypes.int64)
+    return Square.apply(input)
+
+
 # =========================================================================== unary math
 class Exp(Node):
     to_float = True
@@ -234,6 +385,8 @@ class Exp(Node):
     def backward(ctx, g):
         (out,) = ctx.saved
         return g * out
+
+    jvp = _tangent(lambda x, t, y: t * x.exp())
 
 
 class Exp2(Node):
@@ -272,6 +425,8 @@ class Log(Node):
     def backward(ctx, g):
         (a,) = ctx.saved
         return g / a
+
+    jvp = _tangent(lambda x, t, y: t / x)
 
 
 class Log2(Node):
@@ -361,6 +516,8 @@ class Sin(Node):
         (a,) = ctx.saved
         return g * Cos.apply(a)
 
+    jvp = _tangent(lambda x, t, y: t * x.cos())
+
 
 class Cos(Node):
     to_float = True
@@ -372,6 +529,8 @@ class Cos(Node):
     def backward(ctx, g):
         (a,) = ctx.saved
         return -g * Sin.apply(a)
+
+    jvp = _tangent(lambda x, t, y: -t * x.sin())
 
 
 class Tan(Node):
@@ -465,6 +624,8 @@ class Tanh(Node):
             return t
         return g * (1 - out * out)
 
+    jvp = _tangent(lambda x, t, y: t * (1 - x.tanh() ** 2))
+
 
 class Sigmoid(Node):
     to_float = True
@@ -477,6 +638,8 @@ class Sigmoid(Node):
     def backward(ctx, g):
         (out,) = ctx.saved
         return g * (out * (1 - out))
+
+    jvp = _tangent(lambda x, t, y: t * (x.sigmoid() * (1 - x.sigmoid())))
 
 
 class Erf(Node):
@@ -503,6 +666,11 @@ class Atan2(Node):
         a, b = ctx.saved
         den = a * a + b * b
         return g * b / den, -g * a / den
+
+
+@op("binary", nodes=(Atan2,), inplace=True, aliases=("arctan2",))
+def atan2(input, other):
+    return Atan2.apply(input, _other(other))
 
 
 # =========================================================================== activations
@@ -623,6 +791,16 @@ class Maximum(Node):
         return where_(a > b, g, where_(a == b, half, 0.0)), where_(b > a, g, where_(a == b, half, 0.0))
 
 
+@op("binary", nodes=(Maximum,))
+def maximum(input, other):
+    return Maximum.apply(input, other)
+
+
+@op("binary", nodes=(Maximum,))
+def fmax(input, other):
+    return maximum(input, other)
+
+
 class Minimum(Node):
     promote = True
 
@@ -636,6 +814,16 @@ class Minimum(Node):
         return where_(a < b, g, where_(a == b, half, 0.0)), where_(b < a, g, where_(a == b, half, 0.0))
 
 
+@op("binary", nodes=(Minimum,))
+def minimum(input, other):
+    return Minimum.apply(input, other)
+
+
+@op("binary", nodes=(Minimum,))
+def fmin(input, other):
+    return minimum(input, other)
+
+
 class Where(Node):
     def forward(ctx, cond, a, b):
         ctx.saved = (cond,)
@@ -647,6 +835,32 @@ class Where(Node):
         return (None,
                 where_(cond, g, 0.0) if n[1] else None,
                 where_(cond, 0.0, g) if n[2] else None)
+
+
+def _where_method(self, condition, other):
+    """``Tensor.where(condition, other)``: ``self`` where ``condition``, else ``other``."""
+    return where(condition, self, other)
+
+
+@op("elementwise", nodes=(Where,), method_fn=_where_method)
+def where(condition, input=None, other=None):
+    """``input`` where ``condition`` else ``other`` (scalars allowed); one-argument form = nonzero."""
+    if input is None and other is None:
+        from .indexing import nonzero
+        return nonzero(condition, as_tuple=True)
+    cond = condition if isinstance(condition, Tensor) else _as_t(condition)
+    if cond._data.dtype != xp.bool_:
+        if cond._data.dtype == xp.uint8:
+            cond = Tensor._wrap(cond._data.astype(bool))
+        else:
+            raise RuntimeError(
+                "where expected condition to be a boolean tensor, but got a tensor with dtype "
+                f"{_scalar_name(cond.dtype)}")
+    a, b = _other(input), _other(other)
+    res = dtypes.result_type(*[x for x in (a, b)])
+    a = a.to(res) if isinstance(a, Tensor) else Tensor._wrap(xp.asarray(a, dtype=res.np))
+    b = b.to(res) if isinstance(b, Tensor) else Tensor._wrap(xp.asarray(b, dtype=res.np))
+    return Where.apply(cond, a, b)
 
 
 class ToDtype(Node):
@@ -675,6 +889,14 @@ class Copy(Node):
         return g * 0, g
 
 
+@op("other", nodes=(Copy,), function=False, method=False, inplace=True)
+def copy(self, src, non_blocking=False):
+    """``src`` broadcast and cast to ``self``'s shape and dtype; only ``Tensor.copy_`` exists."""
+    if not isinstance(src, Tensor):
+        src = _as_t(src)
+    return Copy.apply(self, src)
+
+
 class Fill(Node):
     _bw_name = "FillBackward2"  # fill_(Scalar); FillTensor: fill_(Tensor)
 
@@ -692,22 +914,14 @@ class FillTensor(Fill):
     _bw_name = "FillBackward3"
 
 
-class Zero(Fill):
-    _bw_name = "ZeroBackward0"
-
-
-@op("other", nodes=(Copy,), function=False, method=False, inplace=True)
-def copy(self, src, non_blocking=False):
-    """``src`` broadcast and cast to ``self``'s shape and dtype; only ``Tensor.copy_`` exists."""
-    if not isinstance(src, Tensor):
-        src = _as_t(src)
-    return Copy.apply(self, src)
-
-
 @op("other", nodes=(Fill, FillTensor), function=False, method=False, inplace=True)
 def fill(self, value):
     """``self``'s shape filled with ``value`` (a number or 0-d tensor); only ``Tensor.fill_``."""
     return (FillTensor if isinstance(value, Tensor) else Fill).apply(self, value)
+
+
+class Zero(Fill):
+    _bw_name = "ZeroBackward0"
 
 
 @op("other", nodes=(Zero,), function=False, method=False, inplace=True)
@@ -784,20 +998,6 @@ def _as_t(x):
 
 
 # =========================================================================== public API
-def _fast_inplace(ufunc):
-    """``add_``/``sub_``/``mul_``/``div_``: ``ops.inplace``'s fast path writing straight into
-    storage when no graph is needed (optimizer updates)."""
-    def build(fn, name):
-        from .inplace import _fast_arith
-        return _fast_arith(ufunc, name)
-    return build
-
-
-def _where_method(self, condition, other):
-    """``Tensor.where(condition, other)``: ``self`` where ``condition``, else ``other``."""
-    return where(condition, self, other)
-
-
 def _scalar_name(d):
     """PyTorch's ScalarType name of a dtype (Float, Double, Long...) for error messages."""
     from .reduction import _cap
@@ -813,43 +1013,6 @@ def _other(x):
     if hasattr(x, "item") and hasattr(x, "dtype"):  # NumPy scalar
         return x.item()
     return NotImplemented
-
-
-@op("binary", nodes=(Add,), inplace=_fast_inplace(xp.add))
-def add(input, other, *, alpha=1, out=None):
-    """``input + alpha * other`` with broadcasting and type promotion."""
-    check_tensor(input, "add")
-    other = _other(other)
-    if other is NotImplemented:
-        raise TypeError("add(): argument 'other' must be Tensor or Number")
-    return Add.apply(input, other, alpha=alpha)
-
-
-@op("binary", nodes=(Sub,), inplace=_fast_inplace(xp.subtract), aliases=("subtract",))
-def sub(input, other, *, alpha=1, out=None):
-    check_tensor(input, "sub")
-    other = _other(other)
-    if other is NotImplemented:
-        raise TypeError("sub(): argument 'other' must be Tensor or Number")
-    if input._data.dtype == xp.bool_ or (getattr(other, "dtype", None) is dtypes.bool_):
-        raise RuntimeError(
-            "Subtraction, the `-` operator, with two bool tensors is not supported. Use the `^` "
-            "or `logical_xor()` operator instead.")
-    return Sub.apply(input, other, alpha=alpha)
-
-
-@op("binary", nodes=(Rsub,))
-def rsub(input, other, alpha=1):
-    return Rsub.apply(input, other) if alpha == 1 else sub(_as_t(other), input, alpha=alpha)
-
-
-@op("binary", nodes=(Mul,), inplace=_fast_inplace(xp.multiply), aliases=("multiply",))
-def mul(input, other, *, out=None):
-    check_tensor(input, "mul")
-    other = _other(other)
-    if other is NotImplemented:
-        raise TypeError("mul(): argument 'other' must be Tensor or Number")
-    return Mul.apply(input, other)
 
 
 @op("binary", nodes=(Div,), inplace=_fast_inplace(xp.true_divide), aliases=("divide", "true_divide"))
@@ -898,6 +1061,15 @@ class NotImplementedGrad(Node):
         raise RuntimeError(f"derivative for aten::{ctx.op} is not implemented")
 
 
+@op("binary", nodes=(NotImplementedGrad, RoundedDiv), inplace=True)
+def floor_divide(input, other):
+    """``input // other``; on floats PyTorch records it without a derivative (NotImplemented)."""
+    other = _other(other)
+    if dtypes.result_type(input, other).is_floating_point:
+        return NotImplementedGrad.apply(input, other, fn=xp.floor_divide, op="floor_divide")
+    return div(input, other, rounding_mode="floor")
+
+
 class Remainder(Node):
     """``remainder(a, b)`` (sign of the divisor): d/da = 1, d/db = -floor(a / b)."""
 
@@ -928,6 +1100,18 @@ class RemainderScalar(Node):
         return g
 
 
+@op("binary", nodes=(Remainder, RemainderScalar), inplace=True)
+def remainder(input, other):
+    """Python-style modulus (sign of the divisor); gradient 1 w.r.t. input, -floor(input/other)
+    w.r.t. other."""
+    if not isinstance(input, Tensor):  # remainder(Scalar, Tensor): no derivative in PyTorch
+        _check_int_div(other, other)
+        return NotImplementedGrad.apply(other, input, fn=lambda a, b: xp.remainder(b, a), op="remainder")
+    other = _other(other)
+    _check_int_div(input, other)
+    return (Remainder if isinstance(other, Tensor) else RemainderScalar).apply(input, other)
+
+
 class Fmod(Remainder):
     """``fmod(a, b)`` (sign of the dividend): d/da = 1, d/db = -trunc(a / b)."""
 
@@ -944,6 +1128,13 @@ class FmodScalar(RemainderScalar):
 
     def forward(ctx, a, b):
         return xp.fmod(a, b)
+
+
+@op("binary", nodes=(Fmod, FmodScalar), inplace=True)
+def fmod(input, other):
+    other = _other(other)
+    _check_int_div(input, other)
+    return (Fmod if isinstance(other, Tensor) else FmodScalar).apply(input, other)
 
 
 def _check_int_div(a, b):
@@ -968,79 +1159,11 @@ def _rounded_div(a, b, mode):
     return Tensor._wrap(xp.asarray(r).astype(res.np, copy=False))
 
 
-@op("binary", nodes=(NotImplementedGrad, RoundedDiv), inplace=True)
-def floor_divide(input, other):
-    """``input // other``; on floats PyTorch records it without a derivative (NotImplemented)."""
-    other = _other(other)
-    if dtypes.result_type(input, other).is_floating_point:
-        return NotImplementedGrad.apply(input, other, fn=xp.floor_divide, op="floor_divide")
-    return div(input, other, rounding_mode="floor")
-
-
-@op("binary", nodes=(Remainder, RemainderScalar), inplace=True)
-def remainder(input, other):
-    """Python-style modulus (sign of the divisor); gradient 1 w.r.t. input, -floor(input/other)
-    w.r.t. other."""
-    if not isinstance(input, Tensor):  # remainder(Scalar, Tensor): no derivative in PyTorch
-        _check_int_div(other, other)
-        return NotImplementedGrad.apply(other, input, fn=lambda a, b: xp.remainder(b, a), op="remainder")
-    other = _other(other)
-    _check_int_div(input, other)
-    return (Remainder if isinstance(other, Tensor) else RemainderScalar).apply(input, other)
-
-
-@op("binary", nodes=(Fmod, FmodScalar), inplace=True)
-def fmod(input, other):
-    other = _other(other)
-    _check_int_div(input, other)
-    return (Fmod if isinstance(other, Tensor) else FmodScalar).apply(input, other)
-
-
 def _nograd(fn, a, b):
     from .. import dtypes as D
     res = D.result_type(a, b)
     bb = b._data if isinstance(b, Tensor) else b
     return Tensor._wrap(xp.asarray(fn(a._data, bb)).astype(res.np, copy=False))
-
-
-@op("binary", nodes=(Pow, PowTensor, Rpow), inplace=True)
-def pow(input, exponent):
-    """``input ** exponent``; either may be a scalar (but not both)."""
-    if not isinstance(input, Tensor):
-        exponent = _other(exponent)
-        if not isinstance(exponent, Tensor):
-            raise TypeError("pow(): at least one argument must be a Tensor")
-        return Rpow.apply(exponent, input)
-    exponent = _other(exponent)
-    if isinstance(exponent, Tensor):
-        return PowTensor.apply(input, exponent)
-    if exponent is NotImplemented:
-        raise TypeError("pow(): argument 'exponent' must be Tensor or Number")
-    if input._data.dtype.kind in "iub" and isinstance(exponent, int) and exponent < 0:
-        raise RuntimeError("Integers to negative integer powers are not allowed.")
-    return Pow.apply(input, exponent)
-
-
-@op("binary", nodes=(Pow, PowTensor, Rpow))
-def float_power(input, exponent):
-    return pow(input.double(), exponent)
-
-
-@op("unary", nodes=(Square,), inplace=True)
-def square(input):
-    if input._data.dtype == xp.bool_:  # PyTorch: pow(input, 2), so bool ** int -> int64
-        input = input.to(dtypes.int64)
-    return Square.apply(input)
-
-
-@op("unary", nodes=(Neg,), inplace=True, aliases=("negative",))
-def neg(input):
-    check_tensor(input, "neg")
-    if input._data.dtype == xp.bool_:
-        raise RuntimeError(
-            "Negation, the `-` operator, on a bool tensor is not supported. If you are trying to "
-            "invert a mask, use the `~` or `logical_not()` operator instead.")
-    return Neg.apply(input)
 
 
 def _unary(cls, name, **decl):
@@ -1054,36 +1177,56 @@ def _unary(cls, name, **decl):
 
 
 abs = _unary(Abs, "abs", inplace=True, aliases=("absolute",))
+
 sign = _unary(Sign, "sign", inplace=True)
+
 exp = _unary(Exp, "exp", inplace=True)
+
 exp2 = _unary(Exp2, "exp2", inplace=True)
+
 expm1 = _unary(Expm1, "expm1", inplace=True)
+
 log = _unary(Log, "log", inplace=True)
+
 log2 = _unary(Log2, "log2", inplace=True)
+
 log10 = _unary(Log10, "log10", inplace=True)
+
 log1p = _unary(Log1p, "log1p", inplace=True)
+
 sqrt = _unary(Sqrt, "sqrt", inplace=True)
+
 rsqrt = _unary(Rsqrt, "rsqrt", inplace=True)
+
 reciprocal = _unary(Reciprocal, "reciprocal", inplace=True)
+
 sin = _unary(Sin, "sin", inplace=True)
+
 cos = _unary(Cos, "cos", inplace=True)
+
 tan = _unary(Tan, "tan", inplace=True)
+
 asin = _unary(Asin, "asin", inplace=True, aliases=("arcsin",))
+
 acos = _unary(Acos, "acos", inplace=True, aliases=("arccos",))
+
 atan = _unary(Atan, "atan", inplace=True, aliases=("arctan",))
+
 sinh = _unary(Sinh, "sinh", inplace=True)
+
 cosh = _unary(Cosh, "cosh", inplace=True)
+
 tanh = _unary(Tanh, "tanh", inplace=True)
+
 sigmoid = _unary(Sigmoid, "sigmoid", inplace=True)
+
 erf = _unary(Erf, "erf", inplace=True)
+
 relu = _unary(Relu, "relu", inplace=True)
+
 silu = _unary(Silu, "silu")
+
 frac = _unary(Frac, "frac", inplace=True)
-
-
-@op("binary", nodes=(Atan2,), inplace=True, aliases=("arctan2",))
-def atan2(input, other):
-    return Atan2.apply(input, _other(other))
 
 
 def _rounding(cls, fn, name, **decl):
@@ -1105,8 +1248,11 @@ def clone_(t):
 
 
 floor = _rounding(Floor, xp.floor, "floor", inplace=True)
+
 ceil = _rounding(Ceil, xp.ceil, "ceil", inplace=True)
+
 round = _rounding(Round, xp.round, "round", inplace=True)
+
 trunc = _rounding(Trunc, xp.trunc, "trunc", inplace=True, aliases=("fix",))
 
 
@@ -1188,59 +1334,18 @@ class _ClampMin(Clamp):
     _bw_name = "ClampMinBackward1"
 
 
-class _ClampMax(Clamp):
-    _bw_name = "ClampMaxBackward1"
-
-
 @op("elementwise", nodes=(_ClampMinScalar, _ClampMin), inplace=True)
 def clamp_min(input, min):
     return clamp(input, min=min, _cls=(_ClampMinScalar, _ClampMin))
 
 
+class _ClampMax(Clamp):
+    _bw_name = "ClampMaxBackward1"
+
+
 @op("elementwise", nodes=(_ClampMaxScalar, _ClampMax), inplace=True)
 def clamp_max(input, max):
     return clamp(input, max=max, _cls=(_ClampMaxScalar, _ClampMax))
-
-
-@op("binary", nodes=(Maximum,))
-def maximum(input, other):
-    return Maximum.apply(input, other)
-
-
-@op("binary", nodes=(Minimum,))
-def minimum(input, other):
-    return Minimum.apply(input, other)
-
-
-@op("binary", nodes=(Maximum,))
-def fmax(input, other):
-    return maximum(input, other)
-
-
-@op("binary", nodes=(Minimum,))
-def fmin(input, other):
-    return minimum(input, other)
-
-
-@op("elementwise", nodes=(Where,), method_fn=_where_method)
-def where(condition, input=None, other=None):
-    """``input`` where ``condition`` else ``other`` (scalars allowed); one-argument form = nonzero."""
-    if input is None and other is None:
-        from .indexing import nonzero
-        return nonzero(condition, as_tuple=True)
-    cond = condition if isinstance(condition, Tensor) else _as_t(condition)
-    if cond._data.dtype != xp.bool_:
-        if cond._data.dtype == xp.uint8:
-            cond = Tensor._wrap(cond._data.astype(bool))
-        else:
-            raise RuntimeError(
-                "where expected condition to be a boolean tensor, but got a tensor with dtype "
-                f"{_scalar_name(cond.dtype)}")
-    a, b = _other(input), _other(other)
-    res = dtypes.result_type(*[x for x in (a, b)])
-    a = a.to(res) if isinstance(a, Tensor) else Tensor._wrap(xp.asarray(a, dtype=res.np))
-    b = b.to(res) if isinstance(b, Tensor) else Tensor._wrap(xp.asarray(b, dtype=res.np))
-    return Where.apply(cond, a, b)
 
 
 def to_dtype(input, dtype):
@@ -1268,6 +1373,8 @@ def addcdiv(input, tensor1, tensor2, *, value=1):
 
 
 # --------------------------------------------------------------------------- non-differentiable
+
+
 def _compare(fn, name, **decl):
     def f(input, other):
         o = _other(other)
@@ -1292,10 +1399,15 @@ def _compare(fn, name, **decl):
 
 
 eq = _compare(xp.equal, "eq")
+
 ne = _compare(xp.not_equal, "ne")
+
 lt = _compare(xp.less, "lt", aliases=("less",))
+
 le = _compare(xp.less_equal, "le", aliases=("less_equal",))
+
 gt = _compare(xp.greater, "gt", aliases=("greater",))
+
 ge = _compare(xp.greater_equal, "ge", aliases=("greater_equal",))
 
 
@@ -1330,8 +1442,11 @@ def _describe(a):
 
 
 logical_and = _logical(xp.logical_and, "logical_and", inplace=True)
+
 logical_or = _logical(xp.logical_or, "logical_or", inplace=True)
+
 logical_xor = _logical(xp.logical_xor, "logical_xor")
+
 logical_not = _logical(xp.logical_not, "logical_not", inplace=True)
 
 
@@ -1352,8 +1467,11 @@ def _bitwise(fn, name, **decl):
 
 
 bitwise_and = _bitwise(xp.bitwise_and, "bitwise_and")
+
 bitwise_or = _bitwise(xp.bitwise_or, "bitwise_or")
+
 bitwise_xor = _bitwise(xp.bitwise_xor, "bitwise_xor")
+
 bitwise_not = _bitwise(xp.invert, "bitwise_not")
 
 
@@ -1365,20 +1483,25 @@ def _predicate(fn, name, **decl):
 
 
 isnan = _predicate(xp.isnan, "isnan")
+
 isinf = _predicate(xp.isinf, "isinf")
+
 isfinite = _predicate(xp.isfinite, "isfinite")
+
 isposinf = _predicate(xp.isposinf, "isposinf")
+
 isneginf = _predicate(xp.isneginf, "isneginf")
+
 signbit = _predicate(xp.signbit, "signbit")
 
 
-@op("comparison")
+@op("other")  # a Python bool, not an elementwise result
 def equal(input, other):
     """True when both tensors have the same shape and elements."""
     return input.shape == other.shape and bool((input._data == other._data).all())
 
 
-@op("comparison")
+@op("other")  # a Python bool, not an elementwise result
 def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
     return bool(isclose(input, other, rtol, atol, equal_nan).all())
 

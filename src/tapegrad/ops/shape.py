@@ -598,7 +598,7 @@ def clone(input, *, memory_format=None):
 from .reduction import Sum  # noqa: E402  (Repeat's derivative sums; reduction imports us)
 
 
-# ----------------------------------------------------------------- composites (ops without a node of their own)
+# ----------------------------------------------------------------- composites (no node of their own)
 
 
 def _infer_shape(shape, numel, what="view"):
