@@ -90,13 +90,9 @@ def use_deterministic_algorithms(mode, *, warn_only=False):
     """Accepted for compatibility: tapegrad's CPU kernels are deterministic already."""
 
 
-def set_num_threads(n):
-    """Accepted for compatibility (NumPy's BLAS decides its own threads)."""
-
-
-def get_num_threads():
-    import os
-    return os.cpu_count() or 1
+from ._threads import (get_num_interop_threads, get_num_threads,  # noqa: E402
+                       set_num_interop_threads, set_num_threads)
+_threads.apply_default()
 
 
 _SUBMODULES = ("nn", "optim", "vision", "utils", "io", "autograd", "viz", "cuda", "profiler", "func")

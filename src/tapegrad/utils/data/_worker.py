@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ... import _threads
 from . import _transport
 
 __all__ = ["WorkerInfo", "get_worker_info", "ExceptionWrapper"]
@@ -199,6 +200,8 @@ def worker_main(worker_id: int, conn, setup: WorkerSetup, parent_pid: int) -> No
     """The body of worker process ``worker_id``: set up, then answer tasks until told to stop."""
     global _worker_info
     try:
+        # as in torch: workers run side by side with the main process, one thread each
+        _threads.set_num_threads(1)
         seed = _seed_everything(setup.base_seed, worker_id)
         _worker_info = WorkerInfo(id=worker_id, num_workers=setup.num_workers, seed=seed,
                                   dataset=setup.dataset)

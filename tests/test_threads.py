@@ -1,0 +1,112 @@
+"""``set_num_threads`` bounds NumPy's BLAS pool; the default follows affinity, cgroup quota and env."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+import tapegrad
+from tapegrad import _threads
+from tapegrad.utils.data import DataLoader, Dataset
+
+torch = pytest.importorskip("torch")
+
+
+def _run(code, env=None, preexec=None):
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, **(env or {})}, preexec_fn=preexec, timeout=120)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+REPORT = ("import json, tapegrad; from tapegrad import _threads; "
+          "print(json.dumps([tapegrad.get_num_threads(), _threads.blas_threads()]))")
+
+
+@pytest.fixture
+def restore_threads():
+    before = tapegrad.get_num_threads()
+    yield
+    tapegrad.set_num_threads(before)
+
+
+def test_set_num_threads_bounds_the_blas_pool(restore_threads):
+    tapegrad.set_num_threads(1)
+    assert tapegrad.get_num_threads() == 1
+    assert _threads.blas_threads() == 1
+
+
+def test_restoring_the_count_resizes_the_pool_again(restore_threads):
+    n = _threads.usable_cpus()
+    tapegrad.set_num_threads(1)
+    tapegrad.set_num_threads(n)
+    assert tapegrad.get_num_threads() == n
+    assert _threads.blas_threads() == n
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2,
+                    reason="needs two CPUs in the affinity mask")
+def test_the_default_follows_a_restricted_affinity_mask():
+    one = sorted(os.sched_getaffinity(0))[0]
+    env = {"OMP_NUM_THREADS": "", "MKL_NUM_THREADS": "", "OPENBLAS_NUM_THREADS": ""}
+    threads, blas = _run(REPORT, env=env, preexec=lambda: os.sched_setaffinity(0, {one}))
+    assert (threads, blas) == (1, 1)
+    # and torch, the specification, agrees
+    theirs = _run("import json, torch; print(json.dumps(torch.get_num_threads()))", env=env,
+                  preexec=lambda: os.sched_setaffinity(0, {one}))
+    assert theirs == threads
+
+
+def test_omp_num_threads_set_before_import_is_respected():
+    threads, blas = _run(REPORT, env={"OMP_NUM_THREADS": "1"})
+    assert (threads, blas) == (1, 1)
+
+
+@pytest.mark.parametrize("files, expected", [
+    ({"cpu.max": "150000 100000\n"}, 1.5),
+    ({"cpu.max": "max 100000\n"}, None),
+    ({"cpu/cpu.cfs_quota_us": "200000\n", "cpu/cpu.cfs_period_us": "100000\n"}, 2.0),
+    ({"cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000\n"}, None),
+    ({}, None),
+])
+def test_cgroup_quota_v1_and_v2(tmp_path, files, expected):
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    assert _threads.cgroup_cpu_quota(str(tmp_path)) == expected
+
+
+class _Threads(Dataset):
+    def __len__(self):
+        return 2
+
+    def __getitem__(self, i):
+        return tapegrad.tensor([tapegrad.get_num_threads(), _threads.blas_threads()])
+
+
+def test_dataloader_workers_run_one_thread_and_leave_the_parent_alone(restore_threads):
+    before = (tapegrad.get_num_threads(), _threads.blas_threads())
+    rows = [b.tolist() for b in DataLoader(_Threads(), batch_size=1, num_workers=2)]
+    assert rows == [[[1, 1]], [[1, 1]]]
+    assert (tapegrad.get_num_threads(), _threads.blas_threads()) == before
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, "2", True])
+@pytest.mark.parametrize("name", ["set_num_threads", "set_num_interop_threads"])
+def test_bad_counts_raise_what_torch_raises(name, bad):
+    with pytest.raises(RuntimeError) as theirs:
+        getattr(torch, name)(bad)
+    with pytest.raises(RuntimeError) as ours:
+        getattr(tapegrad, name)(bad)
+    assert str(ours.value) == str(theirs.value)
+
+
+def test_interop_threads_can_be_set_once_like_torch():
+    code = ("import json, {m}\n"
+            "{m}.set_num_interop_threads(3)\n"
+            "try:\n    {m}.set_num_interop_threads(2); err = None\n"
+            "except RuntimeError as e:\n    err = str(e)\n"
+            "print(json.dumps([{m}.get_num_interop_threads(), err]))")
+    assert _run(code.format(m="tapegrad")) == _run(code.format(m="torch"))
