@@ -1,5 +1,5 @@
 """Command line: ``python -m bench [--quick] [--only NAME ...] [--json PATH] [--no-torch]
-[--torch-threads N]``."""
+[--in-process] [--contention] [--torch-threads N]``."""
 from __future__ import annotations
 
 import argparse
@@ -7,6 +7,7 @@ import sys
 import time
 
 from . import load_workloads, run_workload
+from ._processes import Child, contention, time_in_processes
 from ._harness import (Config, Stats, as_jsonable, dump_json, environment, fmt_cell,
                        pin_torch_threads, render_table, _loadavg)
 
@@ -27,12 +28,12 @@ def _ratio_row(name, tg, th, target):
     return ratio, (name, rs, ts, met)
 
 
-# long: the command line: argument parsing and the report of each mode, in order
 def main(argv=None) -> int:
     workloads = load_workloads()
     p = argparse.ArgumentParser(
         prog="python -m bench",
-        description="Time tapegrad against torch in one process, interleaved (docs/benchmarks.md).")
+        description="Time tapegrad against torch, each in its own process, alternating rounds "
+                    "(docs/benchmarks.md).")
     p.add_argument("--quick", action="store_true", help="fewer repetitions (a smoke test)")
     p.add_argument("--only", nargs="+", metavar="NAME", choices=list(workloads),
                    help="run only these workloads: " + ", ".join(workloads))
@@ -40,23 +41,56 @@ def main(argv=None) -> int:
     p.add_argument("--no-torch", action="store_true", help="time tapegrad alone")
     p.add_argument("--torch-threads", type=int, metavar="N",
                    help="diagnostics: pin torch to N threads instead of its default")
+    p.add_argument("--in-process", action="store_true",
+                   help="diagnostics: both libraries in this one process (not how users run them: "
+                        "two thread pools and one allocator share the machine)")
+    p.add_argument("--contention", action="store_true",
+                   help="keep one core busy with another process during the run")
     args = p.parse_args(argv)
+    with contention(args.contention):
+        return _run(args, workloads)
+
+
+# long: the report of each mode, in order
+def _run(args, workloads) -> int:  # noqa: C901 - the report's sections, one after another
 
     torch_error = None
     threads = None
-    if not args.no_torch:
+    children: dict = {}
+    if args.no_torch:
+        torch_error = "--no-torch"
+    elif args.in_process:
         try:
             threads = pin_torch_threads(args.torch_threads)
             if threads is None:
                 torch_error = "torch is not installed"
         except Exception as exc:  # noqa: BLE001 - a broken torch install: time tapegrad alone
             torch_error = f"import torch failed: {exc}"
-    else:
-        torch_error = "--no-torch"
     libs = ("tapegrad", "torch") if torch_error is None else ("tapegrad",)
+    if not args.in_process:
+        for lib in libs:
+            try:
+                children[lib] = Child(lib)
+            except Exception as exc:  # noqa: BLE001 - a library that does not start is reported
+                torch_error = f"the {lib} process failed: {exc}"
+        libs = tuple(children)
+        if "torch" in children:
+            threads = children["torch"].info["threads"]
+            if args.torch_threads:
+                print("note: --torch-threads applies to --in-process only; "
+                      "use OMP_NUM_THREADS for the torch process")
 
     config = Config.make(args.quick)
-    env = environment(threads, with_torch=torch_error is None)
+    env = environment(threads, with_torch=torch_error is None and args.in_process)
+    if children:
+        env["mode"] = "one process per library, alternating rounds"
+        env["torch"] = children["torch"].info["version"] if "torch" in children else None
+        env["torch_threads"] = threads
+        env["torch_interop_threads"] = (children["torch"].info["interop_threads"]
+                                        if "torch" in children else None)
+        env["tapegrad_threads"] = children["tapegrad"].info["threads"]
+    else:
+        env["mode"] = "one process for both libraries (--in-process)"
     print("tapegrad benchmarks" + (" (--quick)" if args.quick else ""), env["date"])
     print(f"CPU: {env['cpu_model']} | cores: {env['cpu_count']} (usable {env['cpus_usable']})")
     print(f"python {env['python']} | numpy {env['numpy']} ({env['numpy_blas']}) | "
@@ -76,7 +110,11 @@ def main(argv=None) -> int:
                  " run: OPENBLAS_NUM_THREADS=1 python -m bench --torch-threads 1" if busy else ""))
     if env["thread_env"]:
         print("thread env:", env["thread_env"])
-    print("times: median per iteration (and inter-quartile range) over interleaved repetitions; "
+    print(f"mode: {env['mode']}" + (" | one core kept busy by another process (--contention)"
+                                      if args.contention else ""))
+    if children:
+        print(f"tapegrad.get_num_threads() = {env['tapegrad_threads']} in its process")
+    print("times: median per iteration (and inter-quartile range) over alternating repetitions; "
           "ratio = tapegrad / torch\n")
 
     names = args.only or list(workloads)
@@ -86,7 +124,11 @@ def main(argv=None) -> int:
     for name in names:
         w = workloads[name]
         t0 = time.perf_counter()
-        res = run_workload(name, config, libs)
+        if children and w.measure is None:
+            res = time_in_processes(children, name, config, max_rounds=w.max_rounds,
+                                    max_seconds=w.max_seconds)
+        else:
+            res = run_workload(name, config, libs)
         results[name] = res
         tg, th = _median(res.get("tapegrad")), _median(res.get("torch"))
         ratio, (_, rs, ts, met) = _ratio_row(name, tg, th, w.target)
@@ -125,6 +167,8 @@ def main(argv=None) -> int:
             "summary": summary,
         })
         print(f"\nwrote {args.json}")
+    for child in children.values():
+        child.close()
     return 0
 
 
