@@ -11,7 +11,8 @@ from __future__ import annotations
 from ._harness import LIBS, WORKLOADS, Config, Impl, Stats, Workload, time_interleaved  # noqa: F401
 
 ORDER = ("q_small", "add_small_grad", "add_small_nograd", "big_elementwise", "mlp_step",
-         "resnet18_step", "resnet18_frozen", "resnet18_memory", "psg_vmap", "psg_loop",
+         "small_cnn_step", "dynamic_small_ops", "resnet18_step", "resnet18_frozen", "resnet18_memory",
+         "psg_vmap", "psg_loop",
          "dataloader_w0", "dataloader_w2", "ddp_resnet18_step")
 
 

@@ -144,7 +144,7 @@ def _run(args, workloads) -> int:  # noqa: C901 - the report's sections, one aft
         full, frozen = results["resnet18_step"], results["resnet18_frozen"]
         fr = {lib: (_median(frozen.get(lib)) / _median(full.get(lib))
                     if _median(frozen.get(lib)) and _median(full.get(lib)) else None) for lib in libs}
-        target = 0.4
+        target = 0.3
         tg = fr.get("tapegrad")
         met = "-" if tg is None else ("yes" if tg <= target else "NO")
         rows.append(("resnet18 frozen/full (own)", f"{tg:.2f}x" if tg is not None else "-",

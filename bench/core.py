@@ -40,7 +40,7 @@ def q_small_step(state):
 
 register(Workload(
     "q_small", "Q = 3*a**3 - b**2 on 2 float32 elements, Q.backward(gradient=ones), grads reset",
-    _pair(q_small_setup, q_small_step), target=0.5))
+    _pair(q_small_setup, q_small_step), target=0.3))
 
 
 # ---------------------------------------------------------------- add_small
@@ -80,4 +80,4 @@ def big_elementwise_step(x):
 
 register(Workload(
     "big_elementwise", "((x*2).sin() + x.exp()*0.5).tanh().sum() fwd+bwd, 1e6 float32",
-    _pair(big_elementwise_setup, big_elementwise_step), target=2.5))
+    _pair(big_elementwise_setup, big_elementwise_step), target=1.0))

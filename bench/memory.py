@@ -76,4 +76,4 @@ def measure(config, libs) -> dict:
 register(Workload(
     "resnet18_memory",
     f"peak RSS (VmHWM) of a fresh process: import, build ResNet-18, {STEPS} train steps (8x3x64x64)",
-    impls={}, target=0.35, measure=measure, unit="MiB"))
+    impls={}, target=0.25, measure=measure, unit="MiB"))

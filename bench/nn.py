@@ -55,7 +55,7 @@ def mlp_setup(lib):
 register(Workload(
     "mlp_step", "MLP 784-512-256-10 (Linear+ReLU), batch 128, CE, SGD momentum: one train step",
     {lib: Impl(lambda lib=lib: mlp_setup(_lib(lib)), train_step) for lib in ("tapegrad", "torch")},
-    target=1.3))
+    target=0.9))
 
 
 # ---------------------------------------------------------------- ResNet-18
@@ -143,10 +143,63 @@ def resnet18_setup(lib, frozen=False):
 register(Workload(
     "resnet18_step", "ResNet-18, batch 8x3x64x64, CE on 1000 classes, SGD momentum: one train step",
     {lib: Impl(lambda lib=lib: resnet18_setup(_lib(lib)), train_step) for lib in ("tapegrad", "torch")},
-    target=2.0, max_rounds=15, max_seconds=40.0))
+    target=1.0, max_rounds=15, max_seconds=40.0))
 
 register(Workload(
     "resnet18_frozen", "ResNet-18 frozen backbone, new fc 512->10 trained alone: one train step",
     {lib: Impl(lambda lib=lib: resnet18_setup(_lib(lib), frozen=True), train_step)
      for lib in ("tapegrad", "torch")},
-    target=None, max_rounds=15, max_seconds=30.0))
+    target=1.0, max_rounds=15, max_seconds=30.0))
+
+
+# ---------------------------------------------------------------- small CNN (the tutorials' MNIST net)
+def small_cnn_setup(lib):
+    nn, optim = _nn(lib), _optim(lib)
+    lib.manual_seed(0)
+    model = nn.Sequential(
+        nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(32 * 7 * 7, 10))
+    opt = optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    x, y = _batch(lib, (64, 1, 28, 28), 10)
+    return model, opt, nn.functional, x, y
+
+
+register(Workload(
+    "small_cnn_step", "conv-pool-conv-pool-fc on 64x1x28x28 (a tutorial's MNIST net), CE, SGD momentum",
+    {lib: Impl(lambda lib=lib: small_cnn_setup(_lib(lib)), train_step) for lib in ("tapegrad", "torch")},
+    target=1.0))
+
+
+# ---------------------------------------------------------------- dynamic control flow, many small ops
+def dynamic_setup(lib):
+    """A tiny recurrent policy whose number of steps depends on the data (Python control flow)."""
+    nn, optim = _nn(lib), _optim(lib)
+    lib.manual_seed(0)
+    cell = nn.Linear(16 + 8, 16)
+    head = nn.Linear(16, 4)
+    opt = optim.Adam(list(cell.parameters()) + list(head.parameters()), lr=1e-3)
+    rng = np.random.default_rng(0)
+    xs = [lib.tensor(rng.standard_normal((1, 8)).astype(np.float32)) for _ in range(12)]
+    return cell, head, opt, xs, lib
+
+
+def dynamic_step(state):
+    cell, head, opt, xs, lib = state
+    opt.zero_grad()
+    h = lib.zeros(1, 16)
+    loss = 0
+    for x in xs:
+        h = lib.tanh(cell(lib.cat([h, x], dim=1)))
+        if float(h.sum()) > 0:          # the branch taken depends on the values
+            h = h * 0.9
+        logits = head(h)
+        loss = loss + (logits.log_softmax(-1)[0, 0] * -1)
+    loss.backward()
+    opt.step()
+
+
+register(Workload(
+    "dynamic_small_ops", "12-step recurrence with a data-dependent branch, 1x16 state: Adam step",
+    {lib: Impl(lambda lib=lib: dynamic_setup(_lib(lib)), dynamic_step) for lib in ("tapegrad", "torch")},
+    target=1.0))
