@@ -18,7 +18,7 @@ SRC = pathlib.Path(__file__).resolve().parents[1] / "src"
 
 # (layer, module prefixes); a module belongs to the layer of its longest matching prefix
 LAYERS = [
-    ("backend", ["tapegrad.backend", "tapegrad._threads"]),
+    ("backend", ["tapegrad.backend", "tapegrad._threads", "tapegrad._allocator"]),
     ("dtypes", ["tapegrad.dtypes"]),
     # the tensor reaches grad mode and version counters; the autograd package itself loads lazily
     ("tensor", ["tapegrad.tensor", "tapegrad._printing", "tapegrad.autograd",

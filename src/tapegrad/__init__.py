@@ -93,6 +93,8 @@ def use_deterministic_algorithms(mode, *, warn_only=False):
 from ._threads import (get_num_interop_threads, get_num_threads,  # noqa: E402
                        set_num_interop_threads, set_num_threads)
 _threads.apply_default()
+from . import _allocator  # noqa: E402
+_allocator.tune()
 
 
 _SUBMODULES = ("nn", "optim", "vision", "utils", "io", "autograd", "viz", "cuda", "profiler", "func")
