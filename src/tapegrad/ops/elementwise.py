@@ -109,6 +109,11 @@ class Sub(Node):
 
 @op("binary", nodes=(Sub,), inplace=_fast_inplace(xp.subtract), aliases=("subtract",))
 def sub(input, other, *, alpha=1, out=None):
+    """``input - alpha * other``, broadcast; ``subtract`` is the same function.
+
+    >>> torch.sub(torch.tensor([3., 4.]), 1, alpha=2)
+    tensor([1., 2.])
+    """
     check_tensor(input, "sub")
     other = _other(other)
     if other is NotImplemented:
@@ -136,6 +141,7 @@ class Rsub(Node):
 
 @op("binary", nodes=(Rsub,))
 def rsub(input, other, alpha=1):
+    """``other - alpha * input``, broadcast (``sub`` with the operands swapped)."""
     return Rsub.apply(input, other) if alpha == 1 else sub(_as_t(other), input, alpha=alpha)
 
 
@@ -167,6 +173,7 @@ class Mul(Node):
 
 @op("binary", nodes=(Mul,), inplace=_fast_inplace(xp.multiply), aliases=("multiply",))
 def mul(input, other, *, out=None):
+    """``input * other``, broadcast to their common shape; ``multiply`` is the same function."""
     check_tensor(input, "mul")
     other = _other(other)
     if other is NotImplemented:
@@ -310,6 +317,7 @@ def pow(input, exponent):
 
 @op("binary", nodes=(Pow, PowTensor, Rpow))
 def float_power(input, exponent):
+    """``input ** exponent`` computed in float64 (or complex128), as PyTorch does."""
     return pow(input.double(), exponent)
 
 
@@ -325,6 +333,7 @@ class Neg(Node):
 
 @op("unary", nodes=(Neg,), inplace=True, aliases=("negative",))
 def neg(input):
+    """``-input``, elementwise; ``negative`` is the same function."""
     check_tensor(input, "neg")
     if input._data.dtype == xp.bool_:
         raise RuntimeError(
@@ -368,6 +377,7 @@ class Square(Node):
 
 @op("unary", nodes=(Square,), inplace=True)
 def square(input):
+    """``input * input``, elementwise (integers stay integers; bool becomes int64)."""
     if input._data.dtype == xp.bool_:  # PyTorch: pow(input, 2), so bool ** int -> int64
         input = input.to(dtypes.int64)
     return Square.apply(input)
@@ -670,6 +680,7 @@ class Atan2(Node):
 
 @op("binary", nodes=(Atan2,), inplace=True, aliases=("arctan2",))
 def atan2(input, other):
+    """The angle of the point ``(other, input)``, ``atan(input / other)`` in the right quadrant; broadcast."""
     return Atan2.apply(input, _other(other))
 
 
@@ -793,11 +804,13 @@ class Maximum(Node):
 
 @op("binary", nodes=(Maximum,))
 def maximum(input, other):
+    """The larger of ``input`` and ``other`` at each position (NaN wins), broadcast."""
     return Maximum.apply(input, other)
 
 
 @op("binary", nodes=(Maximum,))
 def fmax(input, other):
+    """The larger of ``input`` and ``other`` at each position, ignoring a NaN if the other is a number."""
     return maximum(input, other)
 
 
@@ -816,11 +829,13 @@ class Minimum(Node):
 
 @op("binary", nodes=(Minimum,))
 def minimum(input, other):
+    """The smaller of ``input`` and ``other`` at each position (NaN wins), broadcast."""
     return Minimum.apply(input, other)
 
 
 @op("binary", nodes=(Minimum,))
 def fmin(input, other):
+    """The smaller of ``input`` and ``other`` at each position, ignoring a NaN if the other is a number."""
     return minimum(input, other)
 
 
@@ -1132,6 +1147,7 @@ class FmodScalar(RemainderScalar):
 
 @op("binary", nodes=(Fmod, FmodScalar), inplace=True)
 def fmod(input, other):
+    """C's ``fmod``: the remainder of ``input / other`` with the sign of ``input``; broadcast."""
     other = _other(other)
     _check_int_div(input, other)
     return (Fmod if isinstance(other, Tensor) else FmodScalar).apply(input, other)
@@ -1239,6 +1255,7 @@ def _rounding(cls, fn, name, **decl):
             return cls.apply(input * s, fn=fn) / s
         return cls.apply(input, fn=fn)
     f.__name__ = name
+    f.__doc__ = f"Elementwise ``{name}``; integers are returned unchanged; the gradient is zero."
     return op("unary", nodes=(cls,), **decl)(f)
 
 
@@ -1336,6 +1353,7 @@ class _ClampMin(Clamp):
 
 @op("elementwise", nodes=(_ClampMinScalar, _ClampMin), inplace=True)
 def clamp_min(input, min):
+    """``max(input, min)`` elementwise; ``min`` is a number or a tensor broadcast to ``input``."""
     return clamp(input, min=min, _cls=(_ClampMinScalar, _ClampMin))
 
 
@@ -1345,6 +1363,7 @@ class _ClampMax(Clamp):
 
 @op("elementwise", nodes=(_ClampMaxScalar, _ClampMax), inplace=True)
 def clamp_max(input, max):
+    """``min(input, max)`` elementwise; ``max`` is a number or a tensor broadcast to ``input``."""
     return clamp(input, max=max, _cls=(_ClampMaxScalar, _ClampMax))
 
 
@@ -1359,16 +1378,19 @@ def to_dtype(input, dtype):
 
 @op("elementwise", inplace=True)
 def lerp(input, end, weight):
+    """``input + weight * (end - input)``: linear interpolation, broadcast over all three."""
     return input + (end - input) * weight
 
 
 @op("elementwise", inplace=True)
 def addcmul(input, tensor1, tensor2, *, value=1):
+    """``input + value * tensor1 * tensor2``, broadcast over all three."""
     return input + tensor1 * tensor2 * value
 
 
 @op("elementwise", inplace=True)
 def addcdiv(input, tensor1, tensor2, *, value=1):
+    """``input + value * tensor1 / tensor2``, broadcast over all three."""
     return input + tensor1 / tensor2 * value
 
 
@@ -1395,6 +1417,7 @@ def _compare(fn, name, **decl):
             note_cut(out, input if input._requires_grad else o, "integer", f"a comparison ({name})")
         return out
     f.__name__ = name
+    f.__doc__ = f"Bool tensor: ``input {name} other`` elementwise, broadcast (``other`` may be a number)."
     return op("comparison", **decl)(f)
 
 
@@ -1421,6 +1444,7 @@ def _logical(fn, name, **decl):
                 f"{name}(): argument 'other' (position 2) must be Tensor, not {type(other).__name__}")
         return Tensor._wrap(_numpy_call(fn, name, input._data, o._data if isinstance(o, Tensor) else o))
     f.__name__ = name
+    f.__doc__ = f"Bool tensor: ``{name}`` of the truth values of ``input`` and ``other``, broadcast."
     return op("comparison", **decl)(f)
 
 
@@ -1463,6 +1487,7 @@ def _bitwise(fn, name, **decl):
                                    o._data.astype(res.np, copy=False)))
         return Tensor._wrap(fn(input._data, o))
     f.__name__ = name
+    f.__doc__ = f"Elementwise ``{name}`` of integer or bool tensors, broadcast."
     return op("comparison", **decl)(f)
 
 
@@ -1479,6 +1504,7 @@ def _predicate(fn, name, **decl):
     def f(input):
         return Tensor._wrap(fn(input._data))
     f.__name__ = name
+    f.__doc__ = f"Bool tensor: ``{name}`` of each element."
     return op("comparison", **decl)(f)
 
 
@@ -1503,11 +1529,15 @@ def equal(input, other):
 
 @op("other")  # a Python bool, not an elementwise result
 def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+    """True when :func:`isclose` holds everywhere (a Python bool)."""
     return bool(isclose(input, other, rtol, atol, equal_nan).all())
 
 
 @op("comparison")
 def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+    """Bool tensor: ``|input - other| <= atol + rtol * |other|`` elementwise (NaNs equal with
+    ``equal_nan``).
+    """
     check_tensor(input, "isclose")
     check_tensor(other, "isclose", "other", 2)
     return Tensor._wrap(_numpy_call(
@@ -1517,6 +1547,9 @@ def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
 
 @op("unary", inplace=True)
 def nan_to_num(input, nan=0.0, posinf=None, neginf=None):
+    """``input`` with NaN replaced by ``nan`` (default 0) and infinities by ``posinf``/``neginf``
+    (default: the dtype's extremes).
+    """
     check_tensor(input, "nan_to_num")
     for key, v in (("nan", nan), ("posinf", posinf), ("neginf", neginf)):
         if v is not None and not isinstance(v, (int, float)):

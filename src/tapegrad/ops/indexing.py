@@ -75,6 +75,10 @@ def index_put_(input, indices, values, accumulate=False):
 
 @op("indexing", inplace=True, nodes=(IndexPutAccumulate,))
 def index_add(input, dim, index, source, *, alpha=1):
+    """A copy of ``input`` with ``alpha * source`` added at ``index`` along ``dim``.
+
+    ``index`` is 1-D with ``source.shape[dim]`` entries; repeated indices accumulate.
+    """
     d = wrap_dim(dim, input._data.ndim)
     idx = (slice(None),) * d + (index._data.astype(xp.intp),)
     src = source * alpha if alpha != 1 else source
@@ -203,6 +207,10 @@ class ScatterAdd(Node):
 
 @op("indexing", inplace=True, nodes=(ScatterAdd,))
 def scatter_add(input, dim, index, src):
+    """A copy of ``input`` with each ``src[i][j]...`` added at position ``index[i][j]...`` along ``dim``.
+
+    ``index`` has the same number of dims as ``input``; repeated positions accumulate.
+    """
     check_tensor(input, "scatter_add")
     _check_index_tensor(index, "scatter")  # (PyTorch's message says scatter() here too)
     d = wrap_dim(dim, input._data.ndim)
@@ -242,6 +250,10 @@ class ScatterValue(Scatter):
 
 @op("indexing", inplace=True, nodes=(Scatter, ScatterValue))
 def scatter(input, dim, index, src=None, *, value=None, reduce=None):
+    """A copy of ``input`` with ``src`` (or ``value``) written at ``index`` along ``dim``.
+
+    ``out[index[i][j]][j] = src[i][j]`` for ``dim=0``; ``reduce`` 'add'/'multiply' combines instead.
+    """
     check_tensor(input, "scatter")
     _check_index_tensor(index, "scatter")
     if reduce is not None:
@@ -271,6 +283,9 @@ class IndexSelect(Node):
 
 @op("indexing", nodes=(IndexSelect,))
 def index_select(input, dim, index):
+    """The slices of ``input`` at the 1-D ``index`` along ``dim`` (a copy; ``shape[dim]`` becomes
+    ``len(index)``).
+    """
     check_tensor(input, "index_select")
     if not isinstance(index, Tensor) or index._data.dtype.kind not in "iu":
         raise RuntimeError("index_select(): Expected dtype int32 or int64 for index")
@@ -639,6 +654,9 @@ def _accumulated(input, index, values):
 
 @op("indexing")
 def nonzero(input, *, as_tuple=False):
+    """The indices of the non-zero elements: an ``(n, input.ndim)`` int64 tensor, or a tuple of
+    ``ndim`` 1-D tensors with ``as_tuple=True``.
+    """
     nz = xp.nonzero(input._data) if input._data.ndim else xp.nonzero(input._data.reshape(1))
     if as_tuple:
         return tuple(Tensor._wrap(i.astype(xp.int64)) for i in nz)
@@ -647,6 +665,7 @@ def nonzero(input, *, as_tuple=False):
 
 @op("indexing")
 def argwhere(input):
+    """The indices of the non-zero elements as an ``(n, input.ndim)`` int64 tensor."""
     return nonzero(input)
 
 

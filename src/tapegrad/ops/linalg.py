@@ -79,6 +79,7 @@ class Bmm(MatMul):
 
 @op("linalg", nodes=(Bmm,))
 def bmm(input, mat2):
+    """Batched matrix product: ``(b, n, m) @ (b, m, p) -> (b, n, p)``, no broadcasting."""
     check_tensor(input, "bmm")
     check_tensor(mat2, "bmm", "mat2", 2)
     if input.ndim != 3:
@@ -199,6 +200,7 @@ def matmul(input, other):
 
 @op("linalg")
 def mm(input, mat2):
+    """Matrix product of two 2-D tensors: ``(n, m) @ (m, p) -> (n, p)``."""
     check_tensor(input, "mm")
     check_tensor(mat2, "mm", "mat2", 2)
     if input.ndim != 2:
@@ -215,6 +217,7 @@ def _cap(d):
 
 @op("linalg")
 def mv(input, vec):
+    """Matrix-vector product: ``(n, m) @ (m,) -> (n,)``."""
     check_tensor(input, "mv")
     check_tensor(vec, "mv", "vec", 2)
     if input.ndim != 2 or vec.ndim != 1:
@@ -224,6 +227,7 @@ def mv(input, vec):
 
 @op("linalg", aliases=("vdot", "inner"))
 def dot(input, other):
+    """The inner product of two 1-D tensors of the same length (a 0-D tensor)."""
     check_tensor(input, "dot")
     check_tensor(other, "dot", "tensor", 2)
     if input.ndim != 1 or other.ndim != 1:
@@ -378,6 +382,7 @@ def einsum(equation, *operands):
 
 @op("linalg", method=False)
 def tensordot(a, b, dims=2):
+    """Contraction of ``a`` and ``b`` over ``dims`` (a count of trailing/leading dims, or two lists)."""
     if isinstance(dims, int):
         da = list(range(a.ndim - dims, a.ndim))
         db = list(range(dims))

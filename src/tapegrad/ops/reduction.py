@@ -104,6 +104,10 @@ class MeanDim(Mean):
 
 @op("reduction", nodes=(MeanAll, MeanDim))
 def mean(input, dim=None, keepdim=False, *, dtype=None):
+    """The mean over ``dim`` (all dims by default), optionally keeping reduced dims as size 1.
+
+    Floating or complex input only (or pass ``dtype``), as in PyTorch.
+    """
     check_tensor(input, "mean")
     if dtype is not None:
         input = input.to(dtype)
@@ -145,6 +149,7 @@ class ProdDim(Prod):
 
 @op("reduction", nodes=(Prod, ProdDim))
 def prod(input, dim=None, keepdim=False, *, dtype=None):
+    """The product over ``dim`` (all elements by default); integers are multiplied in int64."""
     check_tensor(input, "prod")
     if dtype is not None:
         input = input.to(dtype)
@@ -239,6 +244,7 @@ class Amax(AmaxAmin):
 
 @op("reduction", nodes=(Amax,))
 def amax(input, dim=(), keepdim=False):
+    """The maximum over ``dim`` (a dim or tuple of dims); the gradient is shared among ties."""
     dims = _nonempty_dims(input, dim, "amax")
     return Amax.apply(input, dims=dims, keepdim=keepdim, is_max=True)
 
@@ -249,6 +255,7 @@ class Amin(AmaxAmin):
 
 @op("reduction", nodes=(Amin,))
 def amin(input, dim=(), keepdim=False):
+    """The minimum over ``dim`` (a dim or tuple of dims); the gradient is shared among ties."""
     dims = _nonempty_dims(input, dim, "amin")
     return Amin.apply(input, dims=dims, keepdim=keepdim, is_max=False)
 
@@ -311,6 +318,9 @@ def max(input, dim=None, keepdim=False):
 
 @op("reduction", nodes=(MaxAll, MinAll, MaxDim0d, MinDim0d, MaxDim, MinDim))
 def min(input, dim=None, keepdim=False):
+    """The smallest element; with ``dim`` a named tuple ``(values, indices)``; with a tensor ``other``,
+    :func:`minimum`.
+    """
     return _maxmin(input, dim, keepdim, False, "min")
 
 
@@ -372,6 +382,7 @@ class Std(Node):
 
 @op("reduction", nodes=(Std,))
 def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    """The standard deviation over ``dim`` with Bessel's ``correction`` (1 by default)."""
     check_tensor(input, "std")
     _float_only_var(input)
     if isinstance(dim, bool):
@@ -533,6 +544,7 @@ class LogSoftmax(Node):
 
 @op("scan", nodes=(LogSoftmax,))
 def log_softmax(input, dim=None, dtype=None):
+    """``log(softmax(input, dim))``, computed stably: ``input - logsumexp(input, dim)``."""
     check_tensor(input, "log_softmax")
     if dtype is not None:
         input = input.to(dtype)
@@ -570,6 +582,7 @@ class Cumsum(Node):
 
 @op("scan", nodes=(Cumsum,))
 def cumsum(input, dim, *, dtype=None):
+    """Running sums along ``dim``: ``out[i] = input[0] + ... + input[i]`` (same shape)."""
     check_tensor(input, "cumsum")
     d = None if dtype is None else dtypes.as_dtype(dtype).np
     return Cumsum.apply(input, dim=wrap_dim(dim, input._data.ndim), dtype=d)
@@ -593,6 +606,7 @@ class Cumprod(Node):
 
 @op("scan", nodes=(Cumprod,))
 def cumprod(input, dim, *, dtype=None):
+    """Running products along ``dim``: ``out[i] = input[0] * ... * input[i]`` (same shape)."""
     if dtype is not None:
         input = input.to(dtype)
     return Cumprod.apply(input, dim=wrap_dim(dim, input._data.ndim))
@@ -600,6 +614,7 @@ def cumprod(input, dim, *, dtype=None):
 
 @op("reduction")
 def nansum(input, dim=None, keepdim=False):
+    """:func:`sum` treating NaN as zero."""
     from .elementwise import where, isnan
     return sum(where(isnan(input), 0.0, input), dim, keepdim)
 
@@ -611,6 +626,7 @@ def _cap(d):
 
 @op("reduction")
 def nanmean(input, dim=None, keepdim=False):
+    """:func:`mean` over the elements that are not NaN."""
     from .elementwise import isnan, logical_not
     valid = logical_not(isnan(input))
     return nansum(input, dim, keepdim) / sum(valid, dim, keepdim)
@@ -656,11 +672,13 @@ def _nan_aware_arg(a, d, is_max):
 
 
 def maximum(a, b):
+    """The larger of ``input`` and ``other`` at each position (NaN wins), broadcast."""
     from .elementwise import maximum as m
     return m(a, b)
 
 
 def minimum(a, b):
+    """The smaller of ``input`` and ``other`` at each position (NaN wins), broadcast."""
     from .elementwise import minimum as m
     return m(a, b)
 
@@ -680,6 +698,7 @@ def _nonempty_dims(input, dim, name):
 
 @op("reduction")
 def aminmax(input, *, dim=None, keepdim=False):
+    """``(min, max)`` over ``dim`` (all elements by default) as a named tuple."""
     return return_types.aminmax(amin(input, dim if dim is not None else (), keepdim),
                                 amax(input, dim if dim is not None else (), keepdim))
 
@@ -725,11 +744,13 @@ def _arg_reduce(input, dim, keepdim, is_max, name):
 
 @op("reduction")
 def argmax(input, dim=None, keepdim=False):
+    """The index of the maximum (of the flattened input, or along ``dim``), as int64."""
     return _arg_reduce(input, dim, keepdim, True, "argmax")
 
 
 @op("reduction")
 def argmin(input, dim=None, keepdim=False):
+    """The index of the minimum (of the flattened input, or along ``dim``), as int64."""
     return _arg_reduce(input, dim, keepdim, False, "argmin")
 
 
@@ -743,16 +764,19 @@ def _correction(unbiased, correction):
 
 @op("reduction", method=False)
 def var_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    """``(var, mean)`` over ``dim`` in one call, with Bessel's ``correction``."""
     return var(input, dim, unbiased, keepdim, correction=correction), mean(input, dim, keepdim)
 
 
 @op("reduction", method=False)
 def std_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    """``(std, mean)`` over ``dim`` in one call, with Bessel's ``correction``."""
     return std(input, dim, unbiased, keepdim, correction=correction), mean(input, dim, keepdim)
 
 
 @op("reduction")
 def all(input, dim=None, keepdim=False):
+    """True where every element (over ``dim``, or all of them) is non-zero; a bool tensor."""
     a = input._data
     if dim is None:
         return Tensor._wrap(xp.asarray(a.all()))
@@ -761,6 +785,7 @@ def all(input, dim=None, keepdim=False):
 
 @op("reduction")
 def any(input, dim=None, keepdim=False):
+    """True where some element (over ``dim``, or all of them) is non-zero; a bool tensor."""
     a = input._data
     if dim is None:
         return Tensor._wrap(xp.asarray(a.any()))
@@ -769,6 +794,7 @@ def any(input, dim=None, keepdim=False):
 
 @op("reduction")
 def count_nonzero(input, dim=None):
+    """The number of non-zero elements over ``dim`` (all dims by default), as int64."""
     a = input._data
     axes = None if dim is None else reduce_dims(dim, a.ndim)
     return Tensor._wrap(xp.asarray(xp.count_nonzero(a, axis=axes), dtype=xp.int64))

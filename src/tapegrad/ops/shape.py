@@ -70,6 +70,11 @@ def view(input, *shape):
 
 @op("view", nodes=(View,))
 def unflatten(input, dim, sizes):
+    """A view with dim ``dim`` split into ``sizes`` (one entry may be -1).
+
+    >>> torch.zeros(2, 6).unflatten(1, (2, 3)).shape
+    torch.Size([2, 2, 3])
+    """
     nd = input._data.ndim
     d = wrap_dim(dim, nd)
     shp = input._data.shape
@@ -117,6 +122,7 @@ class Expand(Node):
 
 @op("view", function=False, nodes=(Expand,))
 def expand(input, *sizes):
+    """A view with size-1 dims repeated to ``sizes`` (-1 keeps a dim; new dims go in front), no copy."""
     sizes = as_shape(sizes)
     shp = input._data.shape
     nd = len(shp)
@@ -174,6 +180,7 @@ class Permute(Node):
 
 @op("view", nodes=(Permute,))
 def permute(input, *dims):
+    """A view with the dims reordered: ``out.shape[i] == input.shape[dims[i]]``."""
     dims = as_shape(dims)
     nd = input._data.ndim
     if len(dims) != nd:
@@ -189,6 +196,7 @@ def permute(input, *dims):
 
 @op("view", nodes=(Permute,))
 def movedim(input, source, destination):
+    """A view with dims ``source`` moved to positions ``destination``, the others keeping their order."""
     nd = input._data.ndim
     src = wrap_dims(source if isinstance(source, (tuple, list)) else (source,), nd)
     dst = wrap_dims(destination if isinstance(destination, (tuple, list)) else (destination,), nd)
@@ -208,6 +216,7 @@ class Transpose(Permute):
 
 @op("view", aliases=("swapaxes", "swapdims"), nodes=(View, Transpose))
 def transpose(input, dim0, dim1):
+    """A view with dims ``dim0`` and ``dim1`` swapped; ``swapaxes``/``swapdims`` are the same function."""
     nd = input._data.ndim
     if nd == 0:
         return _alias(input)
@@ -223,6 +232,7 @@ class T(Permute):
 
 @op("view", nodes=(T,))
 def t(input):
+    """The transpose of a 2-D tensor (a 0-D or 1-D tensor is returned as it is), as a view."""
     nd = input._data.ndim
     if nd > 2:
         raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {nd}D")
@@ -243,6 +253,7 @@ class SqueezeDims(View):
 
 @op("view", nodes=(Squeeze, SqueezeDim, SqueezeDims))
 def squeeze(input, dim=None):
+    """A view without the size-1 dims (only those among ``dim`` when given)."""
     shp = input._data.shape
     if dim is None:
         return Squeeze.apply(input, shape=tuple(s for s in shp if s != 1))
@@ -258,6 +269,7 @@ class Unsqueeze(View):
 
 @op("view", nodes=(Unsqueeze,))
 def unsqueeze(input, dim):
+    """A view with a size-1 dim inserted at ``dim`` (``-1``: at the end)."""
     nd = input._data.ndim
     d = wrap_dim(dim, nd + 1)
     shp = input._data.shape
@@ -285,6 +297,7 @@ class Slice(Node):
 
 @op("view", nodes=(Slice,))
 def narrow(input, dim, start, length):
+    """A view of ``length`` elements of dim ``dim`` from ``start``."""
     nd = input._data.ndim
     d = wrap_dim(dim, nd)
     n = input._data.shape[d]
@@ -302,6 +315,7 @@ class Select(Slice):
 
 @op("view", nodes=(Select,))
 def select(input, dim, index):
+    """A view of index ``index`` of dim ``dim``, that dim removed (``x.select(0, i)`` is ``x[i]``)."""
     nd = input._data.ndim
     d = wrap_dim(dim, nd)
     n = input._data.shape[d]
@@ -349,6 +363,7 @@ class Flip(Node):
 
 @op("shape", nodes=(Flip,))
 def flip(input, dims):
+    """A copy with the order of the elements reversed along each dim of ``dims``."""
     dims = wrap_dims(dims if isinstance(dims, (tuple, list)) else (dims,), input._data.ndim)
     return Flip.apply(input, dims=dims if input._data.ndim else ())
 
@@ -365,6 +380,9 @@ class Roll(Node):
 
 @op("shape", nodes=(Roll,))
 def roll(input, shifts, dims=None):
+    """A copy with the elements shifted by ``shifts`` along ``dims`` (those leaving one end enter the
+    other); without ``dims`` the flattened tensor is rolled and reshaped.
+    """
     if dims is None:
         # NumPy's roll with axis=None flattens, rolls and restores the shape (one RollBackward0)
         s = shifts if isinstance(shifts, int) else tuple(shifts)
@@ -402,6 +420,7 @@ class Repeat(Node):
 
 @op("shape", function=False, nodes=(Repeat,))
 def repeat(input, *sizes):
+    """A copy tiled ``sizes`` times along each dim (extra leading sizes add dims), like ``numpy.tile``."""
     sizes = as_shape(sizes)
     if len(sizes) < input._data.ndim:
         raise RuntimeError(
@@ -509,6 +528,7 @@ class Split(Node):
 
 @op("view", nodes=(Split,))
 def tensor_split(input, indices_or_sections, dim=0):
+    """Views of ``input`` split along ``dim`` into ``n`` near-equal parts or at the given indices."""
     d = wrap_dim(dim, input._data.ndim)
     n = input._data.shape[d]
     if isinstance(indices_or_sections, int):
@@ -564,6 +584,7 @@ class Unbind(Node):
 
 @op("view", nodes=(Unbind,))
 def unbind(input, dim=0):
+    """The slices along ``dim``, as a tuple of views, that dim removed."""
     d = wrap_dim(dim, input._data.ndim)
     return Unbind.apply(input, dim=d)
 
@@ -585,6 +606,7 @@ class Clone(Node):
 
 @op("shape", function=False, nodes=(Clone,))
 def contiguous(input, memory_format=None):
+    """``input`` itself when contiguous, else a contiguous copy."""
     if input._data.flags.c_contiguous:
         return input
     return Clone.apply(input)
@@ -592,6 +614,7 @@ def contiguous(input, memory_format=None):
 
 @op("shape", nodes=(Clone,))
 def clone(input, *, memory_format=None):
+    """A copy of ``input`` with its own storage; gradients flow back to ``input``."""
     return Clone.apply(input)
 
 
@@ -647,16 +670,23 @@ def _view_dtype(input, d):
 
 @op("view", function=False)
 def view_as(input, other):
+    """``input.view(other.shape)``."""
     return view(input, other.shape)
 
 
 @op("view", function=False)
 def reshape_as(input, other):
+    """``input.reshape(other.shape)``."""
     return reshape(input, other.shape)
 
 
 @op("view")
 def flatten(input, start_dim=0, end_dim=-1):
+    """``input`` with dims ``start_dim`` to ``end_dim`` merged into one (a view when possible).
+
+    >>> torch.zeros(2, 3, 4).flatten(1).shape
+    torch.Size([2, 12])
+    """
     nd = input._data.ndim
     if nd == 0:
         return reshape(input, 1)
@@ -674,16 +704,19 @@ def flatten(input, start_dim=0, end_dim=-1):
 
 @op("view", function=False)
 def expand_as(input, other):
+    """``input.expand(other.shape)``."""
     return expand(input, other.shape)
 
 
 @op("view")
 def broadcast_to(input, size):
+    """A view of ``input`` broadcast to ``size`` (the same as :func:`expand`)."""
     return expand(input, tuple(size))
 
 
 @op("other", method=False)
 def broadcast_shapes(*shapes):
+    """The shape the given shapes broadcast to, as a ``torch.Size`` (no tensor involved)."""
     try:
         return __import__("tapegrad").Size(xp.broadcast_shapes(*[tuple(s) for s in shapes]))
     except ValueError:
@@ -696,6 +729,7 @@ def broadcast_shapes(*shapes):
 
 @op("view", method=False)
 def broadcast_tensors(*tensors):
+    """The tensors expanded to their common broadcast shape, as views."""
     shape = broadcast_shapes(*[t.shape for t in tensors])
     return tuple(expand(t, shape) for t in tensors)
 
@@ -715,16 +749,19 @@ def _check_cat(tensors, name):
 
 @op("shape", method=False)
 def hstack(tensors):
+    """Tensors concatenated along dim 1 (dim 0 for 1-D tensors)."""
     return cat(tensors, 0 if tensors[0].ndim == 1 else 1)
 
 
 @op("shape", method=False)
 def vstack(tensors):
+    """Tensors concatenated along dim 0, 1-D tensors first made rows ``(1, n)``."""
     return cat([t.reshape(1, -1) if t.ndim < 2 else t for t in tensors], 0)
 
 
 @op("view")
 def chunk(input, chunks, dim=0):
+    """Up to ``chunks`` views along ``dim``, each ``ceil(size / chunks)`` long but the last."""
     if chunks <= 0:
         raise RuntimeError("chunk expects `chunks` to be greater than 0, got: " + str(chunks))
     n = input._data.shape[wrap_dim(dim, input._data.ndim)]
@@ -736,16 +773,19 @@ def chunk(input, chunks, dim=0):
 
 @op("shape")
 def fliplr(input):
+    """``flip(input, [1])``: left and right swapped (at least 2-D)."""
     return flip(input, (1,))
 
 
 @op("shape")
 def flipud(input):
+    """``flip(input, [0])``: up and down swapped (at least 1-D)."""
     return flip(input, (0,))
 
 
 @op("view", method=False)
 def atleast_1d(t):
+    """A 0-D tensor as shape ``(1,)``; others unchanged (one tensor or several)."""
     return reshape(t, 1) if t.ndim == 0 else t
 
 
