@@ -192,17 +192,30 @@ def tensor(data: Any, dtype: dtype | None = None, device: _DeviceLike = None, re
         if arr.dtype == object or arr.dtype.kind in "USV":
             raise TypeError(f"new(): invalid data type '{type(data).__name__}'")
         if not is_np:
-            if arr.dtype.kind == "f":
-                arr = arr.astype(dtypes.get_default_dtype().np)
-            elif arr.dtype.kind in "iu":
-                arr = arr.astype(xp.int64)
-            elif arr.dtype.kind == "c":
+            # Python numbers take the default dtype only when none is asked for: a float is a
+            # double, so tensor(x, dtype=float64) must not round it through float32 first
+            if arr.dtype.kind == "c":
                 raise TypeError("complex tensors are not supported")
+            if dtype is None and arr.dtype.kind == "f":
+                arr = arr.astype(dtypes.get_default_dtype().np)
+            elif dtype is None and arr.dtype.kind in "iu":
+                arr = arr.astype(xp.int64)
     if dtype is not None:
-        arr = arr.astype(dtypes.as_dtype(dtype).np, copy=False)
+        target = dtypes.as_dtype(dtype)
+        if not isinstance(data, Tensor) and not is_np and target.np.kind in "iu" and arr.size:
+            _check_integer_range(arr, target)
+        arr = arr.astype(target.np, copy=False)
     else:
         dtypes.from_np(arr.dtype)  # raises a clear TypeError for unsupported dtypes
     return _finish(arr, requires_grad)
+
+
+def _check_integer_range(arr, target):
+    """PyTorch refuses Python numbers that the integer dtype cannot hold (NaN and inf too)."""
+    info = xp.iinfo(target.np)
+    bad = not xp.isfinite(arr).all() if arr.dtype.kind == "f" else False
+    if bad or arr.min() < info.min or arr.max() > info.max:
+        raise RuntimeError(f"value cannot be converted to type {target.name} without overflow")
 
 
 def as_tensor(data: Any, dtype: dtype | None = None, device: _DeviceLike = None) -> Tensor:
