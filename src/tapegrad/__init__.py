@@ -90,6 +90,7 @@ def use_deterministic_algorithms(mode, *, warn_only=False):
     """Accepted for compatibility: tapegrad's CPU kernels are deterministic already."""
 
 
+from . import _threads  # noqa: E402
 from ._threads import (get_num_interop_threads, get_num_threads,  # noqa: E402
                        set_num_interop_threads, set_num_threads)
 _threads.apply_default()
