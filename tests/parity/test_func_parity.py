@@ -78,6 +78,11 @@ CASES = {
     "vmap_fallback_named_tuple": lambda L, F, fn: tuple(fn.vmap(lambda a: L.aminmax(a, dim=0))(_t(L, M))),
     "vmap_fallback_under_grad": lambda L, F, fn: fn.vmap(fn.grad(
         lambda a: L.take(a, _t(L, [0, 2])).sin().sum()))(_t(L, X)),
+    # methods whose signature differs from their function's, and methods with no rule
+    "vmap_method_where": lambda L, F, fn: fn.vmap(lambda a: a.where(a > 0, 0.0))(_t(L, X)),
+    "vmap_method_polygamma": lambda L, F, fn: fn.vmap(lambda a: (a.abs() + 0.5).polygamma(2))(_t(L, X)),
+    "vmap_method_kron": lambda L, F, fn: fn.vmap(lambda a: a.kron(a))(_t(L, M)),
+    "vmap_method_det": lambda L, F, fn: fn.vmap(lambda a: a[:, :2].t().matmul(a[:, :2]).det())(_t(L, M)),
 }
 
 

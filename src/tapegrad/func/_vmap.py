@@ -59,7 +59,9 @@ class _VmapLevel:
         """The dispatch point's hook: run ``name``'s batching rule if an argument is batched."""
         if not _has_batched(args, kwargs):
             return fn(*args, **kwargs)
-        rule = _METHOD_RULES.get(fn) or RULES.get(name)
+        rule = _METHOD_RULES.get(fn)
+        if rule is None and fn not in _OTHER_METHODS:  # a method whose signature differs from
+            rule = RULES.get(name)                      # its function's takes the loop below
         if rule is None:
             return self.loop(fn, name, kind, args, kwargs)
         return rule(*args, **kwargs)
@@ -971,6 +973,8 @@ RULES: dict = {}
 _NOT_BY_KIND = {"aminmax"}
 # Tensor methods whose signature differs from their function's: method implementation -> rule
 _METHOD_RULES: dict = {}
+# the other methods whose signature differs from their function's (``Tensor.polygamma(n)``)
+_OTHER_METHODS: set = set()
 #: Ops of a batchable kind whose default rule would be wrong: ``aminmax`` returns a pair
 #: (the loop fallback handles it)
 _NOT_BY_KIND = {"aminmax"}
@@ -1060,6 +1064,8 @@ def _build_rules():  # noqa: C901 - the table of batching rules, one registratio
         RULES["nn.functional." + n] = dim_op(_ORIG_F[n])
     _METHOD_RULES[_registry.get("where").method_fn] = \
         lambda self, condition, other: RULES["where"](condition, self, other)
+    _OTHER_METHODS.update(spec.method_fn for spec in _registry.specs()
+                          if spec.method_fn is not None and spec.method_fn not in _METHOD_RULES)
     RULES["is_tensor"] = lambda x: True
     RULES["numel"] = lambda x: x.numel()
     RULES["is_floating_point"] = lambda x: x.is_floating_point()
@@ -1125,7 +1131,13 @@ def _install_methods():  # noqa: C901 - one branch per family of Tensor methods,
         if name in _REFLECTED:
             setattr(BatchedTensor, name, rmeth(RULES[_REFLECTED[name]], name))
             continue
-        if name in RULES:
+        dispatched = getattr(attr, "op_name", None) is not None
+        own = getattr(attr, "__wrapped__", None)
+        if dispatched and (name not in RULES or own in _OTHER_METHODS or own in _METHOD_RULES):
+            # a public op's method with no rule of its own, or whose signature differs from
+            # its function's: the dispatch point picks the rule or the loop fallback
+            setattr(BatchedTensor, name, attr)
+        elif name in RULES:
             setattr(BatchedTensor, name, meth(RULES[name]))
         elif name.endswith("_") and not name.startswith("_") and name[:-1] in RULES:
             setattr(BatchedTensor, name, _inplace(RULES[name[:-1]], name))
