@@ -1091,27 +1091,30 @@ def _value_method(name):
     return lambda self, *a, **k: getattr(self.value, name)(*a, **k)
 
 
+def _meth(rule):
+    def m(self, *args, **kwargs):
+        return rule(self, *args, **kwargs)
+    return m
+
+
+def _rmeth(rule, name):
+    def m(self, other):
+        if not isinstance(other, Tensor):
+            # a number on the left (``2.0 * x``): the batch dims are untouched, so the
+            # plain reflected operator applies to the whole value
+            return _rewrap(getattr(Tensor, name)(self.value, other), self.levels)
+        return rule(other, self)
+    return m
+
+
+def _stub(name):
+    def m(self, *args, **kwargs):
+        raise NotImplementedError(f"vmap: no batching rule for Tensor.{name}")
+    m.__name__ = name
+    return m
+
+
 def _install_methods():  # noqa: C901 - one branch per family of Tensor methods, installed in one pass
-    def meth(rule):
-        def m(self, *args, **kwargs):
-            return rule(self, *args, **kwargs)
-        return m
-
-    def rmeth(rule, name):
-        def m(self, other):
-            if not isinstance(other, Tensor):
-                # a number on the left (``2.0 * x``): the batch dims are untouched, so the
-                # plain reflected operator applies to the whole value
-                return _rewrap(getattr(Tensor, name)(self.value, other), self.levels)
-            return rule(other, self)
-        return m
-
-    def stub(name):
-        def m(self, *args, **kwargs):
-            raise NotImplementedError(f"vmap: no batching rule for Tensor.{name}")
-        m.__name__ = name
-        return m
-
     for name in dir(Tensor):
         if name in _OWN or name in ("__init__", "__new__", "__getattribute__", "__setattr__",
                                     "__delattr__", "__class__", "__init_subclass__",
@@ -1126,10 +1129,10 @@ def _install_methods():  # noqa: C901 - one branch per family of Tensor methods,
         rule = None
         if name in _METHOD_ALIASES:
             rule = RULES[_METHOD_ALIASES[name]]
-            setattr(BatchedTensor, name, meth(rule))
+            setattr(BatchedTensor, name, _meth(rule))
             continue
         if name in _REFLECTED:
-            setattr(BatchedTensor, name, rmeth(RULES[_REFLECTED[name]], name))
+            setattr(BatchedTensor, name, _rmeth(RULES[_REFLECTED[name]], name))
             continue
         dispatched = getattr(attr, "op_name", None) is not None
         own = getattr(attr, "__wrapped__", None)
@@ -1138,17 +1141,17 @@ def _install_methods():  # noqa: C901 - one branch per family of Tensor methods,
             # its function's: the dispatch point picks the rule or the loop fallback
             setattr(BatchedTensor, name, attr)
         elif name in RULES:
-            setattr(BatchedTensor, name, meth(RULES[name]))
+            setattr(BatchedTensor, name, _meth(RULES[name]))
         elif name.endswith("_") and not name.startswith("_") and name[:-1] in RULES:
             setattr(BatchedTensor, name, _inplace(RULES[name[:-1]], name))
         elif name.startswith("__i") and name.endswith("__") and "__" + name[3:] in _METHOD_ALIASES:
             setattr(BatchedTensor, name,
                     _inplace(RULES[_METHOD_ALIASES["__" + name[3:]]], name))
         else:
-            setattr(BatchedTensor, name, stub(name))
-    BatchedTensor.__neg__ = meth(RULES["neg"])
-    BatchedTensor.__abs__ = meth(RULES["abs"])
-    BatchedTensor.__invert__ = meth(RULES["logical_not"])
+            setattr(BatchedTensor, name, _stub(name))
+    BatchedTensor.__neg__ = _meth(RULES["neg"])
+    BatchedTensor.__abs__ = _meth(RULES["abs"])
+    BatchedTensor.__invert__ = _meth(RULES["logical_not"])
     BatchedTensor.__pos__ = lambda self: self
     BatchedTensor.__getitem__ = _getitem
     BatchedTensor.__setitem__ = _setitem
@@ -1162,15 +1165,15 @@ def _install_methods():  # noqa: C901 - one branch per family of Tensor methods,
                 return self
             BatchedTensor.requires_grad_ = rg
             continue
-        setattr(BatchedTensor, n, meth(same_shape(fn, n)))
+        setattr(BatchedTensor, n, _meth(same_shape(fn, n)))
     for n in ("softmax", "log_softmax"):
-        setattr(BatchedTensor, n, meth(RULES[n]))
+        setattr(BatchedTensor, n, _meth(RULES[n]))
     for n in ("new_zeros", "new_ones", "new_full", "new_empty", "new_tensor"):
         # an unbatched tensor of the requested (logical) shape, like in torch.func
         setattr(BatchedTensor, n, _value_method(n))
     BatchedTensor.zero_ = _inplace(RULES["zeros_like"], "zero_")
     BatchedTensor.fill_ = _inplace(lambda x, v: RULES["full_like"](x, v), "fill_")
-    BatchedTensor.isclose = meth(RULES["isclose"]) if "isclose" in RULES else BatchedTensor.isclose
+    BatchedTensor.isclose = _meth(RULES["isclose"]) if "isclose" in RULES else BatchedTensor.isclose
     BatchedTensor.is_complex = lambda self: False
     BatchedTensor.get_device = lambda self: -1
     BatchedTensor.__contains__ = BatchedTensor._ctrl
