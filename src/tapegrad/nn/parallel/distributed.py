@@ -172,7 +172,9 @@ def _write_grad(p, flat):
 
 def _reachable_leaves(outputs):
     """ids of the leaf tensors that the autograd graph behind ``outputs`` reaches."""
-    found, seen, stack = set(), set(), []
+    # ``seen`` holds the nodes, not just their ids: a leaf's AccumulateGrad is made on demand
+    # and freed after use, and a later one may reuse a freed one's id
+    found, seen, stack = set(), {}, []
     for t in _tensors_in(outputs):
         if t.grad_fn is None:
             found.add(id(t))
@@ -182,7 +184,7 @@ def _reachable_leaves(outputs):
         node = stack.pop()
         if node is None or id(node) in seen:
             continue
-        seen.add(id(node))
+        seen[id(node)] = node
         variable = getattr(node, "variable", None)
         if variable is not None:
             found.add(id(variable))
