@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: demo test lint bench clean
+.PHONY: demo seq test lint bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,10 @@ $(VENV)/.test: pyproject.toml | $(PY)
 demo: $(VENV)/.demo
 	$(PY) -m tapegrad.demo $(ARGS)
 
+# The second example: a Transformer and an LSTM learn to add numbers written as digits.
+seq: $(VENV)/.demo
+	$(PY) -m tapegrad.examples.seq $(ARGS)
+
 # Lint first, so CI that runs `make test` keeps the ruff rules of pyproject.toml.
 lint: $(VENV)/.test
 	$(PY) -m ruff check src tests bench
@@ -33,4 +37,4 @@ bench: $(VENV)/.test
 	$(PY) -m bench $(ARGS)
 
 clean:
-	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .hypothesis demo-out
+	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .hypothesis demo-out seq-out

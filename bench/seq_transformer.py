@@ -7,6 +7,12 @@ rounds is printed as JSON. Run each library in its own process, on the same mach
 
     python -m bench.seq_transformer --lib torch
     python -m bench.seq_transformer --lib tapegrad
+
+On a machine shared with other work, BLAS thread pools fight over the cores; pin both
+to one thread for a comparison that measures the libraries rather than the contention::
+
+    OPENBLAS_NUM_THREADS=1 python -m bench.seq_transformer --lib tapegrad
+    python -m bench.seq_transformer --lib torch --threads 1
 """
 from __future__ import annotations
 

@@ -776,15 +776,207 @@ row("multi_output_tuple", lambda a: a.split(2), [((5, 2),)])
 
 
 # -------------------------------- sorting, selection and triangular ops (issue 15)
+def _diag_write(a):
+    z = a.clone()
+    z.diagonal(1).mul_(3.0)
+    return z
+
+
+row("sort", lambda a: a.sort(1).values, R3 + R2, distinct)
+row("sort_descending", lambda a: tg.sort(a, 0, descending=True).values, R3 + R2, distinct)
+row("sort_stable", lambda a: tg.sort(a, dim=-1, stable=True).values, [((5,),), ((2, 3),)], distinct)
+row("sort_0d", lambda a: a.sort().values, [((),)])
+row("msort", lambda a: tg.msort(a), R2 + [((5,),)], distinct)
+row("topk", lambda a: a.topk(2).values, R3 + R2, distinct)
+row("topk_smallest_dim0", lambda a: tg.topk(a, 2, dim=0, largest=False).values, R3, distinct)
+row("topk_0d", lambda a: a.topk(1).values, [((),)])
+row("kthvalue", lambda a: a.kthvalue(2).values, R3 + R2, distinct)
+row("kthvalue_keepdim", lambda a: tg.kthvalue(a, 3, dim=1, keepdim=True).values, R3, distinct)
+row("kthvalue_0d", lambda a: a.kthvalue(1).values, [((),)])
+row("tril", lambda a: a.tril(), R3 + R2)
+row("tril_offset", lambda a: tg.tril(a, -1), R2 + [((4, 3),)])
+row("tril_", lambda a: (a * 1).tril_(1), R2)
+row("triu", lambda a: tg.triu(a), R3 + R2)
+row("triu_offset", lambda a: a.triu(2), R2)
+row("triu_", lambda a: (a * 1).triu_(-1), R3)
+row("diag_vector", lambda a: tg.diag(a), [((4,),)])
+row("diag_vector_offset", lambda a: a.diag(-2), [((3,),)])
+row("diag_matrix", lambda a: tg.diag(a, 1), R2 + [((4, 3),)])
+row("diag_embed", lambda a: tg.diag_embed(a), R2 + [((3,),)])
+row("diag_embed_dims", lambda a: a.diag_embed(1, 0, 2), R2)
+row("diagonal", lambda a: a.diagonal(), R2 + R3)
+row("diagonal_dims", lambda a: tg.diagonal(a, -1, 2, 0), R3)
+row("diagonal_write", _diag_write, R2)
+row("diagflat", lambda a: tg.diagflat(a, 1), [((2, 2),), ((3,),)])
+row("trace", lambda a: a.trace(), R2 + [((3, 3),)])
+row("cross", lambda a, b: tg.cross(a, b, dim=1), [((4, 3), (4, 3)), ((2, 3), (1, 3))])
+row("cross_method", lambda a, b: a.cross(b, dim=0), [((3, 2), (3, 2))])
+for _p in (0, 0.5, 1, 1.5, 2, 3, float("inf")):
+    row(f"cdist_p{_p}", (lambda p: lambda a, b: tg.cdist(a, b, p=p))(_p),
+        [((3, 4), (2, 4)), ((2, 3, 2), (1, 4, 2))])
+row("cdist_mm", lambda a, b: tg.cdist(a, b), [((26, 2), (3, 2))])
+row("cdist_use_mm", lambda a, b: tg.cdist(a, b, compute_mode="use_mm_for_euclid_dist"),
+    [((2, 3, 2), (1, 4, 2))])
+row("kron", lambda a, b: tg.kron(a, b), [((2, 3), (3, 2)), ((3,), (2, 2)), ((2, 2), ())])
+row("baddbmm", lambda c, a, b: tg.baddbmm(c, a, b, beta=0.5, alpha=2.0),
+    [((2, 3, 4), (2, 3, 2), (2, 2, 4)), ((4,), (2, 3, 2), (2, 2, 4))])
+row("baddbmm_", lambda c, a, b: (c * 1).baddbmm_(a, b), [((2, 3, 4), (2, 3, 2), (2, 2, 4))])
+row("addbmm", lambda c, a, b: c.addbmm(a, b, alpha=-1.5), [((3, 4), (2, 3, 2), (2, 2, 4))])
+row("addmv", lambda c, a, b: tg.addmv(c, a, b, beta=2), [((3,), (3, 4), (4,)), ((), (3, 4), (4,))])
+row("addr", lambda c, a, b: tg.addr(c, a, b, beta=0.5, alpha=3), [((3, 4), (3,), (4,)), ((4,), (3,), (4,))])
+row("meshgrid", lambda a, b: _weighted(tg.meshgrid(a, b, indexing="ij")), [((3,), (4,)), ((), (2,))])
+row("meshgrid_xy", lambda a, b, c: _weighted(tg.meshgrid([a, b, c], indexing="xy")), [((2,), (3,), (2,))])
+row("cartesian_prod", lambda a, b: tg.cartesian_prod(a, b), [((3,), (2,))])
+row("block_diag", lambda a, b, c: tg.block_diag(a, b, c), [((2, 3), (3,), ())])
+row("combinations", lambda a: tg.combinations(a), [((4,),)])
+row("combinations_replacement", lambda a: tg.combinations(a, 3, with_replacement=True), [((3,),)])
+
 
 
 # -------------------------------- linalg (issue 15)
+def _spd(a):
+    """A well-conditioned symmetric positive-definite matrix from any square ``a``."""
+    return a @ a.mT + 3 * tg.eye(a.shape[-1], dtype=a.dtype)
+
+
+def _wc(a):
+    """``a`` moved away from singular: diagonally dominant for the small normal inputs."""
+    return a + 4 * tg.eye(a.shape[-1], dtype=a.dtype)
+
+
+def _sq(t):
+    """Squares: invariant under the sign of each singular/eigen vector (the gauge)."""
+    return t * t
+
+
+LA = tg.linalg
+SQ = [((3, 3),), ((2, 3, 3),)]
+row("linalg_inv", lambda a: LA.inv(_wc(a)), SQ)
+row("linalg_inv_ex", lambda a: LA.inv_ex(_wc(a)).inverse, [((3, 3),)])
+row("inverse", lambda a: _wc(a).inverse(), [((3, 3),)])
+row("det", lambda a: tg.det(a), SQ + [((1, 1),)])
+row("linalg_det", lambda a: LA.det(a), [((2, 2),)])
+row("linalg_slogdet", lambda a: LA.slogdet(_wc(a)).logabsdet, SQ)
+row("slogdet", lambda a: tg.slogdet(_wc(a))[1], [((3, 3),)])
+row("logdet", lambda a: _spd(a).logdet(), SQ)
+row("linalg_solve", lambda a, b: LA.solve(_wc(a), b), [((3, 3), (3, 2)), ((2, 3, 3), (3, 1)), ((3, 3), (3,)),
+                                                       ((2, 3, 3), (2, 3))])
+row("linalg_solve_right", lambda a, b: LA.solve(_wc(a), b, left=False), [((3, 3), (2, 3))])
+row("linalg_solve_ex", lambda a, b: LA.solve_ex(_wc(a), b).result, [((3, 3), (3, 2))])
+row("linalg_solve_triangular", lambda a, b: LA.solve_triangular(_wc(a), b, upper=True),
+    [((3, 3), (3, 2)), ((2, 3, 3), (3, 2))])
+row("linalg_solve_triangular_lower_right_unit",
+    lambda a, b: LA.solve_triangular(a, b, upper=False, left=False, unitriangular=True), [((3, 3), (2, 3))])
+row("linalg_cholesky", lambda a: LA.cholesky(_spd(a)), SQ)
+row("linalg_cholesky_upper", lambda a: LA.cholesky(_spd(a), upper=True), [((3, 3),)])
+row("linalg_cholesky_ex", lambda a: LA.cholesky_ex(_spd(a)).L, [((3, 3),)])
+row("cholesky", lambda a: tg.cholesky(_spd(a), upper=True), [((3, 3),)])
+row("linalg_qr", lambda a: LA.qr(a), [((4, 3),), ((3, 3),), ((2, 4, 3),), ((2, 4),)])
+row("linalg_qr_complete_wide", lambda a: LA.qr(a, mode="complete"), [((2, 4),)])
+row("qr", lambda a: tg.qr(a), [((4, 3),)])
+row("linalg_svd", lambda a: (lambda u, s, vh: (_sq(u), s, _sq(vh)))(*LA.svd(a, full_matrices=False)),
+    [((4, 3),), ((3, 4),), ((3, 3),), ((2, 3, 2),)])
+row("linalg_svd_products", lambda a: (lambda u, s, vh: (u @ u.mT, vh.mT @ vh, (u * s.unsqueeze(-2)) @ vh))(
+    *LA.svd(a, full_matrices=False)), [((4, 3),)])
+row("linalg_svd_full", lambda a: LA.svd(a)[1], [((4, 3),)])
+row("linalg_svdvals", lambda a: LA.svdvals(a), [((4, 3),), ((2, 2, 3),)])
+row("svd", lambda a: (lambda u, s, v: (_sq(u), s, _sq(v)))(*tg.svd(a)), [((4, 3),)])
+row("linalg_eigh", lambda a: (lambda w, v: (w, _sq(v)))(*LA.eigh(a + a.mT)), SQ)
+row("linalg_eigh_upper", lambda a: (lambda w, v: (w, _sq(v)))(*LA.eigh(a + a.mT, UPLO="U")), [((3, 3),)])
+row("linalg_eigvalsh", lambda a: LA.eigvalsh(a + a.mT), SQ)
+row("linalg_pinv", lambda a: LA.pinv(a), [((4, 3),), ((3, 4),), ((2, 3, 2),)])
+row("linalg_pinv_hermitian", lambda a: LA.pinv(_spd(a), hermitian=True), [((3, 3),)])
+row("pinverse", lambda a: tg.pinverse(a), [((3, 4),)])
+row("linalg_lstsq", lambda a, b: LA.lstsq(a, b).solution,
+    [((4, 3), (4, 2)), ((2, 4, 3), (2, 4, 1)), ((4, 3), (4,))])
+row("linalg_lstsq_residuals", lambda a, b: LA.lstsq(a, b, driver="gelsd").residuals, [((4, 2), (4, 2))])
+row("linalg_cross", lambda a, b: LA.cross(a, b), [((4, 3), (4, 3)), ((2, 1, 3), (1, 4, 3))])
+row("linalg_cross_dim0", lambda a, b: LA.cross(a, b, dim=0), [((3, 2), (3, 2))])
+row("matrix_power", lambda a: tg.matrix_power(a, 3), SQ)
+row("matrix_power_neg", lambda a: _wc(a).matrix_power(-2), [((3, 3),)])
+row("linalg_matrix_power", lambda a: LA.matrix_power(a, 5), [((2, 2),)])
+row("linalg_vector_norm", lambda a: LA.vector_norm(a), UN)
+row("linalg_vector_norm_p3_dim", lambda a: LA.vector_norm(a, 3, dim=1, keepdim=True), R2)
+row("linalg_matrix_norm", lambda a: LA.matrix_norm(a), [((3, 4),), ((2, 3, 2),)])
+for _ord in ("nuc", 2, -2, 1, -1, float("inf"), -float("inf")):
+    row(f"linalg_matrix_norm_{_ord}", lambda a, o=_ord: LA.matrix_norm(a, o), [((4, 3),), ((2, 3, 3),)],
+        distinct)
+row("linalg_matrix_norm_dims_keepdim", lambda a: LA.matrix_norm(a, 1, dim=(0, 2), keepdim=True),
+    [((3, 2, 4),)], distinct)
+row("linalg_norm", lambda a: LA.norm(a), [((3, 4),), ((2, 3, 2),)])
+row("linalg_norm_ord", lambda a: LA.norm(a, "nuc"), [((3, 4),)], distinct)
+row("linalg_norm_dim", lambda a: LA.norm(a, 1, dim=-1), R2, away0)
+row("linalg_vecdot", lambda a, b: LA.vecdot(a, b), [((3, 4), (4,)), ((2, 3), (2, 3))])
+row("linalg_multi_dot", lambda a, b, c: LA.multi_dot([a, b, c]),
+    [((3,), (3, 4), (4, 2)), ((2, 3), (3, 4), (4,))])
+row("matrix_exp", lambda a: tg.matrix_exp(a), SQ)
+row("linalg_matrix_exp", lambda a: LA.matrix_exp(a * 3), [((2, 2),)])
+row("linalg_cond", lambda a: LA.cond(a), [((3, 3),)])
+row("linalg_vander", lambda a: LA.vander(a), [((3,),)])
+row("linalg_lu_factor", lambda a: LA.lu_factor(a).LU, [((3, 3),), ((2, 4, 3),), ((3, 4),)])
+row("linalg_lu_factor_ex", lambda a: LA.lu_factor_ex(a).LU, [((3, 3),)])
+row("linalg_lu", lambda a: LA.lu(a)[1:], [((3, 3),), ((4, 3),), ((2, 3, 4),)])
+row("linalg_lu_solve", lambda a, b: LA.lu_solve(*LA.lu_factor(_wc(a)), b),
+    [((3, 3), (3, 2)), ((2, 3, 3), (3, 1))])
+row("linalg_lu_solve_right_adjoint",
+    lambda a, b: LA.lu_solve(*LA.lu_factor(_wc(a)), b, left=False, adjoint=True), [((3, 3), (2, 3))])
 
 
 # -------------------------------- special functions (issue 15)
+row("lgamma", lambda a: a.lgamma(), UN, positive)
+row("lgamma_fn_negative", lambda a: tg.lgamma(a), UN, grid(0.25))
+row("digamma", lambda a: a.digamma(), UN, positive)
+row("digamma_fn_negative", lambda a: tg.digamma(a), UN, grid(0.25))
+row("polygamma_1", lambda a: tg.polygamma(1, a), UN, positive)
+row("polygamma_2_method", lambda a: a.polygamma(2), UN, grid(0.25))
+row("polygamma_0", lambda a: tg.polygamma(0, a), UN, positive)
+row("mvlgamma_3", lambda a: tg.mvlgamma(a + 1.5, 3), UN, positive)
+row("mvlgamma_method", lambda a: a.mvlgamma(1), UN, positive)
+row("erfc", lambda a: a.erfc(), UN)
+row("erfc_fn", lambda a: tg.erfc(a), UN)
+row("erfinv", lambda a: a.erfinv(), UN, unit)
+row("erfinv_fn", lambda a: tg.erfinv(a), UN, unit)
+row("erfcx", lambda a: tg.special.erfcx(a * 3), UN)
+row("ndtri", lambda a: tg.special.ndtri(a), UN, lambda rng, s: rng.uniform(0.05, 0.95, s))
+row("log_ndtr", lambda a: tg.special.log_ndtr(a * 4), UN)
+row("i0", lambda a: a.i0(), UN)
+row("i0_fn_large", lambda a: tg.i0(a * 15), UN)
+row("i0e", lambda a: tg.special.i0e(a * 10), UN, away0)
+row("i1", lambda a: tg.special.i1(a * 10), UN)
+row("i1e", lambda a: tg.special.i1e(a * 10), UN, away0)
+row("sinc", lambda a: a.sinc(), UN)
+row("sinc_fn", lambda a: tg.sinc(a * 3), UN)
+row("entr", lambda a: tg.special.entr(a), UN, positive)
+row("logit", lambda a: a.logit(), UN, lambda rng, s: rng.uniform(0.05, 0.95, s))
+row("logit_eps", lambda a: tg.logit(a, eps=0.2), UN, lambda rng, s: rng.choice([0.1, 0.5, 0.9], s)
+    + rng.uniform(-0.05, 0.05, s))
+row("xlogy", lambda a, b: tg.xlogy(a, b), BIN, (normal, positive))
+row("xlogy_method", lambda a, b: a.xlogy(b), BIN_SMALL, (normal, positive))
+row("xlogy_scalar_self", lambda b: tg.xlogy(2.5, b), UN, positive)
+row("xlogy_scalar_other", lambda a: tg.xlogy(a, 3.0), UN)
+row("xlog1py", lambda a, b: tg.special.xlog1py(a, b), BIN, (normal, positive))
+row("xlog1py_scalars", lambda a: tg.special.xlog1py(a, 0.5) + tg.special.xlog1py(1.5, a), UN, positive)
+row("gammainc", lambda a, x: tg.special.gammainc(a, x), BIN_SMALL, positive, const=(0,))
+row("gammaincc", lambda a, x: tg.special.gammaincc(a, x), BIN_SMALL, positive, const=(0,))
 
 
 # -------------------------------- recurrent cells (issue 14)
+# x (batch 2, in 3), hidden 2; weights (gates*2, 3) and (gates*2, 2), biases (gates*2,)
+def _cell_shapes(gates, bias=True):
+    return [((2, 3), (2, 2), (gates * 2, 3), (gates * 2, 2)) + (((gates * 2,), (gates * 2,)) if bias else ())]
+
+
+row("rnn_tanh_cell", lambda x, h, wi, wh, bi, bh: tg.rnn_tanh_cell(x, h, wi, wh, bi, bh), _cell_shapes(1))
+row("rnn_tanh_cell_nobias", lambda x, h, wi, wh: tg.rnn_tanh_cell(x, h, wi, wh), _cell_shapes(1, False))
+row("rnn_relu_cell", lambda x, h, wi, wh, bi, bh: tg.rnn_relu_cell(x, h, wi, wh, bi, bh), _cell_shapes(1))
+row("lstm_cell", lambda x, h, c, wi, wh, bi, bh: tg.lstm_cell(x, (h, c), wi, wh, bi, bh),
+    [((2, 3), (2, 2), (2, 2), (8, 3), (8, 2), (8,), (8,))])
+row("lstm_cell_c_only", lambda x, h, c, wi, wh: tg.lstm_cell(x, (h, c), wi, wh)[1],
+    [((2, 3), (2, 2), (2, 2), (8, 3), (8, 2))])
+row("lstm_cell_const_x", lambda x, h, c, wi, wh: tg.lstm_cell(x, (h, c), wi, wh)[0],
+    [((2, 3), (2, 2), (2, 2), (8, 3), (8, 2))], const=(0,))
+row("gru_cell", lambda x, h, wi, wh, bi, bh: tg.gru_cell(x, h, wi, wh, bi, bh), _cell_shapes(3))
+row("gru_cell_nobias", lambda x, h, wi, wh: tg.gru_cell(x, h, wi, wh), _cell_shapes(3, False))
 
 
 # -------------------------------- attention (issue 14)

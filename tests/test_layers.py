@@ -29,13 +29,16 @@ LAYERS = [
                   "tapegrad.autograd.forward_ad",
                   # the functional API reaches the public ops through the package when called
                   "tapegrad.autograd.functional"]),
-    ("ops", ["tapegrad.ops", "tapegrad.creation", "tapegrad._tensor_methods"]),
+    ("ops", ["tapegrad.ops", "tapegrad.creation", "tapegrad._tensor_methods", "tapegrad._legacy",
+             # namespaces over op units (torch.linalg, torch.special)
+             "tapegrad.linalg", "tapegrad.special"]),
     # collectives work on tensors; nn's DistributedDataParallel and SyncBatchNorm use them
     ("distributed", ["tapegrad.distributed"]),
     ("nn", ["tapegrad.nn"]),
     # the libraries built on nn, and the transforms that call user code with the whole package
     ("top", ["tapegrad.optim", "tapegrad.utils", "tapegrad.vision", "tapegrad.io", "tapegrad.viz",
-             "tapegrad.profiler", "tapegrad.func", "tapegrad.cuda", "tapegrad.demo"]),
+             "tapegrad.profiler", "tapegrad.func", "tapegrad.cuda", "tapegrad.demo", "tapegrad.examples",
+             "tapegrad.accelerator", "tapegrad.backends", "tapegrad.distributions"]),
 ]
 NAMES = [name for name, _ in LAYERS]
 

@@ -283,7 +283,8 @@ def test_show_saved_lists_saved_shapes_and_bytes():
     labels = [n["label"] for k, n in nodes.items() if k.startswith("s")]
     assert "input (no grad)\n(3, 4) float32\n48 B" in labels
     assert "output of ReluBackward0\n(3, 8) float32\n96 B" in labels
-    assert "2.weight\n(2, 8) float32\n64 B" in labels
+    # addmm saves weight.t() (as torch's AddmmBackward0 does): a view made by TBackward0
+    assert "output of TBackward0\n(8, 2) float32\n64 B" in labels
 
 
 def test_show_saved_after_backward_says_freed():
@@ -466,7 +467,8 @@ def test_resnet18_sized_graph(no_graphviz, tmp_path):
     path = g.render(str(tmp_path / "big.svg"))
     elapsed = time.perf_counter() - t0
     assert elapsed < 10, elapsed
-    assert len(g._nodes) >= 150
+    # ResNet-18's graph as torch records it (batch norm parameters without views of their own)
+    assert len(g._nodes) >= 120
     assert_matches_recorded(g, [y])
     lay = assert_clean_layout(g)
     root = ET.parse(path).getroot()

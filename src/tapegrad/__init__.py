@@ -47,6 +47,9 @@ del _name
 from .ops.reduction import return_types  # noqa: E402
 from ._printing import set_printoptions, get_printoptions  # noqa: E402
 from .io import save, load  # noqa: E402
+from .creation import set_default_device, get_default_device  # noqa: E402
+from ._legacy import TYPES as _LEGACY_TYPES  # noqa: E402
+globals().update(_LEGACY_TYPES)  # FloatTensor, LongTensor... (legacy constructors, isinstance by dtype)
 
 # NumPy reports overflow/invalid/divide-by-zero as RuntimeWarnings; PyTorch returns
 # inf/nan silently. Silence them only where tapegrad's own modules compute.
@@ -98,7 +101,8 @@ from . import _allocator  # noqa: E402
 _allocator.tune()
 
 
-_SUBMODULES = ("nn", "optim", "vision", "utils", "io", "autograd", "viz", "cuda", "profiler", "func")
+_SUBMODULES = ("nn", "optim", "vision", "utils", "io", "autograd", "viz", "cuda", "profiler", "func",
+               "accelerator", "backends", "special", "distributions", "linalg")
 
 
 def __getattr__(name):

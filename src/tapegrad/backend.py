@@ -15,13 +15,46 @@ ndarray = np.ndarray
 SUPPORTED_DEVICES = ("cpu",)
 
 
+#: device types PyTorch's parser accepts (in its message's order); only "cpu" holds data here
+DEVICE_TYPES = ("cpu", "cuda", "ipu", "xpu", "mkldnn", "opengl", "opencl", "ideep", "hip", "ve", "fpga",
+                "maia", "xla", "lazy", "vulkan", "mps", "meta", "hpu", "mtia", "privateuseone")
+
+#: what PyTorch built without a backend says when data would go there (exception class, text)
+_UNBUILT = {
+    "cuda": (AssertionError, "Torch not compiled with CUDA enabled"),
+    "xpu": (AssertionError, "Torch not compiled with XPU enabled"),
+    "mps": (RuntimeError, "PyTorch is not linked with support for mps devices"),
+}
+
+
+def parse_device(spec: str):
+    """``"cuda:1"`` -> ``("cuda", 1)``, with PyTorch's errors for a malformed string."""
+    if not spec:
+        raise RuntimeError("Device string must not be empty")
+    kind, sep, idx = spec.partition(":")
+    if kind not in DEVICE_TYPES:
+        raise RuntimeError(f"Expected one of {', '.join(DEVICE_TYPES)} device type at start of "
+                           f"device string: {spec}")
+    if not sep:
+        return kind, None
+    # PyTorch accepts only plain decimal digits, without a leading zero unless the index is 0
+    if not idx.isdigit() or not idx.isascii() or (len(idx) > 1 and idx[0] == "0"):
+        raise RuntimeError(f"Invalid device string: '{spec}'")
+    return kind, int(idx)
+
+
 def check_device(device) -> str:
-    """Normalise a device argument (None, "cpu", "cpu:0", a ``device``) to "cpu" or raise."""
+    """Normalise a device argument where data is placed (None, "cpu", "cpu:0", a ``device``)
+    to "cpu", or raise what a PyTorch build without that backend raises."""
     if device is None:
         return "cpu"
     name = str(device)
     if name == "cpu" or name == "cpu:0":
         return "cpu"
+    kind = parse_device(name)[0] if isinstance(device, str) else name.partition(":")[0]
+    if kind in _UNBUILT:
+        cls, msg = _UNBUILT[kind]
+        raise cls(msg)
     raise RuntimeError(
         f"tapegrad supports only the 'cpu' device in this build, got device {name!r}; "
         "a CuPy backend for 'cuda' is planned (see docs/porting.md)"

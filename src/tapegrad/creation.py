@@ -111,13 +111,38 @@ def _rng(generator):
 
 # =========================================================================== helpers
 def _finish(arr, requires_grad, device=None):
-    B.check_device(device)
+    B.check_device(_placed(device))
     t = Tensor._wrap(arr)
     if requires_grad:
         if arr.dtype.kind != "f":
             raise RuntimeError("Only Tensors of floating point and complex dtype can require gradients")
         t.requires_grad_(True)
     return t
+
+
+_default_device = [None]
+
+
+def _placed(device):
+    """Where a factory puts its result: ``device``, else the default device."""
+    return _default_device[0] if device is None else device
+
+
+def set_default_device(device: _DeviceLike) -> None:
+    """Make ``device`` where factory functions (``zeros``, ``tensor``...) put their results;
+    ``None`` restores the CPU. Another device is accepted here and refused when data is made.
+    """
+    _default_device[0] = None if device is None else _device(device)
+
+
+def get_default_device() -> _device:
+    """The device factory functions use (``device(type='cpu')`` unless set)."""
+    d = _default_device[0]
+    if d is None:
+        return _device("cpu")
+    if d.type != "cpu" and d.index is None:
+        B.check_device(d)  # PyTorch asks the backend for its current index, and has no backend
+    return d
 
 
 def _size(size, fn="zeros"):
@@ -179,7 +204,7 @@ def tensor(data: Any, dtype: dtype | None = None, device: _DeviceLike = None, re
     torch.Size([2, 3])
     """
     _check_args("tensor", dtype, device)
-    B.check_device(device)
+    B.check_device(_placed(device))
     if isinstance(data, Tensor):
         arr = data._data.copy()
     else:
@@ -221,7 +246,7 @@ def _check_integer_range(arr, target):
 def as_tensor(data: Any, dtype: dtype | None = None, device: _DeviceLike = None) -> Tensor:
     """Like ``tensor`` but shares memory with a NumPy array or tensor when the dtype allows."""
     _check_args("as_tensor", dtype, device)
-    B.check_device(device)
+    B.check_device(_placed(device))
     if isinstance(data, Tensor):
         return data if dtype is None or dtypes.as_dtype(dtype).np == data._data.dtype else data.to(dtype)
     if B.is_array(data):

@@ -26,3 +26,9 @@ def synchronize(device=None) -> None:
 
 def empty_cache() -> None:
     """Nothing to free: no GPU memory is held."""
+
+
+from ._legacy import CUDA_TYPES as _CUDA_TYPES  # noqa: E402
+
+# ``torch.cuda.FloatTensor``...: named by old code; no tensor is one and none can be built
+globals().update(_CUDA_TYPES)

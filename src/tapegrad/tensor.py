@@ -152,6 +152,13 @@ class Tensor:
     def is_cuda(self) -> builtins.bool:
         return False
 
+    # Every tensor here is a dense CPU tensor; PyTorch code branches on these flags.
+    is_xpu = is_mps = is_meta = is_quantized = is_sparse = is_mkldnn = is_cuda
+
+    @property
+    def is_cpu(self) -> builtins.bool:
+        return True
+
     @property
     def ndim(self) -> builtins.int:
         return self._data.ndim
@@ -583,14 +590,12 @@ class Tensor:
     def cuda(self, *args: Any, **kwargs: Any) -> Tensor:
         B.check_device("cuda")
 
-    def type(self, dtype: _dtype | str | None = None) -> str | Tensor:
+    def type(self, dtype: _dtype | str | type | None = None) -> str | Tensor:
+        """``'torch.FloatTensor'``, or this tensor cast to a type name, legacy class or dtype."""
+        from . import _legacy
         if dtype is None:
-            return _type_str(self._data.dtype)
-        if isinstance(dtype, str):
-            if dtype not in _TYPE_NAMES.values():
-                raise ValueError(f"invalid type: {dtype!r}")
-            dtype = {v: k for k, v in _TYPE_NAMES.items()}[dtype]
-        return self.to(dtypes.as_dtype(dtype))
+            return _legacy.type_name(self._data.dtype) or _type_str(self._data.dtype)
+        return self.to(_legacy.dtype_of(dtype))
 
     def float(self) -> Tensor:
         return self.to(dtypes.float32)
@@ -699,27 +704,58 @@ class Size(tuple):
 
 
 class device:
-    """A device descriptor; only ``device('cpu')`` exists in this build."""
+    """A device descriptor, ``device('cuda:1')`` or ``device('cuda', 1)``, as PyTorch parses it.
+
+    Any device type PyTorch knows can be named (so code that builds ``device('cuda')``
+    behind an ``is_available()`` guard runs); only ``cpu`` can hold data in this build, and
+    moving data elsewhere raises what a CPU-only PyTorch raises.
+    """
 
     __slots__ = ("type", "index")
 
-    def __init__(self, type: str | device = "cpu", index: int | None = None) -> None:
+    def __init__(self, type: str | device | builtins.int = "cpu", index: builtins.int | None = None) -> None:
+        import builtins as _b
         if isinstance(type, device):
+            if index is not None:
+                raise TypeError("device(): argument 'type' (position 1) must be str, not torch.device")
             type, index = type.type, type.index
-        B.check_device(type if index is None else f"{type}:{index}")
-        self.type = "cpu"
-        self.index = None
+        elif isinstance(type, _b.int) and not isinstance(type, _b.bool):
+            # a bare index means the current accelerator, and there is none
+            raise RuntimeError("Cannot access accelerator device when none is available.")
+        elif not isinstance(type, str):
+            raise TypeError(f"device() received an invalid combination of arguments - got "
+                            f"({_b.type(type).__name__}), but expected one of:\n"
+                            " * (torch.device device)\n * (str type, int index = -1)\n")
+        if index is not None and (not isinstance(index, _b.int) or isinstance(index, _b.bool)):
+            raise TypeError(f"device(): argument 'index' (position 2) must be int, not "
+                            f"{_b.type(index).__name__}")
+        kind, parsed = B.parse_device(type)
+        if index is not None:
+            if parsed is not None:
+                raise RuntimeError(f"type (string) must not include an index because index was "
+                                   f"passed explicitly: {type}")
+            if index < 0:
+                raise RuntimeError("Device index must not be negative")
+            parsed = index
+        object.__setattr__(self, "type", kind)
+        object.__setattr__(self, "index", parsed)
 
     def __repr__(self):
-        return "device(type='cpu')"
+        if self.index is None:
+            return f"device(type='{self.type}')"
+        return f"device(type='{self.type}', index={self.index})"
 
     def __str__(self):
-        return "cpu"
+        return self.type if self.index is None else f"{self.type}:{self.index}"
 
     def __eq__(self, other):
-        if isinstance(other, str):
-            return other in ("cpu", "cpu:0")
-        return isinstance(other, device) and other.type == self.type
+        # PyTorch compares devices only with devices: device('cpu') == 'cpu' is False
+        if not isinstance(other, device):
+            return NotImplemented
+        return self.type == other.type and self.index == other.index
 
     def __hash__(self):
-        return hash("cpu")
+        return hash((self.type, self.index))
+
+    def __reduce__(self):
+        return (device, (self.type,) if self.index is None else (self.type, self.index))

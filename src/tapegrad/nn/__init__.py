@@ -5,3 +5,4 @@ from .modules import Module  # noqa: F401
 from .parameter import Buffer, Parameter, UninitializedParameter  # noqa: F401
 from . import utils  # noqa: F401,E402
 from . import parallel  # noqa: F401,E402
+from .parallel import DataParallel  # noqa: F401,E402

@@ -19,7 +19,7 @@ from ..ops import elementwise as E
 from ..ops import normalization as N
 from ..ops import reduction as R
 from ..ops import shape as S
-from ..ops.linalg import _mm, check_addmm_dtypes, einsum
+from ..ops.linalg import Addmm, Mm, _mm, check_addmm_dtypes, einsum
 from ..ops.shape import mT_, reshape_
 from ..tensor import Tensor
 
@@ -38,7 +38,8 @@ def _pair(v, n=2):
 
 # =========================================================================== linear
 class _Linear(Node):
-    """``x @ W.T + b`` for any leading dims of x; one node instead of three."""
+    """``x @ W.T + b`` for any leading dims of x in one node: the path for a weight that is
+    not a matrix, where PyTorch's addmm/mm composition does not apply."""
 
     _bw_name = "AddmmBackward0"
 
@@ -71,6 +72,30 @@ class _LinearNoBias(_Linear):
     _bw_name = "MmBackward0"
 
 
+class _SqueezeRow(S.View):
+    """``(1, n) -> (n,)``: PyTorch's squeeze after a vector went through ``mm`` as a row."""
+
+    _bw_name = "SqueezeBackward4"
+
+
+def _affine(input, weight, bias):
+    """``linear`` as PyTorch records it: ``addmm(bias, x, weight.t())`` (``mm`` without a bias)
+    on ``x`` viewed as a matrix, so the graph has its nodes (``TBackward0`` on the weight, the
+    bias as addmm's first edge, the views around a batched input)."""
+    wt = S.T.apply(weight, dims=(1, 0))
+    nd = input._data.ndim
+    if nd == 2:
+        return Addmm.apply(bias, input, wt) if bias is not None else Mm.apply(input, wt)
+    if bias is None and nd == 1:
+        row = S.Unsqueeze.apply(input, shape=(1,) + tuple(input.shape))
+        return _SqueezeRow.apply(Mm.apply(row, wt), shape=(weight.shape[0],))
+    out_shape = tuple(input.shape[:-1]) + (weight.shape[0],)
+    x2 = S.reshape(input, (-1, input.shape[-1]))
+    if bias is None:
+        return S.UnsafeView.apply(Mm.apply(x2, wt), shape=out_shape)
+    return S.View.apply(Addmm.apply(bias, x2, wt), shape=out_shape)
+
+
 @_public("layer")
 def linear(input, weight, bias=None):
     """``input @ weight.T + bias``; input (*, in_features), weight (out_features, in_features)."""
@@ -89,6 +114,8 @@ def linear(input, weight, bias=None):
     elif input._data.dtype != wd:  # PyTorch's mm
         raise RuntimeError(f"expected m1 and m2 to have the same dtype, but got: "
                            f"{_cpp(input)} != {_cpp(weight)}")
+    if weight._data.ndim == 2 and (bias is None or bias._data.ndim <= 1):
+        return _affine(input, weight, bias)
     if bias is None:
         return _LinearNoBias.apply(input, weight)
     return _Linear.apply(input, weight, bias)
@@ -358,9 +385,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         if m <= 1:
             raise ValueError(
                 f"Expected more than 1 value per channel when training, got input size {input.shape}")
-        w = weight.reshape(bshape) if weight is not None else None
-        b = bias.reshape(bshape) if bias is not None else None
-        out = N.BatchNorm.apply(input, w, b, axes=axes, eps=eps)
+        out = N.BatchNorm.apply(input, weight, bias, axes=axes, eps=eps)
         if running_mean is not None or running_var is not None:
             mean_arr, var_arr = (out.grad_fn.stats if out.grad_fn is not None
                                  else _batch_stats(input._data, axes))
@@ -368,13 +393,10 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         return out
     if running_mean is None or running_var is None:
         raise RuntimeError("running_mean and running_var must be defined in evaluation mode")
-    inv = (running_var.reshape(bshape) + eps).rsqrt()
-    out = (input - running_mean.reshape(bshape)) * inv
-    if weight is not None:
-        out = out * weight.reshape(bshape)
-    if bias is not None:
-        out = out + bias.reshape(bshape)
-    return out
+    rv = running_var._data.reshape(bshape)
+    invstd = (1 / xp.sqrt(rv + xp.asarray(eps, dtype=rv.dtype))).astype(rv.dtype, copy=False)
+    return N.BatchNormStats.apply(input, weight, bias, mean=running_mean._data.reshape(bshape),
+                                  invstd=invstd, axes=axes)
 
 
 def _batch_stats(x, axes):
@@ -419,27 +441,7 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
         raise RuntimeError(
             f"Expected number of channels in input to be divisible by num_groups, but got input of shape "
             f"{list(input.shape)} and num_groups={num_groups}")
-    x = input.reshape(n, num_groups, -1)
-    x = N.LayerNorm.apply(x, None, None, axes=(2,), eps=eps).reshape(input.shape)
-    bshape = (1, c) + (1,) * (input.ndim - 2)
-    if weight is not None:
-        x = x * weight.reshape(bshape)
-    if bias is not None:
-        x = x + bias.reshape(bshape)
-    return x
-
-
-@_public("layer")
-def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=None,
-                  use_input_stats=True, momentum=0.1, eps=1e-5):
-    n, c = input.shape[:2]
-    x = N.LayerNorm.apply(input.reshape(n, c, -1), None, None, axes=(2,), eps=eps).reshape(input.shape)
-    bshape = (1, c) + (1,) * (input.ndim - 2)
-    if weight is not None:
-        x = x * weight.reshape(bshape)
-    if bias is not None:
-        x = x + bias.reshape(bshape)
-    return x
+    return N.GroupNorm.apply(input, weight, bias, groups=num_groups, eps=eps)
 
 
 @_public("layer")
@@ -489,7 +491,8 @@ def dropout2d(input, p=0.5, training=True, inplace=False):
 class _Embedding(Node):
     _bw_name = "EmbeddingBackward0"
 
-    def forward(ctx, idx, w, padding_idx, scale_grad_by_freq=False):
+    # the indices are an attribute, not an input: PyTorch's node has one edge, to the weight
+    def forward(ctx, w, idx, padding_idx, scale_grad_by_freq=False):
         ctx.idx, ctx.w_shape, ctx.padding_idx = idx, w.shape, padding_idx
         ctx.scale_grad_by_freq = scale_grad_by_freq
         return w[idx]
@@ -505,7 +508,7 @@ class _Embedding(Node):
         if ctx.padding_idx is not None:
             from ..ops.indexing import IndexFillZero
             gw = IndexFillZero.apply(gw, index=(ctx.padding_idx,))
-        return None, gw
+        return gw
 
 
 @_public("layer")
@@ -530,7 +533,7 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, sca
         if big.any():
             w[rows[big]] *= (max_norm / (norms[big] + 1e-7))[:, None].astype(w.dtype)
             weight._record_inplace("embedding_renorm_")
-    return _Embedding.apply(Tensor._wrap(idx), weight, padding_idx=padding_idx,
+    return _Embedding.apply(weight, idx=idx, padding_idx=padding_idx,
                             scale_grad_by_freq=bool(scale_grad_by_freq))
 
 
@@ -745,8 +748,7 @@ def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", we
     reduction = _legacy_reduction(size_average, reduce, reduction)
     _check_same_size(input, target, "mse_loss")
     if weight is not None:
-        d = input - target
-        return _reduce(d * d * weight, reduction)
+        return _weighted(E.pow(input - target, 2), weight, input, reduction)
     if reduction not in ("none", "sum", "mean"):
         raise ValueError(f"{reduction} is not a valid value for reduction")
     return _MseLoss.apply(input, target, reduction=reduction)
@@ -781,47 +783,112 @@ class _MseLoss(Node):
         return (ga if need[0] else None), (-ga if need[1] else None)
 
 
+def _weighted(loss, weight, input, reduction):
+    """An elementwise loss times ``weight`` (input's size); ``mean`` is the weighted mean,
+    ``sum(w * loss) / sum(w)``, as PyTorch's mse_loss and l1_loss compute it."""
+    _check_weight(weight, input)
+    loss = loss * weight
+    if reduction == "mean":
+        return loss.sum() / weight.sum()
+    return _reduce(loss, reduction)
+
+
+def _check_weight(weight, input):
+    if tuple(weight.shape) != tuple(input.shape):
+        raise ValueError("Weights and input must have the same size.")
+
+
 @_public("loss")
 def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
+    """Mean absolute error (PyTorch records it as ``abs(input - target)`` and its reduction)."""
     reduction = _legacy_reduction(size_average, reduce, reduction)
     _check_same_size(input, target, "l1_loss")
     loss = E.abs(input - target)
     if weight is not None:
-        loss = loss * weight
+        return _weighted(loss, weight, input, reduction)
     return _reduce(loss, reduction)
+
+
+class _ClippedLoss(Node):
+    """Quadratic below ``width``, linear above, with its reduction: ``smooth_l1_loss``
+    (``0.5 d**2 / width`` or ``|d| - 0.5 width``) and ``huber_loss`` (``width`` times that).
+
+    The derivative is ``clamp(d / width, -1, 1)`` (times ``width`` for Huber): linear inside,
+    the sign outside; written with ops so it differentiates again.
+    """
+
+    _bw_name = "SmoothL1LossBackward0"
+    promote = True
+
+    def forward(ctx, a, b, reduction, width, huber=False):
+        ctx.saved = (a, b)
+        ctx.reduction, ctx.width, ctx.huber = reduction, width, huber
+        d = xp.abs(a - b)
+        if huber:
+            loss = xp.where(d < width, 0.5 * d * d, width * (d - 0.5 * width))
+        else:
+            loss = xp.where(d < width, 0.5 * d * d / width, d - 0.5 * width)
+        loss = loss.astype(xp.result_type(a, b), copy=False)
+        ctx.shape = loss.shape
+        return _reduced_array(loss, reduction)
+
+    def backward(ctx, g):
+        a, b = ctx.saved
+        w = ctx.width
+        g = _spread(g, ctx.reduction, ctx.shape)
+        slope = E.Clamp.apply((a - b) / w, lo=-1.0, hi=1.0)
+        ga = g * (slope * w if ctx.huber else slope)
+        need = ctx.needs_input_grad
+        return (ga if need[0] else None), (-ga if need[1] else None)
+
+
+class _HuberLoss(_ClippedLoss):
+    _bw_name = "HuberLossBackward0"
+
+
+def _reduced_array(loss, reduction):
+    """An elementwise loss array reduced as ``reduction`` says (0-d for mean and sum)."""
+    if reduction == "none":
+        return loss
+    return xp.asarray(loss.mean() if reduction == "mean" else loss.sum(), dtype=loss.dtype)
+
+
+def _spread(g, reduction, shape):
+    """The upstream gradient of a reduced loss handed back to each element."""
+    from ..ops.shape import expand_
+    if reduction == "none":
+        return g
+    n = math.prod(shape)
+    return expand_(g / n if reduction == "mean" else g, shape)
+
+
+def _check_reduction(reduction):
+    if reduction not in ("none", "sum", "mean"):
+        raise ValueError(f"{reduction} is not a valid value for reduction")
 
 
 @_public("loss")
 def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mean", beta=1.0):
-    """Quadratic below ``beta``, linear above (Huber divided by beta)."""
+    """Quadratic below ``beta``, linear above (Huber divided by beta); ``beta=0`` is L1."""
     reduction = _legacy_reduction(size_average, reduce, reduction)
     _check_same_size(input, target, "smooth_l1_loss")
     if beta < 0:
         raise RuntimeError("smooth_l1_loss does not support negative values for beta.")
-    d = E.abs(input - target)
     if beta == 0:
-        return _reduce(d, reduction)
-    loss = E.where(d < beta, d * d * (0.5 / beta), d - 0.5 * beta)
-    return _reduce(loss, reduction)
+        return _reduce(E.abs(input - target), reduction)
+    _check_reduction(reduction)
+    return _ClippedLoss.apply(input, target, reduction=reduction, width=float(beta))
 
 
 @_public("loss")
 def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
-    d = E.abs(input - target)
-    loss = E.where(d < delta, d * d * 0.5, (d - 0.5 * delta) * delta)
-    if weight is not None:
-        loss = loss * weight
-    return _reduce(loss, reduction)
-
-
-def _flatten_classes(input, target):
-    """(N, C, d1, ...) -> (N*d1*..., C) and target (N, d1, ...) -> (N*d1*...)."""
-    if input.ndim > 2:
-        c = input.shape[1]
-        perm = (0,) + tuple(range(2, input.ndim)) + (1,)
-        input = input.permute(*perm).reshape(-1, c)
-        target = target.reshape(-1) if target.ndim == len(perm) - 1 else target.permute(*perm).reshape(-1, c)
-    return input, target
+    """``0.5 d**2`` below ``delta``, ``delta (|d| - 0.5 delta)`` above, for ``d = input - target``."""
+    _check_reduction(reduction)
+    if weight is None:
+        return _HuberLoss.apply(input, target, reduction=reduction, width=float(delta), huber=True)
+    _check_weight(weight, input)
+    return _reduce(_HuberLoss.apply(input, target, reduction="none", width=float(delta), huber=True) * weight,
+                   reduction)
 
 
 @_public("loss")
@@ -835,6 +902,7 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
     unbatched = input.ndim == 1
     if unbatched and target.ndim == 1 and target.shape[0] != 1:
         raise ValueError(f"For 1D input, 1D target must have size 1, but got target size: {target.shape[0]}")
+    given = input
     if unbatched:
         input, target = input.unsqueeze(0), target.unsqueeze(0)
     if input.ndim == 2 and target.ndim != 1:
@@ -852,24 +920,28 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
     if weight is not None and tuple(weight.shape) != (c,):
         raise RuntimeError(f"weight tensor should be defined either for all {c} classes or no classes "
                            f"but got weight tensor of shape: {list(weight.shape)}")
-    out_shape = tuple(target.shape)
-    x, t = _flatten_classes(input, target)
-    c = x.shape[1]
-    tgt = t._data.astype(xp.int64)
+    tgt = target._data.astype(xp.int64)
     valid = tgt != ignore_index
     if ((tgt[valid] < 0) | (tgt[valid] >= c)).any():
         bad = int(tgt[valid][((tgt[valid] < 0) | (tgt[valid] >= c))][0])
         raise IndexError(f"Target {bad} is out of bounds.")
-    if reduction not in ("none", "sum", "mean"):
-        raise ValueError(f"{reduction} is not a valid value for reduction")
+    _check_reduction(reduction)
+    dt = input._data.dtype
     safe = xp.where(valid, tgt, 0)
-    w = xp.ones(c, dtype=x._data.dtype) if weight is None else weight._data.astype(x._data.dtype)
-    wi = xp.where(valid, w[safe], 0).astype(x._data.dtype)
-    loss = _NllLoss.apply(x, index=safe.reshape(-1, 1), wi=wi, reduction=reduction)
-    if reduction == "none":
-        if unbatched:
-            return loss.reshape(())
-        return loss if tuple(loss.shape) == out_shape else loss.reshape(out_shape)
+    w = xp.ones(c, dtype=dt) if weight is None else weight._data.astype(dt)
+    wi = xp.where(valid, w[safe], 0).astype(dt)
+    if unbatched:  # PyTorch's node takes the (C,) input itself
+        return _NllLoss.apply(given, index=safe.reshape(1), wi=wi.reshape(()), reduction=reduction, dim=0)
+    if input.ndim == 2:
+        return _NllLoss.apply(input, index=safe[:, None], wi=wi, reduction=reduction, dim=1)
+    # images (N, C, H, W) go to the 2-D kernel as they are; other ranks are viewed as 4-D
+    n = input.shape[0]
+    grid = input.shape[2:] if input.ndim == 4 else (input.shape[2], math.prod(input.shape[3:]))
+    x = input if input.ndim == 4 else S.View.apply(input, shape=(n, c) + tuple(grid))
+    loss = _NllLoss2D.apply(x, index=safe.reshape((n, 1) + tuple(grid)), wi=wi.reshape((n,) + tuple(grid)),
+                            reduction=reduction, dim=1)
+    if reduction == "none" and input.ndim != 4:
+        return S.View.apply(loss, shape=tuple(target.shape))
     return loss
 
 
@@ -885,14 +957,16 @@ def _check_target_shape(input, target):
 
 
 class _NllLoss(Node):
-    """``-w[t_i] * x[i, t_i]`` per row of (M, C) log-probabilities, then the reduction
-    (mean divides by the total weight of the non-ignored rows, as PyTorch does)."""
+    """``-w[t] * x[..., t, ...]`` picked along the class dim ``dim`` of log-probabilities, then
+    the reduction (mean divides by the total weight of the non-ignored targets, as PyTorch
+    does). ``index`` has x's shape with 1 on ``dim``; ``wi`` the per-target weights (0 where
+    ignored)."""
 
     _bw_name = "NllLossBackward0"
 
-    def forward(ctx, x, index, wi, reduction):
-        ctx.index, ctx.wi, ctx.reduction, ctx.x_shape = index, wi, reduction, x.shape
-        losses = -xp.take_along_axis(x, index, axis=1)[:, 0] * wi
+    def forward(ctx, x, index, wi, reduction, dim):
+        ctx.index, ctx.wi, ctx.reduction, ctx.x_shape, ctx.dim = index, wi, reduction, x.shape, dim
+        losses = -xp.take_along_axis(x, index, axis=dim).squeeze(dim) * wi
         if reduction == "none":
             return losses
         total = losses.sum()
@@ -900,13 +974,18 @@ class _NllLoss(Node):
 
     def backward(ctx, g):
         from ..ops.indexing import ScatterAlong
-        from ..ops.shape import expand_, reshape_
-        m = ctx.x_shape[0]
+        from ..ops.shape import expand_
         if ctx.reduction == "mean":
             g = g / ctx.wi.sum()
-        per_row = g if ctx.reduction == "none" else expand_(g, (m,))
-        per_row = reshape_(per_row * -ctx.wi, (m, 1))
-        return ScatterAlong.apply(per_row, index=ctx.index, dim=1, shape=ctx.x_shape)
+        per = g if ctx.reduction == "none" else expand_(g, ctx.wi.shape)
+        per = reshape_(per * -ctx.wi, ctx.index.shape)
+        return ScatterAlong.apply(per, index=ctx.index, dim=ctx.dim, shape=ctx.x_shape)
+
+
+class _NllLoss2D(_NllLoss):
+    """The same for (N, C, H, W) inputs: PyTorch's spatial kernel, with its own node name."""
+
+    _bw_name = "NllLoss2DBackward0"
 
 
 @_public("loss")
@@ -923,46 +1002,99 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     logp = R.log_softmax(input, cdim)
     c = input.shape[cdim]
     if target._data.dtype.kind == "f" and tuple(target.shape) == tuple(input.shape):
-        # class probabilities (as in PyTorch, only when the shapes match; otherwise indices)
-        y = target
-        if label_smoothing > 0:
-            y = y * (1 - label_smoothing) + label_smoothing / c
-        lp = logp
-        if weight is not None:
-            wshape = [1] * input.ndim
-            wshape[cdim] = c
-            lp = lp * weight.reshape(wshape)
-        loss = -(lp * y).sum(cdim)
-        if reduction == "mean":
-            n = input.shape[0] if input.ndim > 1 else 1
-            return loss.sum() / (input.numel() // c if input.ndim > 2 else n)
-        return _reduce(loss, reduction)
+        return _soft_cross_entropy(logp, target, weight, reduction, label_smoothing, cdim)
     nll = nll_loss(logp, target, weight, None, ignore_index, None, reduction)
     if label_smoothing == 0:
         return nll
-    # smoothing term: -sum_c w_c log p_c / C per sample, ignored samples zeroed
-    x, t = _flatten_classes(logp if input.ndim > 1 else logp.unsqueeze(0),
-                            target if input.ndim > 1 else target.unsqueeze(0))
-    tgt = t._data
-    valid = tgt != ignore_index
-    lp = x if weight is None else x * weight.reshape(1, c)
-    smooth = -(lp.sum(1)) * Tensor._wrap(valid.astype(x._data.dtype))
-    if reduction == "none":
-        smooth = smooth.reshape(tuple(target.shape))
-    elif reduction == "sum":
+    # the smoothing term, -sum_c w_c log p_c per target, zero where the target is ignored
+    lp = logp if weight is None else logp * weight.reshape([c if d == cdim else 1 for d in range(input.ndim)])
+    ignored = target._data == ignore_index
+    smooth = _ZeroWhere.apply(-lp.sum(cdim), mask=ignored)
+    if reduction == "sum":
         smooth = smooth.sum()
-    else:
+    elif reduction == "mean":
+        tgt = target._data
         if weight is not None:
-            denom = weight._data[xp.where(valid, tgt, 0)][valid].sum()
+            denom = weight._data[xp.where(tgt == ignore_index, 0, tgt)][tgt != ignore_index].sum()
         else:
-            denom = valid.sum()
-        smooth = smooth.sum() / Tensor._wrap(xp.asarray(denom, dtype=x._data.dtype))
-    return nll * (1 - label_smoothing) + smooth * (label_smoothing / c)
+            denom = (tgt != ignore_index).sum()
+        smooth = smooth.sum() / Tensor._wrap(xp.asarray(denom, dtype=input._data.dtype))
+    return _Scale.apply(nll, factor=1 - label_smoothing) + _Scale.apply(smooth, factor=label_smoothing / c)
+
+
+class _ZeroWhere(Node):
+    """``x.masked_fill(mask, 0)`` with the mask as an attribute (PyTorch's node has one edge)."""
+
+    _bw_name = "MaskedFillBackward0"
+
+    def forward(ctx, x, mask):
+        ctx.mask = mask
+        return xp.where(mask, xp.zeros((), x.dtype), x)
+
+    def backward(ctx, g):
+        return E.Where.apply(ctx.mask, 0.0, g) if isinstance(g, Tensor) else xp.where(ctx.mask, 0.0, g)
+
+
+class _Scale(Node):
+    """Multiply by a number: PyTorch's node for a scalar factor inside a composite op (one edge)."""
+
+    _bw_name = "MulBackward1"
+
+    def forward(ctx, x, factor):
+        ctx.factor = factor
+        return (x * factor).astype(x.dtype, copy=False)
+
+    def backward(ctx, g):
+        return g * ctx.factor
+
+
+class _DivideBy(Node):
+    """Divide by a number (one edge), as PyTorch records it inside composite ops."""
+
+    _bw_name = "DivBackward1"
+
+    def forward(ctx, x, divisor):
+        ctx.divisor = divisor
+        return (x / divisor).astype(x.dtype, copy=False)
+
+    def backward(ctx, g):
+        return g / ctx.divisor
+
+
+def _soft_cross_entropy(logp, target, weight, reduction, label_smoothing, cdim):
+    """Cross-entropy against class probabilities ``target`` (input's shape)."""
+    c = logp.shape[cdim]
+    if label_smoothing > 0:
+        target = target * (1 - label_smoothing) + label_smoothing / c
+    lp = logp
+    if weight is not None:
+        lp = lp * weight.reshape([c if d == cdim else 1 for d in range(logp.ndim)])
+    prod = lp * target
+    if reduction == "none":
+        return -prod.sum(cdim)
+    total = -prod.sum()
+    if reduction == "sum":
+        return total
+    _check_reduction(reduction)
+    return _DivideBy.apply(total, divisor=float(logp.shape[0] if logp.ndim > 1 else 1)
+                           if logp.ndim <= 2 else float(logp.numel() // c))
+
+
+def _not_differentiable(fn, **args):
+    for name, t in args.items():
+        if isinstance(t, Tensor) and t.requires_grad:
+            raise RuntimeError(f"The function '{fn}' is not differentiable with respect to argument "
+                               f"'{name}'. This input cannot have requires_grad True.")
+
+
+def _const(t, dtype):
+    """A weight's values as an array of the loss's dtype (None stays None)."""
+    return None if t is None else t._data.astype(dtype, copy=False)
 
 
 @_public("loss")
 def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None, reduction="mean"):
-    """``-(y log x + (1-y) log(1-x))`` with logs clamped at -100, as in PyTorch."""
+    """``-w (y log x + (1-y) log(1-x))`` with logs clamped at -100, as in PyTorch."""
     reduction = _legacy_reduction(size_average, reduce, reduction)
     if tuple(target.shape) != tuple(input.shape):
         raise ValueError(
@@ -971,29 +1103,37 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
     d = input._data
     if d.size and (d.min() < 0 or d.max() > 1):
         raise RuntimeError("all elements of input should be between 0 and 1")
-    loss = _BinaryCrossEntropy.apply(input, target)
-    if weight is not None:
-        loss = loss * weight
-    return _reduce(loss, reduction)
+    _not_differentiable("binary_cross_entropy", weight=weight)
+    _check_reduction(reduction)
+    return _BinaryCrossEntropy.apply(input, target, weight=_const(weight, d.dtype), reduction=reduction)
 
 
 _BCE_EPS = float(xp.float32(1e-12))
 
 
 class _BinaryCrossEntropy(Node):
-    """Elementwise BCE with PyTorch's clamped logs (>= -100) and its gradient
-    ``(x - y) / max(x (1 - x), 1e-12)``: finite at inputs of exactly 0 and 1."""
+    """BCE with PyTorch's clamped logs (>= -100), a constant weight and the reduction, as one
+    node; its gradient ``w (x - y) / max(x (1 - x), 1e-12)`` is finite at inputs of exactly 0 and 1."""
 
     _bw_name = "BinaryCrossEntropyBackward0"
 
-    def forward(ctx, x, y):
+    def forward(ctx, x, y, weight, reduction):
         ctx.saved = (x, y)
+        ctx.weight, ctx.reduction = weight, reduction
         with xp.errstate(divide="ignore"):
-            return -(y * xp.maximum(xp.log(x), -100.0) + (1 - y) * xp.maximum(xp.log(1 - x), -100.0))
+            loss = -(y * xp.maximum(xp.log(x), -100.0) + (1 - y) * xp.maximum(xp.log(1 - x), -100.0))
+        if weight is not None:
+            loss = loss * weight
+        loss = loss.astype(x.dtype, copy=False)
+        ctx.shape = loss.shape
+        return _reduced_array(loss, reduction)
 
     def backward(ctx, g):
         x, y = ctx.saved
         n = ctx.needs_input_grad
+        g = _spread(g, ctx.reduction, ctx.shape)
+        if ctx.weight is not None:
+            g = g * ctx.weight
         # PyTorch's EPSILON is the float literal 1e-12f, also for double
         gx = g * (x - y) / E.Clamp.apply((1 - x) * x, lo=_BCE_EPS) if n[0] else None
         gy = None
@@ -1007,27 +1147,84 @@ class _BinaryCrossEntropy(Node):
 @_public("loss")
 def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None, reduce=None,
                                      reduction="mean", pos_weight=None):
-    """BCE on logits without overflow: ``(1-y) x + (1 + (pw-1) y) softplus(-x)``."""
+    """BCE on logits without overflow: ``w ((1-y) x + (1 + (pw-1) y) softplus(-x))``, one node."""
     reduction = _legacy_reduction(size_average, reduce, reduction)
     if tuple(target.shape) != tuple(input.shape):
         raise ValueError(f"Target size ({target.shape}) must be the same as input size ({input.shape})")
-    sp = E.softplus(-input)
-    if pos_weight is not None:
-        loss = (1 - target) * input + (1 + (pos_weight - 1) * target) * sp
-    else:
-        loss = (1 - target) * input + sp
-    if weight is not None:
-        loss = loss * weight
-    return _reduce(loss, reduction)
+    _not_differentiable("binary_cross_entropy_with_logits", weight=weight, pos_weight=pos_weight)
+    _check_reduction(reduction)
+    dt = input._data.dtype
+    return _BinaryCrossEntropyWithLogits.apply(input, target, weight=_const(weight, dt),
+                                               pos_weight=_const(pos_weight, dt), reduction=reduction)
+
+
+def _softplus_neg(x):
+    """``log(1 + exp(-x))`` without overflow."""
+    return xp.logaddexp(0, -x)
+
+
+class _BinaryCrossEntropyWithLogits(Node):
+    """``w ((1 - y) x + l softplus(-x))`` with ``l = 1 + (pw - 1) y`` (``l = 1`` without
+    ``pos_weight``), then the reduction. d/dx is ``w ((1 - y) - l sigmoid(-x))``, d/dy is
+    ``w ((pw - 1) softplus(-x) - x)``; both written with ops, so they differentiate again."""
+
+    _bw_name = "BinaryCrossEntropyWithLogitsBackward0"
+    promote = True
+
+    def forward(ctx, x, y, weight, pos_weight, reduction):
+        ctx.saved = (x, y)
+        ctx.weight, ctx.pos_weight, ctx.reduction = weight, pos_weight, reduction
+        sp = _softplus_neg(x)
+        lw = 1 if pos_weight is None else 1 + (pos_weight - 1) * y
+        loss = (1 - y) * x + lw * sp
+        if weight is not None:
+            loss = loss * weight
+        loss = loss.astype(xp.result_type(x, y), copy=False)
+        ctx.shape = loss.shape
+        return _reduced_array(loss, reduction)
+
+    def backward(ctx, g):
+        x, y = ctx.saved
+        n = ctx.needs_input_grad
+        pw = ctx.pos_weight
+        g = _spread(g, ctx.reduction, ctx.shape)
+        if ctx.weight is not None:
+            g = g * ctx.weight
+        gx = gy = None
+        if n[0]:
+            lw = 1 if pw is None else 1 + (pw - 1) * y
+            gx = g * ((1 - y) - lw * E.Sigmoid.apply(-x))
+        if len(n) > 1 and n[1]:
+            gy = g * -x if pw is None else g * ((pw - 1) * E.Softplus.apply(-x) - x)
+        return gx, gy
 
 
 @_public("loss")
 def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_target=False):
+    """Pointwise ``target * (log(target) - input)`` (``exp(t) (t - input)`` with ``log_target``)."""
     reduction = _legacy_reduction(size_average, reduce, reduction)
     if log_target:
         loss = E.exp(target) * (target - input)
     else:
-        loss = E.where(target > 0, target * (E.log(E.clamp(target, min=1e-45)) - input), target * 0)
+        loss = _xlogy_self(target) - target * input
     if reduction == "batchmean":
         return loss.sum() / input.shape[0]
     return _reduce(loss, reduction)
+
+
+def _xlogy_self(t):
+    """``t log t`` (0 where t is 0), PyTorch's first term of kl_div: a constant unless t needs grad."""
+    if not t.requires_grad:
+        a = t._data
+        with xp.errstate(divide="ignore", invalid="ignore"):
+            return Tensor._wrap(xp.where(a == 0, 0, a * xp.log(a)).astype(a.dtype, copy=False))
+    try:
+        from ..ops.special import xlogy
+    except ImportError:  # composed where torch.special is not there
+        return E.where(t == 0, t * 0, t * E.log(t))
+    return xlogy(t, t)
+
+
+from ._attention import multi_head_attention_forward, scaled_dot_product_attention  # noqa: E402,F401
+from ._functional_spatial import (conv3d, ctc_loss, embedding_bag, fold, instance_norm,  # noqa: E402,F401
+                                  interpolate, pixel_shuffle, pixel_unshuffle, unfold, upsample)

@@ -8,3 +8,7 @@
 - ``inplace``: how in-place methods rewrite the graph
 """
 from . import elementwise, indexing, inplace, linalg, reduction, shape  # noqa: F401
+from . import decomposition  # noqa: F401  (linalg: inv, solve, svd, qr, eigh... issue 15)
+from . import recurrent  # noqa: F401
+from . import special  # noqa: F401
+from . import matrix, sorting  # noqa: F401

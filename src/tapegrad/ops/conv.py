@@ -8,10 +8,14 @@ and multiplies by the weight matrix. Three ops close under differentiation:
     gx = conv_input_grad(gy, W) d/dgy -> conv(ggx, W)              d/dW -> conv_weight_grad(ggx, gy)
     gW = conv_weight_grad(x, gy) d/dx -> conv_input_grad(gy, ggW)  d/dgy -> conv(x, ggW)
 
-so ``create_graph=True`` works through convolutions. Pooling reuses the same
-strided windows.
+so ``create_graph=True`` works through convolutions. The same three nodes run 3-D
+convolutions (a 5-D weight) through the rank-generic kernels ``convnd_*``. Pooling reuses
+the same strided windows.
 """
 from __future__ import annotations
+
+import itertools
+import math
 
 from .. import backend as B
 from ..autograd.graph import Node
@@ -113,6 +117,94 @@ def conv2d_weight_grad_array(x, gy, w_shape, stride, pads, dil, groups):
     return xp.matmul(g2, cols).reshape(o, cg, kh, kw)
 
 
+# --------------------------------------------------------------------------- any spatial rank
+def _pad_nd(x, pads):
+    """Zero-pad the trailing dims by ``pads = (lo0, hi0, lo1, hi1, ...)``."""
+    if not any(pads):
+        return x
+    rank = len(pads) // 2
+    widths = [(0, 0)] * (x.ndim - rank) + [(pads[2 * i], pads[2 * i + 1]) for i in range(rank)]
+    return xp.pad(x, widths)
+
+
+def _out_sizes(spatial, k, stride, pads, dil):
+    return tuple(out_size(n, kk, s, pads[2 * i], pads[2 * i + 1], d)
+                 for i, (n, kk, s, d) in enumerate(zip(spatial, k, stride, dil, strict=True)))
+
+
+def _offsets(k, dil, stride, osz):
+    """For each kernel offset, the slices of the padded input that it meets (one per output)."""
+    for off in itertools.product(*(range(kk) for kk in k)):
+        yield tuple(slice(o * d, o * d + s * (n - 1) + 1, s)
+                    for o, d, s, n in zip(off, dil, stride, osz, strict=True))
+
+
+def _cols_nd(x, k, stride, pads, dil, osz):
+    """(N, C, prod(k), prod(osz)): every receptive field, one block copy per kernel offset
+    (copies of large strided blocks, rather than one gather of small ones)."""
+    n, c = x.shape[:2]
+    xpd = _pad_nd(x, pads)
+    cols = xp.empty((n, c, math.prod(k)) + osz, dtype=x.dtype)
+    for i, where in enumerate(_offsets(k, dil, stride, osz)):
+        cols[:, :, i] = xpd[(slice(None), slice(None)) + where]
+    return cols.reshape(n, c, math.prod(k), -1)
+
+
+def convnd_array(x, w, stride, pads, dil, groups):
+    n, o = x.shape[0], w.shape[0]
+    osz = _out_sizes(x.shape[2:], w.shape[2:], stride, pads, dil)
+    cols = _cols_nd(x, w.shape[2:], stride, pads, dil, osz).reshape(n, groups, -1, math.prod(osz))
+    out = xp.matmul(w.reshape(groups, o // groups, -1), cols)  # (N, g, Og, P)
+    return out.reshape((n, o) + osz)
+
+
+def convnd_input_grad_array(gy, w, x_shape, stride, pads, dil, groups):
+    """Gradient of an N-d convolution w.r.t. its input: weight^T times gy, summed back (col2im)."""
+    n, c = x_shape[:2]
+    o, cg = w.shape[:2]
+    k = tuple(w.shape[2:])
+    osz = tuple(gy.shape[2:])
+    wm = w.reshape(groups, o // groups, -1).transpose(0, 2, 1)  # (g, Cg*K, Og)
+    dcols = xp.matmul(wm, gy.reshape(n, groups, o // groups, -1)).reshape((n, c, math.prod(k)) + osz)
+    padded = tuple(x_shape[2 + i] + pads[2 * i] + pads[2 * i + 1] for i in range(len(k)))
+    dxp = xp.zeros((n, c) + padded, dtype=dcols.dtype)
+    for i, where in enumerate(_offsets(k, dil, stride, osz)):
+        dxp[(slice(None), slice(None)) + where] += dcols[:, :, i]
+    crop = tuple(slice(pads[2 * i], pads[2 * i] + x_shape[2 + i]) for i in range(len(k)))
+    return dxp[(slice(None),) * 2 + crop]
+
+
+def convnd_weight_grad_array(x, gy, w_shape, stride, pads, dil, groups):
+    n, o = x.shape[0], w_shape[0]
+    osz = tuple(gy.shape[2:])
+    cols = _cols_nd(x, w_shape[2:], stride, pads, dil, osz).reshape(n, groups, -1, math.prod(osz))
+    g2 = gy.reshape(n, groups, o // groups, -1)
+    return xp.matmul(g2, cols.transpose(0, 1, 3, 2)).sum(axis=0).reshape(w_shape)
+
+
+def _conv(x, w, stride, pads, dil, groups):
+    f = conv2d_array if w.ndim == 4 else convnd_array
+    return f(x, w, stride, pads, dil, groups)
+
+
+def _conv_input_grad(gy, w, x_shape, stride, pads, dil, groups):
+    f = conv2d_input_grad_array if w.ndim == 4 else convnd_input_grad_array
+    return f(gy, w, x_shape, stride, pads, dil, groups)
+
+
+def _conv_weight_grad(x, gy, w_shape, stride, pads, dil, groups):
+    f = conv2d_weight_grad_array if len(w_shape) == 4 else convnd_weight_grad_array
+    return f(x, gy, w_shape, stride, pads, dil, groups)
+
+
+def _bias_shape(ndim):
+    return (1, -1) + (1,) * (ndim - 2)
+
+
+def _bias_dims(ndim):
+    return (0,) + tuple(range(2, ndim))
+
+
 # =========================================================================== conv ops
 class Conv2d(Node):
     _bw_name = "ConvolutionBackward0"
@@ -125,9 +217,9 @@ class Conv2d(Node):
             # (a frozen backbone keeps no activations for weight gradients).
             ctx.saved = (x if n[1] else None, w if n[0] else None)
             ctx.x_shape, ctx.w_shape = x.shape, w.shape
-        out = conv2d_array(x, w, stride, pads, dil, groups)
+        out = _conv(x, w, stride, pads, dil, groups)
         if b is not None:
-            out = out + b.reshape(1, -1, 1, 1)
+            out = out + b.reshape(_bias_shape(out.ndim))
         return out
 
     def backward(ctx, gy):
@@ -139,7 +231,7 @@ class Conv2d(Node):
         gb = None
         if len(n) > 2 and n[2]:
             from .reduction import SumDim
-            gb = SumDim.apply(gy, dims=(0, 2, 3), keepdim=False)
+            gb = SumDim.apply(gy, dims=_bias_dims(len(gy.shape)), keepdim=False)
         return gx, gw, gb
 
 
@@ -152,7 +244,7 @@ class Conv2dInputGrad(Node):
         if n:
             ctx.saved = (gy if n[1] else None, w if n[0] else None)
             ctx.w_shape = w.shape
-        return conv2d_input_grad_array(gy, w, x_shape, *cfg)
+        return _conv_input_grad(gy, w, x_shape, *cfg)
 
     def backward(ctx, ggx):
         gy, w = ctx.saved
@@ -172,7 +264,7 @@ class Conv2dWeightGrad(Node):
         if n:
             ctx.saved = (x if n[1] else None, gy if n[0] else None)
             ctx.x_shape = x.shape
-        return conv2d_weight_grad_array(x, gy, w_shape, *cfg)
+        return _conv_weight_grad(x, gy, w_shape, *cfg)
 
     def backward(ctx, ggw):
         x, gy = ctx.saved

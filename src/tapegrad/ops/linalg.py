@@ -246,7 +246,40 @@ def outer(input, vec2):
     return input.reshape(-1, 1) * vec2.reshape(1, -1)
 
 
-@op("linalg")
+class Addmm(Node):
+    """``beta * c + alpha * (a @ b)`` as one node whose edges are (c, a, b), PyTorch's order
+    (so a ``Linear`` layer's bias is the first edge of its ``AddmmBackward0``). ``c``
+    broadcasts to the product's shape; the engine sums its gradient back."""
+
+    def forward(ctx, c, a, b, beta=1, alpha=1):
+        n = ctx.needs_input_grad
+        if n:
+            ctx.saved = (a if n[2] else None, b if n[1] else None)
+        ctx.beta, ctx.alpha = beta, alpha
+        out = xp.matmul(a, b)
+        if alpha != 1:
+            out *= alpha
+        if beta == 0:  # PyTorch ignores input then: its nan and inf do not propagate
+            return xp.broadcast_to(out, xp.broadcast_shapes(out.shape, c.shape)).copy()
+        out += c if beta == 1 else beta * c
+        return out
+
+    def backward(ctx, g):
+        a, b = ctx.saved
+        n = ctx.needs_input_grad
+        beta, alpha = ctx.beta, ctx.alpha
+        gc = (g if beta == 1 else g * beta) if n[0] else None
+        ga = gb = None
+        if n[1]:
+            ga = _mm(g, mT_(b))
+            ga = ga if alpha == 1 else ga * alpha
+        if n[2]:
+            gb = _mm(mT_(a), g)
+            gb = gb if alpha == 1 else gb * alpha
+        return gc, ga, gb
+
+
+@op("linalg", nodes=(Addmm,))
 def addmm(input, mat1, mat2, *, beta=1, alpha=1):
     """``beta * input + alpha * (mat1 @ mat2)``; the three must share one dtype."""
     for name, t, pos in (("input", input, 1), ("mat1", mat1, 2), ("mat2", mat2, 3)):
@@ -255,10 +288,26 @@ def addmm(input, mat1, mat2, *, beta=1, alpha=1):
     if mat1.ndim != 2 or mat2.ndim != 2:
         raise RuntimeError(f"{'mat1' if mat1.ndim != 2 else 'mat2'} must be a matrix, got "
                            f"{mat1.ndim if mat1.ndim != 2 else mat2.ndim}-D tensor")
-    out = matmul(mat1, mat2)
-    if alpha != 1:
-        out = out * alpha
-    return out + (input if beta == 1 else input * beta)
+    err = _shape_error(mat1._data, mat2._data)
+    if err is not None:
+        raise err
+    _check_expands(input, (mat1.shape[0], mat2.shape[1]))
+    return Addmm.apply(input, mat1, mat2, beta=beta, alpha=alpha)
+
+
+def _check_expands(input, shape):
+    """PyTorch's errors when addmm's ``input`` does not broadcast to the product's ``shape``."""
+    have = tuple(input.shape)
+    if len(have) > len(shape):
+        raise RuntimeError(f"expand(torch.{input.type()[6:]}{{{list(have)}}}, size={list(shape)}): the "
+                           f"number of sizes provided ({len(shape)}) must be greater or equal to the "
+                           f"number of dimensions in the tensor ({len(have)})")
+    for i in range(len(shape) - 1, len(shape) - len(have) - 1, -1):
+        h = have[i - len(shape) + len(have)]
+        if h != 1 and h != shape[i]:
+            raise RuntimeError(f"The expanded size of the tensor ({shape[i]}) must match the existing size "
+                               f"({h}) at non-singleton dimension {i}.  Target sizes: {list(shape)}.  "
+                               f"Tensor sizes: {list(have)}")
 
 
 def check_addmm_dtypes(input, mat1, mat2):

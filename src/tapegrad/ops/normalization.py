@@ -1,4 +1,4 @@
-"""Normalisation ops: batch norm (training statistics) and layer norm, fused.
+"""Normalisation ops: batch norm (batch or running statistics), layer norm and group norm, fused.
 
 The forward computes statistics once; the backward uses the closed-form
 gradient. Under ``create_graph`` the backward instead re-runs the forward as
@@ -35,8 +35,21 @@ def _recompute_grads(fn, inputs, g):
     return tuple(next(it) if isinstance(i, Tensor) and i.requires_grad else None for i in inputs)
 
 
+def _channel_shape(x, axes):
+    """The shape that lines a per-channel vector up with ``x``: 1 on each reduced axis."""
+    return tuple(1 if i in axes else n for i, n in enumerate(x.shape))
+
+
+def _per_channel(v, shape):
+    """A per-channel weight/bias (array or tensor) reshaped to broadcast against the input."""
+    if v is None:
+        return None
+    return v.reshape(shape) if B.is_array(v) else v.reshape(*shape)
+
+
 class BatchNorm(Node):
-    """Normalise with the batch's statistics over ``axes``; w/b have the broadcast shape."""
+    """Normalise with the batch's statistics over ``axes``; w and b are per channel, ``(C,)``
+    (PyTorch's node takes them so, and the graph has no view between a parameter and it)."""
 
     _bw_name = "NativeBatchNormBackward0"
 
@@ -45,10 +58,12 @@ class BatchNorm(Node):
         xc = x - mean
         var = (xc * xc).mean(axis=axes, keepdims=True)
         invstd = 1.0 / xp.sqrt(var + eps)
-        xhat = xc * invstd
-        out = xhat * w if w is not None else xhat
+        shape = _channel_shape(x, axes)
+        out = xc * invstd
+        if w is not None:
+            out *= w.reshape(shape)
         if b is not None:
-            out = out + b
+            out += b.reshape(shape)
         ctx.axes, ctx.eps = axes, eps
         ctx.mean, ctx.invstd = mean, invstd
         # NOTE: saves the input, not the output: a following in-place ReLU may overwrite it
@@ -60,8 +75,11 @@ class BatchNorm(Node):
         x, w, b = ctx.saved
         axes = ctx.axes
         n = ctx.needs_input_grad
+        shape = _channel_shape(x, axes)
         if isinstance(g, Tensor):
-            return _recompute_grads(lambda x_, w_, b_: _bn_composite(x_, w_, b_, axes, ctx.eps), (x, w, b), g)
+            return _recompute_grads(
+                lambda x_, w_, b_: _bn_composite(x_, _per_channel(w_, shape), _per_channel(b_, shape),
+                                                 axes, ctx.eps), (x, w, b), g)
         m = 1
         for a in axes:
             m *= x.shape[a]
@@ -70,12 +88,57 @@ class BatchNorm(Node):
         gxhat_sum = (g * xhat).sum(axis=axes, keepdims=True)
         gx = gw = gb = None
         if n[0]:
-            scale = ctx.invstd * (w if w is not None else 1.0) / m
+            scale = ctx.invstd * (w.reshape(shape) if w is not None else 1.0) / m
             gx = scale * (m * g - gsum - xhat * gxhat_sum)
         if len(n) > 1 and n[1]:
-            gw = gxhat_sum
+            gw = gxhat_sum.reshape(w.shape)
         if len(n) > 2 and n[2]:
-            gb = gsum
+            gb = gsum.reshape(b.shape)
+        return gx, gw, gb
+
+
+def _affine_composite(x, w, b, mean, invstd):
+    y = (x - mean) * invstd
+    if w is not None:
+        y = y * w
+    if b is not None:
+        y = y + b
+    return y
+
+
+class BatchNormStats(Node):
+    """Normalise with given statistics (evaluation mode): ``(x - mean) * invstd * w + b``,
+    with ``mean``/``invstd`` constants shaped to broadcast and w, b per channel."""
+
+    _bw_name = "NativeBatchNormBackward0"
+
+    def forward(ctx, x, w, b, mean, invstd, axes):
+        shape = mean.shape
+        out = (x - mean) * invstd
+        if w is not None:
+            out *= w.reshape(shape)
+        if b is not None:
+            out += b.reshape(shape)
+        ctx.mean, ctx.invstd, ctx.axes = mean, invstd, axes
+        ctx.saved = (x, w, b)
+        return out.astype(x.dtype, copy=False)
+
+    def backward(ctx, g):
+        x, w, b = ctx.saved
+        n = ctx.needs_input_grad
+        mean, invstd, axes = ctx.mean, ctx.invstd, ctx.axes
+        shape = mean.shape
+        if isinstance(g, Tensor):
+            return _recompute_grads(
+                lambda x_, w_, b_: _affine_composite(x_, _per_channel(w_, shape), _per_channel(b_, shape),
+                                                     Tensor._wrap(mean), Tensor._wrap(invstd)), (x, w, b), g)
+        gx = gw = gb = None
+        if n[0]:
+            gx = g * (invstd * w.reshape(shape) if w is not None else invstd)
+        if len(n) > 1 and n[1]:
+            gw = (g * ((x - mean) * invstd)).sum(axis=axes).reshape(w.shape)
+        if len(n) > 2 and n[2]:
+            gb = g.sum(axis=axes).reshape(b.shape)
         return gx, gw, gb
 
 
@@ -87,7 +150,18 @@ class LayerNorm(Node):
     _bw_name = "NativeLayerNormBackward0"
 
     def forward(ctx, x, w, b, axes, eps):
-        return BatchNorm.forward(ctx, x, w, b, axes, eps)
+        mean = x.mean(axis=axes, keepdims=True)
+        xc = x - mean
+        invstd = 1.0 / xp.sqrt((xc * xc).mean(axis=axes, keepdims=True) + eps)
+        out = xc * invstd
+        if w is not None:  # w and b have the normalised trailing shape: they broadcast as they are
+            out *= w
+        if b is not None:
+            out += b
+        ctx.axes, ctx.eps = axes, eps
+        ctx.mean, ctx.invstd = mean, invstd
+        ctx.saved = (x, w, b)
+        return out
 
     def backward(ctx, g):
         x, w, b = ctx.saved
@@ -111,4 +185,63 @@ class LayerNorm(Node):
             gw = (g * xhat).sum(axis=lead) if lead else g * xhat
         if len(n) > 2 and n[2]:
             gb = g.sum(axis=lead) if lead else g
+        return gx, gw, gb
+
+
+def _gn_composite(x, w, b, groups, eps):
+    n = x.shape[0]
+    xr = x.reshape(n, groups, -1)
+    mean = xr.mean(dim=2, keepdim=True)
+    var = ((xr - mean) ** 2).mean(dim=2, keepdim=True)
+    y = ((xr - mean) * (var + eps).rsqrt()).reshape(*x.shape)
+    shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
+    return _affine_composite(y, _per_channel(w, shape), _per_channel(b, shape), 0.0, 1.0)
+
+
+class GroupNorm(Node):
+    """Normalise each sample over groups of channels (and all positions); w, b per channel.
+
+    ``x`` is ``(N, C, *)``; the statistics are over ``(C // groups) * prod(*)`` values each.
+    """
+
+    _bw_name = "NativeGroupNormBackward0"
+
+    def forward(ctx, x, w, b, groups, eps):
+        n = x.shape[0]
+        xr = x.reshape(n, groups, -1)
+        mean = xr.mean(axis=2, keepdims=True)
+        xc = xr - mean
+        invstd = 1.0 / xp.sqrt((xc * xc).mean(axis=2, keepdims=True) + eps)
+        out = (xc * invstd).reshape(x.shape)
+        shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
+        if w is not None:
+            out = out * w.reshape(shape)
+        if b is not None:
+            out = out + b.reshape(shape)
+        ctx.groups, ctx.eps, ctx.mean, ctx.invstd = groups, eps, mean, invstd
+        ctx.saved = (x, w, b)
+        return out.astype(x.dtype, copy=False)
+
+    def backward(ctx, g):
+        x, w, b = ctx.saved
+        need = ctx.needs_input_grad
+        if isinstance(g, Tensor):
+            return _recompute_grads(lambda x_, w_, b_: _gn_composite(x_, w_, b_, ctx.groups, ctx.eps),
+                                    (x, w, b), g)
+        n, groups = x.shape[0], ctx.groups
+        shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
+        others = (0,) + tuple(range(2, x.ndim))
+        xhat = ((x.reshape(n, groups, -1) - ctx.mean) * ctx.invstd).reshape(x.shape)
+        gx = gw = gb = None
+        if need[0]:
+            gxhat = (g * w.reshape(shape) if w is not None else g).reshape(n, groups, -1)
+            xh = xhat.reshape(n, groups, -1)
+            m = xh.shape[2]
+            s1 = gxhat.sum(axis=2, keepdims=True)
+            s2 = (gxhat * xh).sum(axis=2, keepdims=True)
+            gx = (ctx.invstd / m * (m * gxhat - s1 - xh * s2)).reshape(x.shape)
+        if len(need) > 1 and need[1]:
+            gw = (g * xhat).sum(axis=others).reshape(w.shape)
+        if len(need) > 2 and need[2]:
+            gb = g.sum(axis=others).reshape(b.shape)
         return gx, gw, gb

@@ -1,4 +1,4 @@
-"""Convolution layers: ``Conv1d``, ``Conv2d`` and ``ConvTranspose2d``.
+"""Convolution layers: ``Conv1d``, ``Conv2d``, ``Conv3d`` and ``ConvTranspose2d``.
 
 The three differ only in data: the spatial rank, whether the weight is laid out for a
 transposed convolution, and which ``nn.functional`` function runs. ``_ConvNd`` holds
@@ -145,6 +145,18 @@ class Conv1d(_ConvNd):
 
     _rank = 1
     _function = staticmethod(F.conv1d)
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
+                 bias=True, padding_mode="zeros", device=None, dtype=None):
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
+                         padding_mode, device, dtype)
+
+
+class Conv3d(_ConvNd):
+    """3-D convolution: (N, C_in, D, H, W) or (C_in, D, H, W) -> (N, C_out, D_out, H_out, W_out)."""
+
+    _rank = 3
+    _function = staticmethod(F.conv3d)
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
                  bias=True, padding_mode="zeros", device=None, dtype=None):

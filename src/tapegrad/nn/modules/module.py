@@ -411,7 +411,7 @@ class Module:
         check_device("cuda")
 
     def type(self, dst_type: dtype) -> Self:
-        return self.to(dst_type)
+        return self.to(getattr(dst_type, "dtype", dst_type))  # a dtype or a legacy class (DoubleTensor)
 
     def share_memory(self) -> Self:
         return self

@@ -1,4 +1,4 @@
-"""``Embedding``: a trainable lookup table indexed by integer tensors."""
+"""``Embedding`` and ``EmbeddingBag``: trainable lookup tables indexed by integer tensors."""
 from __future__ import annotations
 
 from ... import creation
@@ -6,7 +6,7 @@ from ...autograd.grad_mode import no_grad
 from .. import functional as F
 from .. import init
 from ..parameter import Parameter
-from .module import Module
+from .module import Module, _set_attributes
 
 
 def _resolve_padding_idx(padding_idx, num_embeddings):
@@ -89,3 +89,70 @@ class Embedding(Module):
         rows, dim = embeddings.shape
         return cls(num_embeddings=rows, embedding_dim=dim, _weight=embeddings, _freeze=freeze,
                    padding_idx=padding_idx, **kwargs)
+
+
+_BAG_OPTIONS = ("max_norm", "norm_type", "scale_grad_by_freq", "mode", "sparse", "include_last_offset",
+                "padding_idx")
+
+
+class EmbeddingBag(Module):
+    """Sums, means or maxima of bags of rows of ``weight`` (num_embeddings, embedding_dim).
+
+    ``forward(input, offsets=None, per_sample_weights=None)``: input (B, L), or 1-D with ``offsets``
+    marking where each bag starts; output (B, embedding_dim). The table starts as N(0, 1) draws
+    (``padding_idx``'s row zero) unless ``_weight`` is given.
+
+    >>> EmbeddingBag(10, 3)(tapegrad.tensor([[1, 2], [4, 9]])).shape
+    torch.Size([2, 3])
+    """
+
+    def __init__(self, num_embeddings, embedding_dim, max_norm=None, norm_type=2.0, scale_grad_by_freq=False,
+                 mode="mean", sparse=False, _weight=None, include_last_offset=False, padding_idx=None,
+                 device=None, dtype=None):
+        super().__init__()
+        if padding_idx is not None and not -num_embeddings <= padding_idx < num_embeddings:
+            raise AssertionError("padding_idx must be within num_embeddings")
+        shape = (num_embeddings, embedding_dim)
+        _set_attributes(self, num_embeddings=num_embeddings, embedding_dim=embedding_dim, max_norm=max_norm,
+                        norm_type=norm_type, scale_grad_by_freq=scale_grad_by_freq,
+                        padding_idx=_resolve_padding_idx(padding_idx, num_embeddings))
+        if _weight is not None and list(_weight.shape) != list(shape):
+            raise AssertionError("Shape of weight does not match num_embeddings and embedding_dim")
+        table = creation.empty(*shape, dtype=dtype, device=device) if _weight is None else _weight
+        self.weight = Parameter(table)
+        _set_attributes(self, mode=mode, sparse=sparse, include_last_offset=include_last_offset)
+        if _weight is None:
+            self.reset_parameters()
+
+    def reset_parameters(self):
+        """N(0, 1) rows, the padding row zero."""
+        init.normal_(self.weight)
+        if self.padding_idx is not None:
+            with no_grad():
+                self.weight[self.padding_idx] = 0.0
+
+    def forward(self, input, offsets=None, per_sample_weights=None):
+        options = {k: getattr(self, k) for k in _BAG_OPTIONS}
+        return F.embedding_bag(input, self.weight, offsets, per_sample_weights=per_sample_weights, **options)
+
+    def extra_repr(self):
+        parts = [f"{self.num_embeddings}, {self.embedding_dim}"]
+        optional = (("max_norm", None), ("norm_type", 2), ("scale_grad_by_freq", False))
+        parts += [f"{name}={getattr(self, name)}" for name, default in optional
+                  if getattr(self, name) != default]
+        parts.append(f"mode={self.mode!r}")
+        if self.padding_idx is not None:
+            parts.append(f"padding_idx={self.padding_idx}")
+        return ", ".join(parts)
+
+    @classmethod
+    def from_pretrained(cls, embeddings, freeze=True, max_norm=None, norm_type=2.0, scale_grad_by_freq=False,
+                        mode="mean", sparse=False, include_last_offset=False, padding_idx=None):
+        """An EmbeddingBag whose table is ``embeddings`` (2-D); frozen unless ``freeze=False``."""
+        assert embeddings.dim() == 2, "Embeddings parameter is expected to be 2-dimensional"
+        options = dict(max_norm=max_norm, norm_type=norm_type, scale_grad_by_freq=scale_grad_by_freq,
+                       mode=mode, sparse=sparse, include_last_offset=include_last_offset,
+                       padding_idx=padding_idx)
+        bag = cls(*embeddings.shape, _weight=embeddings, **options)
+        bag.weight.requires_grad_(not freeze)
+        return bag

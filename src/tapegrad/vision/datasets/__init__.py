@@ -8,11 +8,12 @@ NumPy arrays otherwise; tapegrad's transforms accept both.
 """
 from .cifar import CIFAR10, CIFAR100
 from .digits import Digits
+from .fakedata import FakeData
 from .folder import IMG_EXTENSIONS, DatasetFolder, ImageFolder, default_loader
 from .mnist import KMNIST, MNIST, FashionMNIST
 from .vision import StandardTransform, VisionDataset
 
 __all__ = [
-    "CIFAR10", "CIFAR100", "DatasetFolder", "Digits", "FashionMNIST", "IMG_EXTENSIONS",
+    "CIFAR10", "CIFAR100", "DatasetFolder", "Digits", "FakeData", "FashionMNIST", "IMG_EXTENSIONS",
     "ImageFolder", "KMNIST", "MNIST", "StandardTransform", "VisionDataset", "default_loader",
 ]
