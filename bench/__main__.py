@@ -96,8 +96,9 @@ def _run(args, workloads) -> int:  # noqa: C901 - the report's sections, one aft
     print(f"python {env['python']} | numpy {env['numpy']} ({env['numpy_blas']}) | "
           f"tapegrad {env['tapegrad']}")
     if torch_error is None:
-        print(f"torch {env['torch']} | torch.get_num_threads() = {threads} (pinned"
-              f"{', --torch-threads' if args.torch_threads else ', its default'}) | "
+        how = ("its default, in its own process" if children else
+               "pinned, --torch-threads" if args.torch_threads else "pinned, its default")
+        print(f"torch {env['torch']} | torch.get_num_threads() = {threads} ({how}) | "
               f"interop threads {env['torch_interop_threads']}")
     else:
         print(f"torch: not timed ({torch_error})")

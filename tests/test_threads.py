@@ -110,3 +110,51 @@ def test_interop_threads_can_be_set_once_like_torch():
             "except RuntimeError as e:\n    err = str(e)\n"
             "print(json.dumps([{m}.get_num_interop_threads(), err]))")
     assert _run(code.format(m="tapegrad")) == _run(code.format(m="torch"))
+
+
+# --------------------------------------------------------------- under contention
+@pytest.fixture
+def adaptive(monkeypatch):
+    state = _threads._adaptive
+    monkeypatch.setattr(state, "enabled", True)
+    monkeypatch.setattr(state, "last", None)
+    monkeypatch.setattr(state, "current", 2)
+    monkeypatch.setattr(_threads, "get_num_threads", lambda: 2)
+    sizes = []
+    monkeypatch.setattr(_threads, "_limit_blas", sizes.append)
+    return sizes
+
+
+def test_the_pool_shrinks_while_another_process_keeps_a_core_busy(adaptive):
+    assert _threads.adapt(now=0.0, busy=100.0, own=10.0) is None      # first look: a baseline
+    # 2 s later the machine was busy 4 CPU-seconds, 2 of them ours: another process used a core
+    assert _threads.adapt(now=2.0, busy=104.0, own=12.0) == 1
+    assert adaptive == [1]
+    # and grows back when the other process is gone
+    assert _threads.adapt(now=4.0, busy=106.0, own=14.0) == 2
+    assert adaptive == [1, 2]
+
+
+def test_the_machine_is_looked_at_only_every_few_seconds(adaptive):
+    _threads.adapt(now=0.0, busy=100.0, own=10.0)
+    assert _threads.adapt(now=0.5, busy=101.0, own=10.0) is None
+    assert adaptive == []
+
+
+def test_a_count_the_user_chose_stands(restore_threads):
+    tapegrad.set_num_threads(2)
+    assert not _threads._adaptive.enabled
+    assert _threads.adapt() is None
+
+
+def test_adaptive_sizing_can_be_turned_off():
+    code = ("import json, tapegrad; from tapegrad import _threads; "
+            "print(json.dumps(_threads._adaptive.enabled))")
+    assert _run(code, env={"TAPEGRAD_ADAPTIVE_THREADS": "0"}) is False
+    assert _run(code, env={"OMP_NUM_THREADS": "2"}) is False
+
+
+def test_machine_busy_time_is_read_from_proc_stat(tmp_path):
+    stat = tmp_path / "stat"
+    stat.write_text("cpu  100 0 50 1000 20 0 10 0 0 0\ncpu0 50 0 25 500 10 0 5 0 0 0\n")
+    assert _threads._machine_busy_seconds(str(stat)) == pytest.approx(160 / os.sysconf("SC_CLK_TCK"))

@@ -12,6 +12,16 @@ bounded by the cgroup CPU quota (``cpu.max`` on cgroup v2, ``cpu.cfs_quota_us`` 
 default only when the default is below the pool's own size, so an unrestricted process pays
 nothing.
 
+Under contention. Measured on a 2-core machine (ResNet-18 training step, docs/benchmarks.md),
+two BLAS threads beat one on a quiet machine (344 against 416 ms), but when another process
+keeps a core busy two threads collapse (795 ms: they wait on each other) while one holds
+(372 ms). So, unless the count was chosen (``set_num_threads``, ``OMP_NUM_THREADS``), the
+pool follows the CPUs left free by other processes: at most every ``ADAPT_SECONDS``, when a
+backward pass starts, :func:`adapt` reads the machine's busy time (``/proc/stat``) and this
+process's own CPU time, takes their difference as the other processes' load, and sizes the
+pool to the usable CPUs minus that load (at least one). ``TAPEGRAD_ADAPTIVE_THREADS=0`` turns
+this off.
+
 Inter-op threads: tapegrad runs one op at a time, so ``set_num_interop_threads`` only records
 the number (with PyTorch's checks and its once-only rule) for code that reads it back.
 """
@@ -24,6 +34,8 @@ import os
 _ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 _num_threads: int | None = None     # None: the default, computed on first use
+#: seconds between two looks at the machine's load (see :func:`adapt`)
+ADAPT_SECONDS = 2.0
 _interop: int | None = None
 _interop_fixed = False
 
@@ -116,6 +128,7 @@ def set_num_threads(n):
     n = _check(n, "set_num_threads")
     _limit_blas(n)
     _num_threads = n
+    _adaptive.enabled = False   # the user's count stands
 
 
 def get_num_threads():
@@ -139,7 +152,77 @@ def get_num_interop_threads():
 
 
 def apply_default():
-    """At import: narrow the BLAS pool to the default when it is smaller than the pool."""
+    """At import: narrow the BLAS pool to the default when it is smaller than the pool, and
+    start following the machine's load (:func:`adapt`)."""
     n = default_threads()
     if n < (os.cpu_count() or 1):
         _limit_blas(n)
+    _adaptive.start(n)
+
+
+# ----------------------------------------------------------------------------- under contention
+def _machine_busy_seconds(path="/proc/stat"):
+    """CPU-seconds all CPUs have spent busy since boot, or None where unknown."""
+    try:
+        with open(path) as f:
+            fields = f.readline().split()
+    except OSError:
+        return None
+    if not fields or fields[0] != "cpu":
+        return None
+    ticks = [int(v) for v in fields[1:]]
+    idle = ticks[3] + (ticks[4] if len(ticks) > 4 else 0)      # idle + iowait
+    busy = sum(ticks[:8]) - idle                                # guest time is in user already
+    return busy / os.sysconf("SC_CLK_TCK")
+
+
+def _own_cpu_seconds():
+    t = os.times()
+    return t.user + t.system
+
+
+class _Adaptive:
+    """The state of :func:`adapt`: when it last looked, and what it saw."""
+
+    def __init__(self):
+        self.enabled = False
+        self.last = None          # (monotonic time, machine busy seconds, own cpu seconds)
+        self.current = None       # the pool size adapt last set
+
+    def start(self, usable):
+        env = any(os.environ.get(v, "").strip() for v in _ENV)
+        off = os.environ.get("TAPEGRAD_ADAPTIVE_THREADS", "").strip() == "0"
+        self.enabled = usable > 1 and not env and not off and _machine_busy_seconds() is not None
+        self.current = usable
+
+
+_adaptive = _Adaptive()
+
+
+def adapt(now=None, busy=None, own=None):
+    """Resize the BLAS pool to the CPUs other processes leave free (see the module docstring).
+
+    Called by the engine at the start of a backward pass; cheap when it is not yet time to
+    look again. The arguments are for tests; normally they are read from the system.
+    Returns the pool size it chose, or None when it did not look.
+    """
+    import time
+    st = _adaptive
+    if not st.enabled:
+        return None
+    now = time.monotonic() if now is None else now
+    if st.last is not None and now - st.last[0] < ADAPT_SECONDS:
+        return None
+    busy = _machine_busy_seconds() if busy is None else busy
+    own = _own_cpu_seconds() if own is None else own
+    previous, st.last = st.last, (now, busy, own)
+    if previous is None or busy is None:
+        return None
+    wall = now - previous[0]
+    others = ((busy - previous[1]) - (own - previous[2])) / wall
+    usable = get_num_threads()
+    n = max(1, min(usable, round(usable - others)))
+    if n != st.current:
+        _limit_blas(n)
+        st.current = n
+    return n

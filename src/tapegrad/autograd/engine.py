@@ -22,6 +22,7 @@ Running (``_Pass.run``) moves the gradients, in one loop of two halves:
 from __future__ import annotations
 
 from ..tensor import Tensor
+from .. import _threads
 from .. import backend as B
 from . import grad_mode
 from .backward_steps import (accumulate, call_backward as _call_backward, leaf_hooks,
@@ -47,6 +48,7 @@ def run_backward(tensors, grad_tensors, retain_graph=None, create_graph=False, i
         if not t._requires_grad:
             raise RuntimeError(
                 f"element {i} of tensors does not require grad and does not have a grad_fn")
+    _threads.adapt()  # the BLAS pool follows the CPUs other processes leave free
     seeds = make_seeds(tensors, grad_tensors, create_graph)
     root_edges = [_edge_to(t) for t in tensors]
     cap_keys = None if inputs is None else _capture_keys(inputs)
