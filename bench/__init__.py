@@ -12,13 +12,13 @@ from ._harness import LIBS, WORKLOADS, Config, Impl, Stats, Workload, time_inter
 
 ORDER = ("q_small", "add_small_grad", "add_small_nograd", "big_elementwise", "mlp_step",
          "small_cnn_step", "dynamic_small_ops", "resnet18_step", "resnet18_frozen", "resnet18_memory",
-         "psg_vmap", "psg_loop",
+         "psg_vmap", "psg_loop", "lstm_step", "transformer_layer_step",
          "dataloader_w0", "dataloader_w2", "ddp_resnet18_step")
 
 
 def load_workloads() -> dict:
     """Import the workload modules (which register themselves) and return name -> Workload."""
-    from . import core, dataloader, distributed, func, memory, nn  # noqa: F401
+    from . import core, dataloader, distributed, func, memory, nn, seq  # noqa: F401
     return {name: WORKLOADS[name] for name in sorted(WORKLOADS, key=_order_key)}
 
 
