@@ -170,9 +170,13 @@ def accumulate(t, g, create_graph):
         g = g._data if isinstance(g, Tensor) else _asarray(g)
     if old is None:
         # NOTE: always copy: the incoming array may be shared (Add returns one array for
-        # both inputs; a user's `gradient=`), and .grad is later changed in place.
+        # both inputs; a user's `gradient=`), and .grad is later changed in place. The copy
+        # takes the leaf's layout, as PyTorch's AccumulateGrad does: a gradient that arrives
+        # transposed (a Linear weight's, through its TBackward0) would otherwise make every
+        # optimizer update stride through memory.
         new = _new(Tensor)
-        new._data = g.astype(t._data.dtype, copy=True)
+        new._data = g.astype(t._data.dtype, order="C" if t._data.flags.c_contiguous else "K",
+                             copy=True)
         t._grad = new
     elif old._requires_grad:
         t._grad = old + Tensor._wrap(g)

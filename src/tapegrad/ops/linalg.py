@@ -31,6 +31,7 @@ class MatMul(Node):
         if n:
             ctx.saved = (a if n[1] else None, b if n[0] else None)
             ctx.nd = (a.ndim, b.ndim)
+            ctx.rhs_t = n[1] and _transposed(b)
         return xp.matmul(a, b)
 
     def backward(ctx, g):
@@ -57,7 +58,7 @@ class MatMul(Node):
         if n[0]:
             ga = _mm(g, mT_(b))
         if n[1]:
-            gb = _mm(mT_(a), g)
+            gb = _rhs_grad(a, g, ctx.rhs_t)
         return ga, gb
 
 
@@ -98,6 +99,24 @@ def bmm(input, mat2):
 
 def _mm(a, b):
     return MatMul.apply(a, b)
+
+
+def _transposed(b):
+    """True for a 2-D array that is a transposed view of a C-contiguous one (``weight.t()``)."""
+    return b.ndim == 2 and b.flags.f_contiguous and not b.flags.c_contiguous
+
+
+def _rhs_grad(a, g, rhs_transposed):
+    """``a^T @ g``, the gradient of ``b`` in ``a @ b``, laid out like ``b``.
+
+    When ``b`` was a transposed view (a Linear layer's ``weight.t()``), the product is computed
+    transposed, so the gradient that reaches the weight through ``TBackward0`` is C-contiguous
+    like the weight: the optimizer's updates then run over contiguous memory, and no strided
+    copy is needed where the gradient is stored.
+    """
+    if rhs_transposed:
+        return mT_(_mm(mT_(g), a))
+    return _mm(mT_(a), g)
 
 
 def _cpp(t):
@@ -255,6 +274,7 @@ class Addmm(Node):
         n = ctx.needs_input_grad
         if n:
             ctx.saved = (a if n[2] else None, b if n[1] else None)
+            ctx.rhs_t = n[2] and _transposed(b)
         ctx.beta, ctx.alpha = beta, alpha
         out = xp.matmul(a, b)
         if alpha != 1:
@@ -274,7 +294,7 @@ class Addmm(Node):
             ga = _mm(g, mT_(b))
             ga = ga if alpha == 1 else ga * alpha
         if n[2]:
-            gb = _mm(mT_(a), g)
+            gb = _rhs_grad(a, g, ctx.rhs_t)
             gb = gb if alpha == 1 else gb * alpha
         return gc, ga, gb
 
