@@ -115,6 +115,26 @@ def _rep(step, state, n: int) -> float:
     return (perf() - t0) / n
 
 
+def prepare(impl: Impl, config: Config):
+    """Set up ``impl``, warm it up and calibrate its inner loop: ``(state, inner count)``.
+
+    The warm-up lasts at least ``min_warmup`` calls and ``warmup_time`` seconds; the inner
+    count makes one repetition last about ``rep_time``.
+    """
+    gc.collect()
+    state = impl.setup()
+    t0, calls = time.perf_counter(), 0
+    while calls < config.min_warmup or time.perf_counter() - t0 < config.warmup_time:
+        impl.step(state)
+        calls += 1
+    n = 1
+    while True:
+        dt = _rep(impl.step, state, n) * n
+        if dt >= config.rep_time or n >= 1 << 20:
+            return state, n
+        n = max(n * 2, int(n * config.rep_time / max(dt, 1e-9) * 1.1))
+
+
 def time_interleaved(impls: dict, config: Config, *, max_rounds: int = 31,
                      max_seconds: float = 20.0) -> dict:
     """Time every ``Impl`` of ``impls`` (lib -> Impl) interleaved; return lib -> Stats or error.
@@ -126,20 +146,7 @@ def time_interleaved(impls: dict, config: Config, *, max_rounds: int = 31,
     live: dict = {}  # lib -> (step, state, inner)
     for lib, impl in impls.items():
         try:
-            gc.collect()
-            state = impl.setup()
-            # warm-up: at least min_warmup calls and warmup_time seconds
-            t0, calls = time.perf_counter(), 0
-            while calls < config.min_warmup or time.perf_counter() - t0 < config.warmup_time:
-                impl.step(state)
-                calls += 1
-            # calibrate the inner loop so one repetition lasts about rep_time
-            n = 1
-            while True:
-                dt = _rep(impl.step, state, n) * n
-                if dt >= config.rep_time or n >= 1 << 20:
-                    break
-                n = max(n * 2, int(n * config.rep_time / max(dt, 1e-9) * 1.1))
+            state, n = prepare(impl, config)
             live[lib] = (impl.step, state, n)
         except Exception as exc:  # noqa: BLE001 - reported, not fatal
             out[lib] = {"error": _describe(exc)}

@@ -112,7 +112,7 @@ def _serve(lib: str) -> None:
     import importlib
 
     from . import load_workloads
-    from ._harness import _rep
+    from ._harness import _rep, prepare
 
     # replies go to the real stdout; anything a workload prints goes to stderr
     replies = os.fdopen(os.dup(sys.stdout.fileno()), "w")
@@ -129,20 +129,8 @@ def _serve(lib: str) -> None:
                          "threads": module.get_num_threads(),
                          "interop_threads": module.get_num_interop_threads()}
             elif cmd == "setup":
-                cfg = Config(**msg["config"])
                 impl = workloads[msg["workload"]].impls[lib]
-                gc.collect()
-                st = impl.setup()
-                t0, calls = time.perf_counter(), 0
-                while calls < cfg.min_warmup or time.perf_counter() - t0 < cfg.warmup_time:
-                    impl.step(st)
-                    calls += 1
-                n = 1
-                while True:
-                    dt = _rep(impl.step, st, n) * n
-                    if dt >= cfg.rep_time or n >= 1 << 20:
-                        break
-                    n = max(n * 2, int(n * cfg.rep_time / max(dt, 1e-9) * 1.1))
+                st, n = prepare(impl, Config(**msg["config"]))
                 state = (impl.step, st, n)
                 reply = {"inner": n}
             elif cmd == "rep":

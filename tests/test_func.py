@@ -473,3 +473,17 @@ def test_vmap_method_with_its_own_signature_on_an_unbatched_tensor():
     x, y = torch.ones(2), torch.zeros(2)
     out = vmap(lambda cc: x.where(cc, y))(c)
     np.testing.assert_array_equal(out.numpy(), [[1., 0.], [0., 1.]])
+
+
+def test_vmap_fallback_refuses_a_different_number_per_element():
+    # tapegrad.equal has no batching rule: the loop fallback runs it per element, and its
+    # Python bool differs between elements, which no tensor can carry
+    x = torch.tensor([[1.0, 2.0], [3.0, 3.0]])
+    with pytest.raises(RuntimeError, match="returned a different bool for each batch element"):
+        vmap(lambda a: torch.equal(a[:1], a[1:]))(x)
+
+
+def test_vmap_fallback_passes_an_equal_number_through():
+    x = torch.tensor([[1.0, 2.0], [3.0, 4.0]])
+    out = vmap(lambda a: a * float(torch.equal(a, a)))(x)   # True for every element: 1.0
+    np.testing.assert_array_equal(out.numpy(), x.numpy())
