@@ -5,7 +5,8 @@ child imports only its own library, so the two never share a thread pool, an all
 cores they spin on. For every workload the parent asks each child to set up, warm up and
 calibrate, then runs rounds: one repetition in each child, the order alternating from round
 to round (A B, B A, ...), with a short pause between hand-offs so that the finished side's
-threads are asleep before the other side starts. The per-iteration times come back as JSON
+threads are asleep before the other side starts, and one untimed step before each timed
+repetition so that it is measured warm, as in a training loop. The per-iteration times come back as JSON
 lines and are summarised exactly as in the one-process mode (:func:`_harness.time_interleaved`).
 
 ``contention()`` starts a process that keeps one core busy for the duration of a run.
@@ -21,8 +22,9 @@ import time
 
 from ._harness import Config, Stats, _describe
 
-#: seconds between one library's repetition and the other's
-PAUSE = 0.05
+#: seconds between one library's repetition and the other's: longer than the ~0.11 s an OpenBLAS
+#: worker thread spins after a call (measured here), so neither side runs into the other's spin
+PAUSE = 0.15
 
 
 class Child:
@@ -135,6 +137,9 @@ def _serve(lib: str) -> None:
                 reply = {"inner": n}
             elif cmd == "rep":
                 step, st, n = state
+                # a training loop runs its steps back to back; after the hand-off pause the
+                # caches and the thread pool are cold, so one untimed step comes first
+                step(st)
                 reply = {"seconds": _rep(step, st, n)}
             elif cmd == "drop":
                 state = None

@@ -168,3 +168,42 @@ def test_seq_lstm_benchmark_runs_and_reports_json(capsys):
     report = json.loads(capsys.readouterr().out)
     assert report["lib"] == "tapegrad" and report["median_ms"] > 0
     assert report["shape"] == {"seq": 35, "batch": 20, "input": 200, "hidden": 200, "layers": 2}
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_lstm_scan_node_with_recurrent_bias_gradcheck(reverse):
+    """The layers fold ``b_hh`` into the projection; the Scan node also takes it on its own."""
+    from tapegrad.ops.recurrent import Scan
+    rng = np.random.default_rng(3)
+
+    def t(*shape):
+        return tg.tensor(rng.standard_normal(shape) * 0.5, requires_grad=True)
+    proj, h0, c0, w_hh, b_hh = t(4, 2, 12), t(2, 3), t(2, 3), t(12, 3), t(12)
+    assert gradcheck(lambda *a: Scan.apply(*a, mode="LSTM", reverse=reverse), (proj, h0, c0, w_hh, b_hh))
+
+
+def test_lstm_layer_backward_twice_and_outputs_changed_in_place():
+    m = tg.nn.LSTM(2, 3).double()
+    x = tg.randn(5, 2, 2, dtype=tg.float64)
+    out, (h, c) = m(x)
+    loss = out.sum() + h.sum() + c.sum()
+    loss.backward(retain_graph=True)
+    g1 = m.weight_hh_l0.grad.clone()
+    out.detach().mul_(0)   # the user's copy: the node keeps its own states
+    h.detach().mul_(0)
+    loss.backward()
+    np.testing.assert_allclose(m.weight_hh_l0.grad.numpy(), 2 * g1.numpy(), rtol=1e-12)
+
+
+def test_lstm_saturated_gates_stay_finite_without_warnings():
+    import warnings
+    m = tg.nn.LSTM(2, 3)
+    with tg.no_grad():
+        for p in m.parameters():
+            p.fill_(50.0)
+    x = tg.tensor([[[-1e3, 1e3]], [[1e3, -1e3]]], requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out, (h, c) = m(x)
+        (out.sum() + c.sum()).backward()
+    assert np.isfinite(out.detach().numpy()).all() and np.isfinite(x.grad.numpy()).all()

@@ -135,6 +135,16 @@ def test_the_pool_shrinks_while_another_process_keeps_a_core_busy(adaptive):
     assert adaptive == [1, 2]
 
 
+def test_a_window_in_which_this_process_mostly_waited_changes_nothing(adaptive):
+    # taking turns with another program: in 2 s it used 2 CPU-seconds and we used 0.8
+    _threads.adapt(now=0.0, busy=100.0, own=10.0)
+    assert _threads.adapt(now=2.0, busy=102.8, own=10.8) is None
+    assert adaptive == []
+    # the next window, busy throughout while another process holds a core, counts again
+    assert _threads.adapt(now=4.0, busy=106.8, own=12.8) == 1
+    assert adaptive == [1]
+
+
 def test_the_machine_is_looked_at_only_every_few_seconds(adaptive):
     _threads.adapt(now=0.0, busy=100.0, own=10.0)
     assert _threads.adapt(now=0.5, busy=101.0, own=10.0) is None

@@ -266,6 +266,85 @@ def _scan_composite(mode, reverse):
     return f
 
 
+def _lstm_scan_forward(proj, h0, c0, w_hh, b_hh, reverse):
+    """An LSTM layer's steps on arrays, in processing order ``k`` (time ``T-1-k`` when reversed).
+
+    Works on transposed states, ``(H, B)`` per step, so that each gate is a contiguous block
+    of rows (``w_hh @ h.T`` is also the faster product here). Returns ``hs`` and ``cs``
+    (T+1, H, B), with ``hs[0] = h0.T``, and the gate activations ``act`` (T, 4H, B): sigmoid
+    of i, f, o and tanh of g. One ``exp`` serves all four gates: the weights and the input
+    part are scaled once by -1 (and -2 for g), so ``1 / (1 + exp(s u))`` is ``sigmoid(u)``,
+    and ``2 sigmoid(2u) - 1`` is ``tanh(u)``.
+    """
+    T, Bt, H = proj.shape[0], h0.shape[0], h0.shape[1]
+    scale = xp.full((4 * H, 1), -1.0, dtype=proj.dtype)
+    scale[2 * H:3 * H] = -2.0
+    act = xp.empty((T, 4 * H, Bt), dtype=proj.dtype)
+    xp.multiply((proj[::-1] if reverse else proj).transpose(0, 2, 1), scale, out=act)
+    if b_hh is not None:
+        act += b_hh[:, None] * scale
+    w_s = w_hh * scale
+    hs = xp.empty((T + 1, H, Bt), dtype=h0.dtype)
+    cs = xp.empty((T + 1, H, Bt), dtype=h0.dtype)
+    hs[0], cs[0] = h0.T, c0.T
+    tmp = xp.empty((H, Bt), dtype=h0.dtype)
+    rec = xp.empty((4 * H, Bt), dtype=h0.dtype)
+    with xp.errstate(over="ignore"):                      # exp(large) = inf gives sigmoid 0
+        for k in range(T):
+            a = act[k]
+            xp.matmul(w_s, hs[k], out=rec)
+            a += rec
+            xp.exp(a, out=a)
+            a += 1.0
+            xp.reciprocal(a, out=a)
+            g = a[2 * H:3 * H]
+            g *= 2.0
+            g -= 1.0
+            xp.multiply(a[H:2 * H], cs[k], out=cs[k + 1])
+            xp.multiply(a[:H], g, out=tmp)
+            cs[k + 1] += tmp
+            xp.tanh(cs[k + 1], out=tmp)
+            xp.multiply(a[3 * H:], tmp, out=hs[k + 1])
+    return hs, cs, act
+
+
+def _lstm_scan_backward(hs, cs, act, w_hh, g_out, g_h, g_c, reverse):
+    """The gradient of the gates' pre-activations (T, B, 4H) in time order, and of h0, c0.
+
+    Takes :func:`_lstm_scan_forward`'s transposed arrays. Everything that does not depend
+    on the incoming gradient is formed for all steps at once; what is left per step is five
+    elementwise calls and one product with ``w_hh``.
+    """
+    T, H, Bt = act.shape[0], hs.shape[1], hs.shape[2]
+    i, f, g, o = (act[:, j * H:(j + 1) * H] for j in range(4))
+    tc = xp.tanh(cs[1:])
+    to_c = o * (1.0 - tc * tc)                             # d c / d h through h = o tanh(c)
+    to_o = tc * o * (1.0 - o)
+    to_ifg = xp.empty((T, 3, H, Bt), dtype=act.dtype)      # d gate / d c for i, f, g
+    xp.multiply(g * i, 1.0 - i, out=to_ifg[:, 0])
+    xp.multiply(cs[:-1] * f, 1.0 - f, out=to_ifg[:, 1])
+    xp.multiply(i, 1.0 - g * g, out=to_ifg[:, 2])
+    if g_out is not None:
+        g_out = xp.ascontiguousarray((g_out[::-1] if reverse else g_out).transpose(0, 2, 1))
+    d = xp.empty(act.shape, dtype=act.dtype)
+    d4 = d.reshape(T, 4, H, Bt)
+    gh = xp.zeros((H, Bt), dtype=act.dtype) if g_h is None else g_h.T.copy()
+    gc = xp.zeros((H, Bt), dtype=act.dtype) if g_c is None else g_c.T.copy()
+    gsum = xp.empty((H, Bt), dtype=act.dtype)
+    dc = xp.empty((H, Bt), dtype=act.dtype)
+    w_t = w_hh.T
+    for k in range(T - 1, -1, -1):
+        gk = gh if g_out is None else xp.add(g_out[k], gh, out=gsum)
+        xp.multiply(gk, to_c[k], out=dc)
+        dc += gc
+        xp.multiply(gk, to_o[k], out=d4[k, 3])
+        xp.multiply(dc, to_ifg[k], out=d4[k, :3])
+        xp.multiply(dc, f[k], out=gc)
+        xp.matmul(w_t, d[k], out=gh)
+    d = (d[::-1] if reverse else d).transpose(0, 2, 1)
+    return xp.ascontiguousarray(d), gh.T, gc.T
+
+
 class Scan(Node):
     """One direction of one recurrent layer over a padded sequence, as one node.
 
@@ -281,6 +360,14 @@ class Scan(Node):
     def forward(ctx, proj, h0, c0, w_hh, b_hh, mode, reverse):
         step, lstm = _STEPS[mode], mode == "LSTM"
         record = bool(ctx.needs_input_grad)
+        if lstm:
+            hs, cs, act = _lstm_scan_forward(proj, h0, c0, w_hh, b_hh, reverse)
+            outs = (hs[:0:-1] if reverse else hs[1:]).transpose(0, 2, 1)
+            if record:
+                ctx.saved = (proj, h0, c0, w_hh, b_hh)
+                ctx.steps, ctx.mode, ctx.reverse = (hs, cs, act), mode, reverse
+            # copies: the outputs may be changed in place, the saved states must not be
+            return xp.ascontiguousarray(outs), hs[-1].T.copy(), cs[-1].T.copy()
         needs = [True] * (3 if lstm else 2) + [False] * 4
         T = proj.shape[0]
         outs = xp.empty((T,) + h0.shape, dtype=h0.dtype)
@@ -306,6 +393,17 @@ class Scan(Node):
             return _recompute(_scan_composite(ctx.mode, ctx.reverse), (proj, h0, c0, w_hh, b_hh), grads)
         step, lstm, gru = _STEPS[ctx.mode], ctx.mode == "LSTM", ctx.mode == "GRU"
         H = h0.shape[-1]
+        n = ctx.needs_input_grad
+        if lstm:
+            hs, cs, act = ctx.steps
+            dproj, gh, gc = _lstm_scan_backward(hs, cs, act, w_hh, g_out, g_h, g_c, ctx.reverse)
+            flat = dproj.reshape(-1, dproj.shape[-1])
+            gw = None
+            if n[3]:                                      # sum over steps of d_t.T @ h_(t-1)
+                h_prev = hs[-2::-1] if ctx.reverse else hs[:-1]  # (in time order, as dproj)
+                gw = flat.T @ h_prev.transpose(0, 2, 1).reshape(-1, H)
+            gb = flat.sum(0) if len(n) > 4 and n[4] else None
+            return dproj, gh if n[1] else None, gc if n[2] else None, gw, gb
         gh = g_h if g_h is not None else xp.zeros(h0.shape, dtype=h0.dtype)
         gc = (g_c if g_c is not None else xp.zeros(c0.shape, dtype=c0.dtype)) if lstm else None
         dproj = xp.empty(proj.shape, dtype=proj.dtype)
@@ -320,7 +418,6 @@ class Scan(Node):
             if gru:
                 dgh[t] = sc.dgh
             h_prev[t] = sc.saved[1]
-        n = ctx.needs_input_grad
         flat = dgh.reshape(-1, dgh.shape[-1])
         gw = flat.T @ h_prev.reshape(-1, H) if n[3] else None
         gb = flat.sum(0) if len(n) > 4 and n[4] else None
