@@ -135,14 +135,20 @@ def test_the_pool_shrinks_while_another_process_keeps_a_core_busy(adaptive):
     assert adaptive == [1, 2]
 
 
-def test_a_window_in_which_this_process_mostly_waited_changes_nothing(adaptive):
-    # taking turns with another program: in 2 s it used 2 CPU-seconds and we used 0.8
+def test_a_window_in_which_this_process_mostly_waited_restores_the_pool(adaptive):
     _threads.adapt(now=0.0, busy=100.0, own=10.0)
-    assert _threads.adapt(now=2.0, busy=102.8, own=10.8) is None
+    assert _threads.adapt(now=2.0, busy=104.0, own=12.0) == 1      # a core taken: one thread
+    # taking turns with another program: in 2 s it used 2 CPU-seconds and we used 0.8
+    assert _threads.adapt(now=4.0, busy=106.8, own=12.8) == 2
+    assert adaptive == [1, 2]
+
+
+def test_intermittent_load_on_the_other_core_keeps_both_threads(adaptive):
+    # busy ourselves (2 CPU-seconds in 2 s), the others 1.4 CPU-seconds: 0.7 of a core
+    _threads.adapt(now=0.0, busy=100.0, own=10.0)
+    assert _threads.adapt(now=2.0, busy=103.4, own=12.0) == 2
     assert adaptive == []
-    # the next window, busy throughout while another process holds a core, counts again
-    assert _threads.adapt(now=4.0, busy=106.8, own=12.8) == 1
-    assert adaptive == [1]
+    assert _threads.adapt(now=4.0, busy=107.3, own=14.0) == 1      # 0.95 of a core: taken
 
 
 def test_the_machine_is_looked_at_only_every_few_seconds(adaptive):

@@ -19,11 +19,13 @@ keeps a core busy two threads collapse (795 ms: they wait on each other) while o
 pool follows the CPUs left free by other processes: at most every ``ADAPT_SECONDS``, when a
 backward pass starts, :func:`adapt` reads the machine's busy time (``/proc/stat``) and this
 process's own CPU time, takes their difference as the other processes' load, and sizes the
-pool to the usable CPUs minus that load (at least one). A window in which this process itself
-mostly waited (under ``BUSY_SHARE`` of a CPU) is skipped: alternating with another program
-(as ``bench/`` does between tapegrad and torch) averaged to half a core of "load" and shrank
-the pool to one thread for work that never met that load (an LSTM step 58 ms with an IQR of
-25 ms, against 52-55 ms with the pool fixed). ``TAPEGRAD_ADAPTIVE_THREADS=0`` turns this off.
+pool to the usable CPUs minus the CPUs that load takes (a CPU counts as taken from ``TAKEN``
+= 0.9 of one busy; at least one thread stays). A window in which this process itself mostly
+waited (under ``BUSY_SHARE`` of a CPU) gives the pool back its full size. Both rules come from
+``bench/``, which alternates tapegrad and torch: the other side's turns averaged 0.5-0.8 of a
+CPU of "load", the old rule (round the free CPUs) shrank the pool to one thread for work that
+never met that load, and the LSTM step measured 58-79 ms against 52-55 ms with the pool
+fixed. ``TAPEGRAD_ADAPTIVE_THREADS=0`` turns this off.
 
 Inter-op threads: tapegrad runs one op at a time, so ``set_num_interop_threads`` only records
 the number (with PyTorch's checks and its once-only rule) for code that reads it back.
@@ -41,6 +43,8 @@ _num_threads: int | None = None     # None: the default, computed on first use
 ADAPT_SECONDS = 2.0
 #: a window counts only if this process used at least this share of one CPU in it
 BUSY_SHARE = 0.75
+#: the other processes' load (in CPUs) at which one CPU counts as taken
+TAKEN = 0.9
 _interop: int | None = None
 _interop_fixed = False
 
@@ -224,13 +228,15 @@ def adapt(now=None, busy=None, own=None):
     if previous is None or busy is None:
         return None
     wall = now - previous[0]
+    usable = get_num_threads()
     if own - previous[2] < BUSY_SHARE * wall:
         # this process mostly waited: the load it saw (another program taking turns with it,
-        # a user between cells) is not the load its own work meets, so the pool stays
-        return None
-    others = ((busy - previous[1]) - (own - previous[2])) / wall
-    usable = get_num_threads()
-    n = max(1, min(usable, round(usable - others)))
+        # a user between cells) is not the load its own work meets; start again from all
+        n = usable
+    else:
+        others = ((busy - previous[1]) - (own - previous[2])) / wall
+        # a CPU counts as taken only when others keep it busy nearly all the time
+        n = max(1, min(usable, usable - int(others + 1.0 - TAKEN)))
     if n != st.current:
         _limit_blas(n)
         st.current = n
