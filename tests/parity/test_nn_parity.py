@@ -924,3 +924,37 @@ def test_layer_errors():
         tnn.LayerNorm(5)(tg.randn(2, 4))
     with pytest.raises(RuntimeError):
         tnn.GroupNorm(2, 4)(tg.randn(2, 3, 4))
+
+
+@pytest.mark.parametrize("kw", [dict(kernel_size=2), dict(kernel_size=3, stride=2, padding=1)])
+def test_maxpool_nan_windows_match_torch(kw, rng):
+    """A window with NaN gives NaN, and torch points at its last NaN (value and gradient)."""
+    x = rng.standard_normal((2, 3, 6, 6))
+    x[0, 0, 0, :2] = np.nan            # two NaNs in one window
+    x[1, 2, 3, 3] = np.nan
+    x[1, 1, 4:, 4:] = 7.0              # a tie
+    a = tg.tensor(x, requires_grad=True)
+    b = torch.tensor(x, requires_grad=True)
+    oa, ia = tnn.MaxPool2d(return_indices=True, **kw)(a)
+    ob, ib = torch.nn.MaxPool2d(return_indices=True, **kw)(b)
+    np.testing.assert_array_equal(_np(ia), _np(ib))
+    np.testing.assert_array_equal(_np(oa), ob.detach().numpy())
+    g = rng.standard_normal(ob.shape)
+    oa.backward(tg.tensor(g))
+    ob.backward(torch.tensor(g))
+    np.testing.assert_array_equal(_np(a.grad), b.grad.numpy())
+
+
+def test_maxpool_channels_last_input_and_float32(rng):
+    """Inputs laid out NHWC in memory (as convolutions return them) pool like contiguous ones."""
+    x = rng.standard_normal((2, 4, 9, 9)).astype(np.float32)
+    xt = tg.tensor(np.ascontiguousarray(x.transpose(0, 2, 3, 1))).permute(0, 3, 1, 2).requires_grad_(False)
+    a = xt.detach().requires_grad_(True)
+    b = torch.tensor(x, requires_grad=True)
+    oa = tnn.MaxPool2d(3, stride=2, padding=1)(a)
+    ob = torch.nn.MaxPool2d(3, stride=2, padding=1)(b)
+    np.testing.assert_array_equal(_np(oa), ob.detach().numpy())
+    g = rng.standard_normal(ob.shape).astype(np.float32)
+    oa.backward(tg.tensor(g))
+    ob.backward(torch.tensor(g))
+    np.testing.assert_allclose(_np(a.grad), b.grad.numpy(), rtol=1e-6, atol=1e-6)

@@ -274,17 +274,18 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     x = input if batched else input.unsqueeze(0)
     n, c, h, w = x.shape
     pads = (p[0], p[0], p[1], p[1])
-    idx = C.max_pool2d_indices(x._data, k, s, pads, dil, ceil_mode)
-    oh, ow = idx.shape[2], idx.shape[3]
+    geo = C._pool_geometry(x.shape, k, s, pads, dil, ceil_mode)
+    oh, ow = geo["oh"], geo["ow"]
     if oh <= 0 or ow <= 0:
         raise RuntimeError(f"Given input size: ({c}x{h}x{w}). Calculated output size: ({c}x{oh}x{ow}). "
                            "Output size is too small")
-    out = C.MaxPool2dWithIndices.apply(x, idx=idx)
+    values, off, geo = C.max_pool2d_offsets(x._data, k, s, pads, dil, ceil_mode)
+    out = C.MaxPool2dWithIndices.apply(x, off=off, geo=geo, values=values)
     if not batched:
         out = out.squeeze(0)
-        idx = idx[0]
     if return_indices:
-        return out, Tensor._wrap(idx)
+        idx = C.max_pool2d_flat_indices(off, geo)
+        return out, Tensor._wrap(idx if batched else idx[0])
     return out
 
 

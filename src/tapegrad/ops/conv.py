@@ -67,7 +67,91 @@ def _cols(x, wshape, stride, pads, dil, groups, oh, ow):
     return xp.ascontiguousarray(win).reshape(groups, n * oh * ow, cg * kh * kw)
 
 
+# Ungrouped 2-D convolutions work channels-last (NHWC) inside: a receptive field is then
+# kh*kw runs of C contiguous values, so im2col copies runs instead of gathering single
+# values, the product's output (N*oh*ow, O) already is NHWC and is returned as an NCHW
+# view of it (no copy), and the gradient of an NHWC-laid input needs no transpose either.
+# Consecutive layers therefore hand each other NHWC memory, as PyTorch's channels_last does.
+def _nhwc_padded(x, pads):
+    """``x`` (N, C, H, W) as an (N, H', W', C) array with the zero padding, NHWC in memory
+    where a copy is needed anyway (the padding), else a view."""
+    xl = x.transpose(0, 2, 3, 1)
+    top, bottom, left, right = pads
+    if not (top or bottom or left or right):
+        return xl
+    n, h, w, c = xl.shape
+    out = xp.zeros((n, h + top + bottom, w + left + right, c), dtype=x.dtype)
+    out[:, top:top + h, left:left + w] = xl
+    return out
+
+
+def _cols_nhwc(x, kh, kw, stride, pads, dil, oh, ow):
+    """im2col, channels-last: (N*oh*ow, kh*kw*C), each row a receptive field in (i, j, c) order."""
+    xl = _nhwc_padded(x, pads)
+    n, c = xl.shape[0], xl.shape[3]
+    if kh == kw == 1 and tuple(stride) == (1, 1):
+        return xl.reshape(n * oh * ow, c)          # a view when x is NHWC in memory
+    s = xl.strides
+    win = as_strided(xl, (n, oh, ow, kh, kw, c),
+                     (s[0], s[1] * stride[0], s[2] * stride[1], s[1] * dil[0], s[2] * dil[1], s[3]),
+                     writeable=False)
+    return xp.ascontiguousarray(win).reshape(n * oh * ow, kh * kw * c)
+
+
+def _w_matrix(w):
+    """(O, C, kh, kw) -> (O, kh*kw*C), the order of :func:`_cols_nhwc`'s rows."""
+    return w.transpose(0, 2, 3, 1).reshape(w.shape[0], -1)
+
+
 def conv2d_array(x, w, stride, pads, dil, groups):
+    if groups > 1:
+        return _grouped_conv2d_array(x, w, stride, pads, dil, groups)
+    n = x.shape[0]
+    o, _, kh, kw = w.shape
+    oh = out_size(x.shape[2], kh, stride[0], pads[0], pads[1], dil[0])
+    ow = out_size(x.shape[3], kw, stride[1], pads[2], pads[3], dil[1])
+    out = _cols_nhwc(x, kh, kw, stride, pads, dil, oh, ow) @ _w_matrix(w).T   # (N*oh*ow, O)
+    return out.reshape(n, oh, ow, o).transpose(0, 3, 1, 2)
+
+
+def conv2d_input_grad_array(gy, w, x_shape, stride, pads, dil, groups):
+    """Gradient of conv2d w.r.t. its input (= a transposed convolution of gy), NHWC in memory."""
+    if groups > 1:
+        return _grouped_conv2d_input_grad_array(gy, w, x_shape, stride, pads, dil, groups)
+    n, c, h, wd = x_shape
+    o, _, kh, kw = w.shape
+    oh, ow = gy.shape[2], gy.shape[3]
+    dcols = gy.transpose(0, 2, 3, 1).reshape(n * oh * ow, o) @ _w_matrix(w)   # (N*oh*ow, kh*kw*C)
+    if kh == kw == 1 and tuple(stride) == (1, 1) and not any(pads):
+        return dcols.reshape(n, h, wd, c).transpose(0, 3, 1, 2)
+    dcols = dcols.reshape(n, oh, ow, kh, kw, c)
+    hp, wp = h + pads[0] + pads[1], wd + pads[2] + pads[3]
+    dxp = xp.zeros((n, hp, wp, c), dtype=dcols.dtype)
+    sh, sw = stride
+    dh, dw = dil
+    # col2im: one strided add of C-long runs per kernel offset
+    for i in range(kh):
+        for j in range(kw):
+            h0, w0 = i * dh, j * dw
+            dxp[:, h0:h0 + sh * (oh - 1) + 1:sh, w0:w0 + sw * (ow - 1) + 1:sw] += dcols[:, :, :, i, j]
+    return dxp[:, pads[0]:pads[0] + h, pads[2]:pads[2] + wd].transpose(0, 3, 1, 2)
+
+
+def conv2d_weight_grad_array(x, gy, w_shape, stride, pads, dil, groups):
+    """Gradient of conv2d w.r.t. its weight, (O, C, kh, kw) contiguous."""
+    if groups > 1:
+        return _grouped_conv2d_weight_grad_array(x, gy, w_shape, stride, pads, dil, groups)
+    n = x.shape[0]
+    o, c, kh, kw = w_shape
+    oh, ow = gy.shape[2], gy.shape[3]
+    cols = _cols_nhwc(x, kh, kw, stride, pads, dil, oh, ow)
+    g2 = gy.transpose(0, 2, 3, 1).reshape(n * oh * ow, o)
+    gw = (g2.T @ cols).reshape(o, kh, kw, c)
+    return xp.ascontiguousarray(gw.transpose(0, 3, 1, 2))
+
+
+# grouped convolutions (depthwise and the like): channels-first im2col, one product per group
+def _grouped_conv2d_array(x, w, stride, pads, dil, groups):
     n = x.shape[0]
     o, cg, kh, kw = w.shape
     oh = out_size(x.shape[2], kh, stride[0], pads[0], pads[1], dil[0])
@@ -81,7 +165,7 @@ def conv2d_array(x, w, stride, pads, dil, groups):
     return out
 
 
-def conv2d_input_grad_array(gy, w, x_shape, stride, pads, dil, groups):
+def _grouped_conv2d_input_grad_array(gy, w, x_shape, stride, pads, dil, groups):
     """Gradient of conv2d w.r.t. its input (= a transposed convolution of gy)."""
     n, c, h, wd = x_shape
     o, cg, kh, kw = w.shape
@@ -106,7 +190,7 @@ def conv2d_input_grad_array(gy, w, x_shape, stride, pads, dil, groups):
     return dxp[:, :, pads[0]:pads[0] + h, pads[2]:pads[2] + wd]
 
 
-def conv2d_weight_grad_array(x, gy, w_shape, stride, pads, dil, groups):
+def _grouped_conv2d_weight_grad_array(x, gy, w_shape, stride, pads, dil, groups):
     """Gradient of conv2d w.r.t. its weight."""
     n = x.shape[0]
     o, cg, kh, kw = w_shape
@@ -365,47 +449,122 @@ def _pool_divisor(h, w, k, stride, pads, ceil_mode, count_include_pad, divisor_o
     return win.sum(axis=(4, 5))[0, 0]
 
 
-def max_pool2d_indices(x, k, stride, pads, dil, ceil_mode):
-    """Flat (h*W + w) indices of the max of every window, shape (N, C, oh, ow)."""
-    n, c, h, w = x.shape
+def _pool_geometry(shape, k, stride, pads, dil, ceil_mode):
+    """Output size and the padding of a max pooling's windows (ceil mode may reach past the
+    padded input: the extra rows and columns are added at the bottom and right)."""
+    h, w = shape[2], shape[3]
     oh = out_size(h, k[0], stride[0], pads[0], pads[1], dil[0], ceil_mode)
     ow = out_size(w, k[1], stride[1], pads[2], pads[3], dil[1], ceil_mode)
     need_h = (oh - 1) * stride[0] + dil[0] * (k[0] - 1) + 1
     need_w = (ow - 1) * stride[1] + dil[1] * (k[1] - 1) + 1
     extra_b = max(0, need_h - (h + pads[0] + pads[1]))
     extra_r = max(0, need_w - (w + pads[2] + pads[3]))
+    return {"shape": tuple(shape), "k": k, "stride": stride, "dil": dil, "oh": oh, "ow": ow,
+            "pads": (pads[0], pads[1] + extra_b, pads[2], pads[3] + extra_r), "nhwc": False}
+
+
+def _offset_views(a, geo):
+    """``(t, view)`` for each kernel offset ``t = i*kw + j``: the elements at that offset of
+    every window of the padded array ``a``, as an (N, C, oh, ow) view."""
+    (kh, kw), (sh, sw), (dh, dw), oh, ow = geo["k"], geo["stride"], geo["dil"], geo["oh"], geo["ow"]
+    for i in range(kh):
+        for j in range(kw):
+            rows = slice(i * dh, i * dh + sh * (oh - 1) + 1, sh)
+            yield i * kw + j, a[:, :, rows, j * dw:j * dw + sw * (ow - 1) + 1:sw]
+
+
+def max_pool2d_offsets(x, k, stride, pads, dil, ceil_mode):
+    """The max of every window and where it is: ``(values, offsets, geometry)``.
+
+    ``offsets`` (N, C, oh, ow) holds the kernel offset ``i*kw + j`` of each window's max: the
+    first maximum, or the last NaN, as PyTorch picks. One pass per kernel offset over the
+    output-sized views keeps a running max, instead of copying every window out.
+    """
+    geo = _pool_geometry(x.shape, k, stride, pads, dil, ceil_mode)
+    geo["nhwc"] = x.strides[1] < x.strides[3]      # (the gradient will be laid out the same)
     fill = -xp.inf if x.dtype.kind == "f" else xp.iinfo(x.dtype).min
-    xpad = _pad(x, (pads[0], pads[1] + extra_b, pads[2], pads[3] + extra_r), fill)
-    win = _windows(xpad, k[0], k[1], stride[0], stride[1], dil[0], dil[1], oh, ow)
-    flat = win.reshape(n, c, oh, ow, k[0] * k[1])
-    arg = flat.argmax(axis=4)
-    if x.dtype.kind == "f":
-        # NaN wins, as in PyTorch
-        nan = xp.isnan(flat)
-        if nan.any():
-            arg = xp.where(nan.any(axis=4), nan.argmax(axis=4), arg)
-    ki, kj = xp.divmod(arg, k[1])
-    rows = xp.arange(oh).reshape(oh, 1) * stride[0] + ki * dil[0] - pads[0]
-    cols = xp.arange(ow).reshape(1, ow) * stride[1] + kj * dil[1] - pads[2]
-    return (rows * w + cols).astype(xp.int64)
+    xpad = _pad(x, geo["pads"], fill)
+    # NaN needs a second test per offset: only where the input has one (a non-finite sum)
+    nan = x.dtype.kind == "f" and not xp.isfinite(x.sum())
+    best = None
+    itype = xp.int16 if k[0] * k[1] < 2 ** 15 else xp.int32
+    off = xp.zeros((x.shape[0], x.shape[1], geo["oh"], geo["ow"]), dtype=itype)
+    step = xp.empty(off.shape, dtype=itype)
+    # arithmetic, not masked copies: a random mask costs a branch misprediction per element
+    # (measured 15x slower than maximum and a multiply-add on the same arrays)
+    for t, v in _offset_views(xpad, geo):
+        if best is None:
+            best = v.copy(order="K")
+            continue
+        win = xp.greater(v, best)
+        if nan:
+            win |= xp.isnan(v)
+        xp.maximum(best, v, out=best)                # NaN wins here too
+        xp.subtract(itype(t), off, out=step)
+        step *= win
+        off += step
+    return best, off, geo
+
+
+def max_pool2d_flat_indices(off, geo):
+    """``h*W + w`` of each window's max in the unpadded input (``return_indices``)."""
+    kw, (sh, sw), (dh, dw), p = geo["k"][1], geo["stride"], geo["dil"], geo["pads"]
+    ki, kj = xp.divmod(off.astype(xp.int64), kw)
+    rows = xp.arange(geo["oh"]).reshape(-1, 1) * sh + ki * dh - p[0]
+    cols = xp.arange(geo["ow"]).reshape(1, -1) * sw + kj * dw - p[2]
+    return rows * geo["shape"][3] + cols
+
+
+def _unpadded(a, geo):
+    p, (h, w) = geo["pads"], geo["shape"][2:]
+    return a[:, :, p[0]:p[0] + h, p[2]:p[2] + w]
 
 
 class MaxPool2dWithIndices(Node):
-    """Max pooling given each window's argmax (flat ``h*W + w`` indices, shape (N, C, oh, ow));
-    the derivative scatter-adds into those positions (and its derivative gathers again)."""
+    """Max pooling given where each window's max is (kernel offsets, see
+    :func:`max_pool2d_offsets`); its derivative puts the gradient there."""
 
     _bw_name = "MaxPool2DWithIndicesBackward0"
 
-    def forward(ctx, x, idx):
-        n, c, h, w = x.shape
-        flat_idx = idx.reshape(n, c, -1)
-        ctx.x_shape, ctx.idx = x.shape, flat_idx
-        return xp.take_along_axis(x.reshape(n, c, h * w), flat_idx, axis=2).reshape(idx.shape)
+    def forward(ctx, x, off, geo, values=None):
+        ctx.off, ctx.geo = off, geo
+        if values is not None:
+            return values
+        out = xp.zeros(off.shape, dtype=x.dtype)      # gather: the derivative of the scatter
+        xpad = _pad(x, geo["pads"])
+        for t, v in _offset_views(xpad, geo):
+            xp.copyto(out, v, where=off == t)
+        return out
 
     def backward(ctx, g):
-        from .indexing import ScatterAlong
-        from .shape import reshape_
-        n, c, h, w = ctx.x_shape
-        flat = ScatterAlong.apply(reshape_(g, (n, c, ctx.idx.shape[2])), index=ctx.idx, dim=2,
-                                  shape=(n, c, h * w))
-        return reshape_(flat, ctx.x_shape)
+        return MaxPool2dScatter.apply(g, off=ctx.off, geo=ctx.geo)
+
+
+class MaxPool2dScatter(Node):
+    """Each window's gradient put at its max, zeros elsewhere (added where windows overlap)."""
+
+    _bw_name = "MaxPool2DWithIndicesBackwardBackward0"
+
+    def forward(ctx, g, off, geo):
+        ctx.off, ctx.geo = off, geo
+        n, c, h, w = geo["shape"]
+        p = geo["pads"]
+        if geo["nhwc"]:     # the input's layout: the next backward multiplies it with the input
+            out = xp.zeros((n, h + p[0] + p[1], w + p[2] + p[3], c), dtype=g.dtype).transpose(0, 3, 1, 2)
+        else:
+            out = xp.zeros((n, c, h + p[0] + p[1], w + p[2] + p[3]), dtype=g.dtype)
+        (kh, kw), (sh, sw), (dh, dw) = geo["k"], geo["stride"], geo["dil"]
+        overlap = sh < dh * (kh - 1) + 1 or sw < dw * (kw - 1) + 1
+        finite = g.dtype.kind != "f" or xp.isfinite(g.sum())   # else inf * 0 would give NaN
+        for t, v in _offset_views(out, geo):
+            at = off == t
+            if not finite:
+                xp.add(v, g, out=v, where=at)
+            elif overlap:
+                v += g * at
+            else:
+                xp.multiply(g, at, out=v)
+        return _unpadded(out, geo)
+
+    def backward(ctx, gg):
+        return MaxPool2dWithIndices.apply(gg, off=ctx.off, geo=ctx.geo)
