@@ -544,3 +544,25 @@ def test_parameters_to_vector_round_trip_matches_torch():
     torch.nn.utils.vector_to_parameters(torch.tensor(new), pp)
     for a, b in zip(tp, pp, strict=True):
         np.testing.assert_array_equal(a.detach().numpy(), b.detach().numpy())
+
+
+@pytest.mark.parametrize("kw", [dict(momentum=0.9), dict(momentum=0.9, dampening=0.3, weight_decay=0.01),
+                                dict(momentum=0.8, nesterov=True, maximize=True), dict(weight_decay=0.1)])
+def test_sgd_on_a_parameter_larger_than_one_update_piece(kw):
+    """SGD updates large parameters piece by piece (optim/sgd.py: _CHUNK); the result is torch's."""
+    from tapegrad.optim import sgd as tsgd
+    rng = np.random.default_rng(7)
+    n = tsgd._CHUNK * 2 + 123                         # two full pieces and a partial one
+    w0 = rng.standard_normal(n).astype(np.float32)
+    a = tg.tensor(w0.reshape(-1, 1), requires_grad=True)
+    b = torch.tensor(w0.reshape(-1, 1), requires_grad=True)
+    oa, ob = toptim.SGD([a], lr=0.05, **kw), torch.optim.SGD([b], lr=0.05, **kw)
+    for _ in range(3):
+        g = rng.standard_normal((n, 1)).astype(np.float32)
+        a.grad, b.grad = tg.tensor(g), torch.tensor(g)
+        oa.step()
+        ob.step()
+    np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(), rtol=1e-5, atol=1e-6)
+    if kw.get("momentum"):
+        np.testing.assert_allclose(oa.state[a]["momentum_buffer"].numpy(),
+                                   ob.state[b]["momentum_buffer"].numpy(), rtol=1e-5, atol=1e-6)
