@@ -958,3 +958,28 @@ def test_maxpool_channels_last_input_and_float32(rng):
     oa.backward(tg.tensor(g))
     ob.backward(torch.tensor(g))
     np.testing.assert_allclose(_np(a.grad), b.grad.numpy(), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("out_channels", [3, 64])      # im2col in (i, j, c) and in (c, i, j) order
+@pytest.mark.parametrize("kw", [dict(padding=1), dict(stride=2, padding=(1, 2), dilation=(2, 1)),
+                                dict(kernel_size=1, stride=2), dict(kernel_size=1)])
+def test_conv2d_both_im2col_orders_match_torch(out_channels, kw, rng):
+    """ops/conv.py gathers receptive fields in the weight's order when there are fewer of them
+    than output channels; both orders give torch's values and gradients, NCHW or NHWC input."""
+    kw = dict(kw)
+    k = kw.pop("kernel_size", 3)
+    x = rng.standard_normal((2, 5, 6, 5))
+    w = rng.standard_normal((out_channels, 5, k, k))
+    g = None
+    for nhwc in (False, True):
+        xa = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2) if nhwc else x
+        a, wa = tg.tensor(xa, requires_grad=True), tg.tensor(w, requires_grad=True)
+        b, wb = torch.tensor(x, requires_grad=True), torch.tensor(w, requires_grad=True)
+        oa = tg.nn.functional.conv2d(a, wa, **kw)
+        ob = torch.nn.functional.conv2d(b, wb, **kw)
+        np.testing.assert_allclose(_np(oa), ob.detach().numpy(), rtol=1e-10, atol=1e-12)
+        g = rng.standard_normal(ob.shape) if g is None else g
+        oa.backward(tg.tensor(g))
+        ob.backward(torch.tensor(g))
+        np.testing.assert_allclose(_np(a.grad), b.grad.numpy(), rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(_np(wa.grad), wb.grad.numpy(), rtol=1e-10, atol=1e-12)
