@@ -983,3 +983,18 @@ def test_conv2d_both_im2col_orders_match_torch(out_channels, kw, rng):
         ob.backward(torch.tensor(g))
         np.testing.assert_allclose(_np(a.grad), b.grad.numpy(), rtol=1e-10, atol=1e-12)
         np.testing.assert_allclose(_np(wa.grad), wb.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("kw", [dict(kernel_size=2), dict(kernel_size=3, stride=2, padding=1),
+                                dict(kernel_size=(2, 3), stride=(1, 2), dilation=2),
+                                dict(kernel_size=3, stride=2, padding=1, ceil_mode=True)])
+def test_maxpool_without_gradient_matches_torch(kw, rng):
+    """With nothing to record, max pooling takes the max over rows, then columns."""
+    x = rng.standard_normal((2, 3, 9, 8)).astype(np.float32)
+    x[0, 1, 2, 3] = np.nan
+    with tg.no_grad():
+        a = tnn.MaxPool2d(**kw)(tg.tensor(x, requires_grad=True))
+    b = torch.nn.MaxPool2d(**kw)(torch.tensor(x))
+    assert a.grad_fn is None
+    np.testing.assert_array_equal(_np(a), b.numpy())
+    np.testing.assert_array_equal(_np(tnn.MaxPool2d(**kw)(tg.tensor(x))), b.numpy())

@@ -279,12 +279,12 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     if oh <= 0 or ow <= 0:
         raise RuntimeError(f"Given input size: ({c}x{h}x{w}). Calculated output size: ({c}x{oh}x{ow}). "
                            "Output size is too small")
-    values, off, geo = C.max_pool2d_offsets(x._data, k, s, pads, dil, ceil_mode)
-    out = C.MaxPool2dWithIndices.apply(x, off=off, geo=geo, values=values)
+    offsets = [] if return_indices else None
+    out = C.MaxPool2dWithIndices.apply(x, geo=geo, indices=offsets)
     if not batched:
         out = out.squeeze(0)
     if return_indices:
-        idx = C.max_pool2d_flat_indices(off, geo)
+        idx = C.max_pool2d_flat_indices(offsets[0], geo)
         return out, Tensor._wrap(idx if batched else idx[0])
     return out
 
@@ -386,10 +386,10 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         if m <= 1:
             raise ValueError(
                 f"Expected more than 1 value per channel when training, got input size {input.shape}")
-        out = N.BatchNorm.apply(input, weight, bias, axes=axes, eps=eps)
+        stats = []
+        out = N.BatchNorm.apply(input, weight, bias, axes=axes, eps=eps, stats=stats)
         if running_mean is not None or running_var is not None:
-            mean_arr, var_arr = (out.grad_fn.stats if out.grad_fn is not None
-                                 else _batch_stats(input._data, axes))
+            mean_arr, var_arr = stats[0] if stats else _batch_stats(input._data, axes)
             _update_running(running_mean, running_var, mean_arr, var_arr, m, momentum)
         return out
     if running_mean is None or running_var is None:

@@ -500,14 +500,15 @@ def _offset_views(a, geo):
             yield i * kw + j, a[:, :, rows, j * dw:j * dw + sw * (ow - 1) + 1:sw]
 
 
-def max_pool2d_offsets(x, k, stride, pads, dil, ceil_mode):
-    """The max of every window and where it is: ``(values, offsets, geometry)``.
+def max_pool2d_offsets(x, geo):
+    """The max of every window and where it is: ``(values, offsets)``, for the windows of
+    :func:`_pool_geometry`.
 
     ``offsets`` (N, C, oh, ow) holds the kernel offset ``i*kw + j`` of each window's max: the
     first maximum, or the last NaN, as PyTorch picks. One pass per kernel offset over the
     output-sized views keeps a running max, instead of copying every window out.
     """
-    geo = _pool_geometry(x.shape, k, stride, pads, dil, ceil_mode)
+    k = geo["k"]
     geo["nhwc"] = x.strides[1] < x.strides[3]      # (the gradient will be laid out the same)
     fill = -xp.inf if x.dtype.kind == "f" else xp.iinfo(x.dtype).min
     xpad = _pad(x, geo["pads"], fill)
@@ -531,7 +532,7 @@ def max_pool2d_offsets(x, k, stride, pads, dil, ceil_mode):
         xp.subtract(itype(t), off, out=step)
         step *= win
         off += step
-    return best, off, geo
+    return best, off
 
 
 def max_pool2d_flat_indices(off, geo):
@@ -548,17 +549,42 @@ def _unpadded(a, geo):
     return a[:, :, p[0]:p[0] + h, p[2]:p[2] + w]
 
 
+def _max_only(x, geo):
+    """The windows' maxima without where they are: the max over rows, then over columns
+    (kh + kw - 2 passes instead of kh*kw, and no offsets to track)."""
+    (kh, kw), (sh, sw), (dh, dw), oh, ow = geo["k"], geo["stride"], geo["dil"], geo["oh"], geo["ow"]
+    fill = -xp.inf if x.dtype.kind == "f" else xp.iinfo(x.dtype).min
+    xpad = _pad(x, geo["pads"], fill)
+    rows = None
+    for i in range(kh):
+        v = xpad[:, :, i * dh:i * dh + sh * (oh - 1) + 1:sh]
+        rows = v.copy(order="K") if rows is None else xp.maximum(rows, v, out=rows)
+    out = None
+    for j in range(kw):
+        v = rows[..., j * dw:j * dw + sw * (ow - 1) + 1:sw]
+        out = v.copy(order="K") if out is None else xp.maximum(out, v, out=out)
+    return out
+
+
 class MaxPool2dWithIndices(Node):
-    """Max pooling given where each window's max is (kernel offsets, see
-    :func:`max_pool2d_offsets`); its derivative puts the gradient there."""
+    """Max pooling; records where each window's max is (kernel offsets, see
+    :func:`max_pool2d_offsets`) when a gradient or the indices are wanted (``indices``, a list,
+    receives them), and its derivative puts the gradient there. Given ``off``, it gathers
+    (the derivative of :class:`MaxPool2dScatter`)."""
 
     _bw_name = "MaxPool2DWithIndicesBackward0"
 
-    def forward(ctx, x, off, geo, values=None):
-        ctx.off, ctx.geo = off, geo
-        if values is not None:
+    def forward(ctx, x, geo, off=None, indices=None):
+        if off is None:
+            if not ctx.needs_input_grad and indices is None:     # nothing to record
+                return _max_only(x, geo)
+            values, off = max_pool2d_offsets(x, geo)
+            if indices is not None:
+                indices.append(off)
+            ctx.off, ctx.geo = off, geo
             return values
-        out = xp.zeros(off.shape, dtype=x.dtype)      # gather: the derivative of the scatter
+        ctx.off, ctx.geo = off, geo
+        out = xp.zeros(off.shape, dtype=x.dtype)
         xpad = _pad(x, geo["pads"])
         for t, v in _offset_views(xpad, geo):
             xp.copyto(out, v, where=off == t)
@@ -593,4 +619,4 @@ class MaxPool2dScatter(Node):
         return _unpadded(out, geo)
 
     def backward(ctx, gg):
-        return MaxPool2dWithIndices.apply(gg, off=ctx.off, geo=ctx.geo)
+        return MaxPool2dWithIndices.apply(gg, geo=ctx.geo, off=ctx.off)

@@ -53,22 +53,24 @@ class BatchNorm(Node):
 
     _bw_name = "NativeBatchNormBackward0"
 
-    def forward(ctx, x, w, b, axes, eps):
+    def forward(ctx, x, w, b, axes, eps, stats=None):
         mean = x.mean(axis=axes, keepdims=True)
         xc = x - mean
-        var = (xc * xc).mean(axis=axes, keepdims=True)
+        var = xp.square(xc).mean(axis=axes, keepdims=True)
         invstd = 1.0 / xp.sqrt(var + eps)
         shape = _channel_shape(x, axes)
-        out = xc * invstd
-        if w is not None:
-            out *= w.reshape(shape)
+        # the per-channel factors first, then two passes over the (large) input
+        scale = invstd if w is None else invstd * w.reshape(shape)
+        out = xc
+        out *= scale
         if b is not None:
             out += b.reshape(shape)
+        if stats is not None:          # (the running statistics' update reads them)
+            stats.append((mean, var))
         ctx.axes, ctx.eps = axes, eps
         ctx.mean, ctx.invstd = mean, invstd
         # NOTE: saves the input, not the output: a following in-place ReLU may overwrite it
         ctx.saved = (x, w, b)
-        ctx.stats = (mean, var)
         return out
 
     def backward(ctx, g):
