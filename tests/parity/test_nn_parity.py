@@ -998,3 +998,26 @@ def test_maxpool_without_gradient_matches_torch(kw, rng):
     assert a.grad_fn is None
     np.testing.assert_array_equal(_np(a), b.numpy())
     np.testing.assert_array_equal(_np(tnn.MaxPool2d(**kw)(tg.tensor(x))), b.numpy())
+
+
+@pytest.mark.parametrize("kw", [dict(kernel_size=3, padding=1),
+                                dict(kernel_size=(3, 2), padding=(2, 1), dilation=2),
+                                dict(kernel_size=3, padding=3), dict(kernel_size=4, padding="same"),
+                                dict(kernel_size=(1, 3), padding=(0, 1))])
+def test_conv2d_input_gradient_as_a_convolution_matches_torch(kw, rng):
+    """With 32+ input channels and stride 1, ops/conv.py forms the input's gradient as a forward
+    convolution of the padded output gradient with the flipped weight."""
+    kw = dict(kw)
+    k = kw.pop("kernel_size")
+    k = (k, k) if isinstance(k, int) else k
+    x = rng.standard_normal((2, 32, 7, 6))
+    w = rng.standard_normal((8, 32) + k)
+    a, wa = tg.tensor(x, requires_grad=True), tg.tensor(w, requires_grad=True)
+    b, wb = torch.tensor(x, requires_grad=True), torch.tensor(w, requires_grad=True)
+    oa, ob = tg.nn.functional.conv2d(a, wa, **kw), torch.nn.functional.conv2d(b, wb, **kw)
+    np.testing.assert_allclose(_np(oa), ob.detach().numpy(), rtol=1e-10, atol=1e-11)
+    g = rng.standard_normal(ob.shape)
+    oa.backward(tg.tensor(g))
+    ob.backward(torch.tensor(g))
+    np.testing.assert_allclose(_np(a.grad), b.grad.numpy(), rtol=1e-10, atol=1e-11)
+    np.testing.assert_allclose(_np(wa.grad), wb.grad.numpy(), rtol=1e-10, atol=1e-11)
