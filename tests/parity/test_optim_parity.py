@@ -552,7 +552,7 @@ def test_sgd_on_a_parameter_larger_than_one_update_piece(kw):
     """SGD updates large parameters piece by piece (optim/sgd.py: _CHUNK); the result is torch's."""
     from tapegrad.optim import sgd as tsgd
     rng = np.random.default_rng(7)
-    n = tsgd._CHUNK * 2 + 123                         # two full pieces and a partial one
+    n = tsgd._CHUNKED_FROM + tsgd._CHUNK + 123        # pieces, the last one partial
     w0 = rng.standard_normal(n).astype(np.float32)
     a = tg.tensor(w0.reshape(-1, 1), requires_grad=True)
     b = torch.tensor(w0.reshape(-1, 1), requires_grad=True)

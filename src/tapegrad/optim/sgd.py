@@ -13,6 +13,10 @@ __all__ = ["SGD", "sgd", "sgd_update"]
 #: elements per piece of a large parameter: three float32 pieces (param, grad, buffer) stay
 #: in a core's L2 cache between the update's passes
 _CHUNK = 1 << 15
+#: parameters from this size on are updated piece by piece (below it the arrays stay in the
+#: caches anyway, and the pieces' extra calls cost more: MLP 784-512-256-10, 0.39 ms whole
+#: against 0.71 ms in pieces)
+_CHUNKED_FROM = 1 << 20
 
 
 def sgd_update(param, grad, momentum_buffer, *, lr, momentum, dampening, weight_decay, nesterov,
@@ -30,13 +34,14 @@ def sgd_update(param, grad, momentum_buffer, *, lr, momentum, dampening, weight_
 
     A large contiguous parameter is updated piece by piece, all passes over one piece before
     the next, so that the arrays are read from memory about once rather than once per pass
-    (a ResNet-18 step: 35 ms whole, see docs/benchmarks.md for pieces).
+    (ResNet-18's optimizer step: 21.4 ms whole, 17.7 ms in pieces; 35 ms before, when a
+    temporary of ``(1 - dampening) * g`` was made even without dampening).
     """
     first = momentum != 0 and momentum_buffer is None
     if first:
         momentum_buffer = xp.empty_like(param)
     arrays = (param, grad) if momentum == 0 else (param, grad, momentum_buffer)
-    if param.size <= _CHUNK or not all(a.flags.c_contiguous for a in arrays):
+    if param.size < _CHUNKED_FROM or not all(a.flags.c_contiguous for a in arrays):
         _sgd_piece(*arrays, first=first, lr=lr, momentum=momentum, dampening=dampening,
                    weight_decay=weight_decay, nesterov=nesterov, maximize=maximize)
         return momentum_buffer
