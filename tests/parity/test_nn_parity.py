@@ -945,14 +945,16 @@ def test_maxpool_nan_windows_match_torch(kw, rng):
     np.testing.assert_array_equal(_np(a.grad), b.grad.numpy())
 
 
-def test_maxpool_channels_last_input_and_float32(rng):
-    """Inputs laid out NHWC in memory (as convolutions return them) pool like contiguous ones."""
-    x = rng.standard_normal((2, 4, 9, 9)).astype(np.float32)
+@pytest.mark.parametrize("kw", [dict(kernel_size=3, stride=2, padding=1), dict(kernel_size=2)])
+def test_maxpool_channels_last_input_and_float32(kw, rng):
+    """Inputs laid out NHWC in memory (as convolutions return them) pool like contiguous ones
+    (kernel 2 on 10x10: windows that tile the input, whose gradient is one broadcast)."""
+    x = rng.standard_normal((2, 4, 10, 10)).astype(np.float32)
     xt = tg.tensor(np.ascontiguousarray(x.transpose(0, 2, 3, 1))).permute(0, 3, 1, 2).requires_grad_(False)
     a = xt.detach().requires_grad_(True)
     b = torch.tensor(x, requires_grad=True)
-    oa = tnn.MaxPool2d(3, stride=2, padding=1)(a)
-    ob = torch.nn.MaxPool2d(3, stride=2, padding=1)(b)
+    oa = tnn.MaxPool2d(**kw)(a)
+    ob = torch.nn.MaxPool2d(**kw)(b)
     np.testing.assert_array_equal(_np(oa), ob.detach().numpy())
     g = rng.standard_normal(ob.shape).astype(np.float32)
     oa.backward(tg.tensor(g))
