@@ -41,34 +41,30 @@ def sgd_update(param, grad, momentum_buffer, *, lr, momentum, dampening, weight_
     if first:
         momentum_buffer = xp.empty_like(param)
     arrays = (param, grad) if momentum == 0 else (param, grad, momentum_buffer)
+    rule = (first, lr, momentum, dampening, weight_decay, nesterov, maximize)
     if param.size < _CHUNKED_FROM or not all(a.flags.c_contiguous for a in arrays):
-        _sgd_piece(*arrays, first=first, lr=lr, momentum=momentum, dampening=dampening,
-                   weight_decay=weight_decay, nesterov=nesterov, maximize=maximize)
+        _sgd_piece(rule, *arrays)
         return momentum_buffer
     flat = [a.reshape(-1) for a in arrays]
     for start in range(0, param.size, _CHUNK):
-        _sgd_piece(*(f[start:start + _CHUNK] for f in flat), first=first, lr=lr, momentum=momentum,
-                   dampening=dampening, weight_decay=weight_decay, nesterov=nesterov,
-                   maximize=maximize)
+        _sgd_piece(rule, *(f[start:start + _CHUNK] for f in flat))
     return momentum_buffer
 
 
-def _sgd_piece(param, grad, buf=None, *, first, lr, momentum, dampening, weight_decay, nesterov,
-               maximize):
-    g = -grad if maximize else grad
-    if weight_decay != 0:
-        g = g + weight_decay * param
-    if momentum != 0:
+def _sgd_piece(rule, p, d_p, buf=None):
+    """:func:`sgd_update`'s formula on one piece; ``rule`` holds its settings in order."""
+    first, lr, mom, damp, decay, nesterov, maximize = rule
+    step = -d_p if maximize else d_p
+    if decay != 0:
+        step = step + decay * p
+    if mom != 0:
         if first:
-            buf[...] = g
+            buf[...] = step
         else:
-            buf *= momentum
-            if dampening != 0:
-                buf += (1 - dampening) * g
-            else:
-                buf += g
-        g = g + momentum * buf if nesterov else buf
-    param -= lr * g
+            buf *= mom
+            buf += step if damp == 0 else (1 - damp) * step
+        step = step + mom * buf if nesterov else buf
+    p -= lr * step
 
 
 class SGD(Optimizer):
