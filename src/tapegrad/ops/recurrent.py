@@ -271,10 +271,11 @@ def _lstm_scan_forward(proj, h0, c0, w_hh, b_hh, reverse):
 
     Works on transposed states, ``(H, B)`` per step, so that each gate is a contiguous block
     of rows (``w_hh @ h.T`` is also the faster product here). Returns ``hs`` and ``cs``
-    (T+1, H, B), with ``hs[0] = h0.T``, and the gate activations ``act`` (T, 4H, B): sigmoid
-    of i, f, o and tanh of g. One ``exp`` serves all four gates: the weights and the input
-    part are scaled once by -1 (and -2 for g), so ``1 / (1 + exp(s u))`` is ``sigmoid(u)``,
-    and ``2 sigmoid(2u) - 1`` is ``tanh(u)``.
+    (T+1, H, B), with ``hs[0] = h0.T``, the gate activations ``act`` (T, 4H, B): sigmoid
+    of i, f, o and tanh of g, and ``tcs`` (T, H, B), the tanh of each new cell state. One
+    ``exp`` serves all four gates: the weights and the input part are scaled once by -1 (and
+    -2 for g), so ``1 / (1 + exp(s u))`` is ``sigmoid(u)``, and ``2 sigmoid(2u) - 1`` is
+    ``tanh(u)``.
     """
     T, Bt, H = proj.shape[0], h0.shape[0], h0.shape[1]
     scale = xp.full((4 * H, 1), -1.0, dtype=proj.dtype)
@@ -287,6 +288,7 @@ def _lstm_scan_forward(proj, h0, c0, w_hh, b_hh, reverse):
     hs = xp.empty((T + 1, H, Bt), dtype=h0.dtype)
     cs = xp.empty((T + 1, H, Bt), dtype=h0.dtype)
     hs[0], cs[0] = h0.T, c0.T
+    tcs = xp.empty((T, H, Bt), dtype=h0.dtype)
     tmp = xp.empty((H, Bt), dtype=h0.dtype)
     rec = xp.empty((4 * H, Bt), dtype=h0.dtype)
     with xp.errstate(over="ignore"):                      # exp(large) = inf gives sigmoid 0
@@ -303,12 +305,12 @@ def _lstm_scan_forward(proj, h0, c0, w_hh, b_hh, reverse):
             xp.multiply(a[H:2 * H], cs[k], out=cs[k + 1])
             xp.multiply(a[:H], g, out=tmp)
             cs[k + 1] += tmp
-            xp.tanh(cs[k + 1], out=tmp)
-            xp.multiply(a[3 * H:], tmp, out=hs[k + 1])
-    return hs, cs, act
+            xp.tanh(cs[k + 1], out=tcs[k])
+            xp.multiply(a[3 * H:], tcs[k], out=hs[k + 1])
+    return hs, cs, act, tcs
 
 
-def _lstm_scan_backward(hs, cs, act, w_hh, g_out, g_h, g_c, reverse):
+def _lstm_scan_backward(hs, cs, act, tc, w_hh, g_out, g_h, g_c, reverse):
     """The gradient of the gates' pre-activations (T, B, 4H) in time order, and of h0, c0.
 
     Takes :func:`_lstm_scan_forward`'s transposed arrays. Everything that does not depend
@@ -317,9 +319,9 @@ def _lstm_scan_backward(hs, cs, act, w_hh, g_out, g_h, g_c, reverse):
     """
     T, H, Bt = act.shape[0], hs.shape[1], hs.shape[2]
     i, f, g, o = (act[:, j * H:(j + 1) * H] for j in range(4))
-    tc = xp.tanh(cs[1:])
-    to_c = o * (1.0 - tc * tc)                             # d c / d h through h = o tanh(c)
-    to_o = tc * o * (1.0 - o)
+    h = hs[1:]                                             # = o tanh(c), so:
+    to_c = o - tc * h                                      # o (1 - tanh(c)^2): d c / d h
+    to_o = h - o * h                                       # tanh(c) o (1 - o)
     to_ifg = xp.empty((T, 3, H, Bt), dtype=act.dtype)      # d gate / d c for i, f, g
     xp.multiply(g * i, 1.0 - i, out=to_ifg[:, 0])
     xp.multiply(cs[:-1] * f, 1.0 - f, out=to_ifg[:, 1])
@@ -361,11 +363,11 @@ class Scan(Node):
         step, lstm = _STEPS[mode], mode == "LSTM"
         record = bool(ctx.needs_input_grad)
         if lstm:
-            hs, cs, act = _lstm_scan_forward(proj, h0, c0, w_hh, b_hh, reverse)
+            hs, cs, act, tcs = _lstm_scan_forward(proj, h0, c0, w_hh, b_hh, reverse)
             outs = (hs[:0:-1] if reverse else hs[1:]).transpose(0, 2, 1)
             if record:
                 ctx.saved = (proj, h0, c0, w_hh, b_hh)
-                ctx.steps, ctx.mode, ctx.reverse = (hs, cs, act), mode, reverse
+                ctx.steps, ctx.mode, ctx.reverse = (hs, cs, act, tcs), mode, reverse
             # copies: the outputs may be changed in place, the saved states must not be
             return xp.ascontiguousarray(outs), hs[-1].T.copy(), cs[-1].T.copy()
         needs = [True] * (3 if lstm else 2) + [False] * 4
@@ -395,8 +397,8 @@ class Scan(Node):
         H = h0.shape[-1]
         n = ctx.needs_input_grad
         if lstm:
-            hs, cs, act = ctx.steps
-            dproj, gh, gc = _lstm_scan_backward(hs, cs, act, w_hh, g_out, g_h, g_c, ctx.reverse)
+            hs, cs, act, tcs = ctx.steps
+            dproj, gh, gc = _lstm_scan_backward(hs, cs, act, tcs, w_hh, g_out, g_h, g_c, ctx.reverse)
             flat = dproj.reshape(-1, dproj.shape[-1])
             gw = None
             if n[3]:                                      # sum over steps of d_t.T @ h_(t-1)
