@@ -274,7 +274,7 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     x = input if batched else input.unsqueeze(0)
     n, c, h, w = x.shape
     pads = (p[0], p[0], p[1], p[1])
-    geo = C._pool_geometry(x.shape, k, s, pads, dil, ceil_mode)
+    geo = C._pool_geometry(x._data, k, s, pads, dil, ceil_mode)
     oh, ow = geo["oh"], geo["ow"]
     if oh <= 0 or ow <= 0:
         raise RuntimeError(f"Given input size: ({c}x{h}x{w}). Calculated output size: ({c}x{oh}x{ow}). "

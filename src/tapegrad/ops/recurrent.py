@@ -11,8 +11,9 @@ Inside the layers (``nn.RNN``/``nn.LSTM``/``nn.GRU``) the input's contribution t
 computed for all time steps at once, with one matrix product; the steps then run with
 ``w_ih=None``, which means "``input`` already is ``x @ w_ih.T + b_ih``". A padded sequence runs
 as one :class:`Scan` node per layer and direction, which drives the step nodes' forward and
-backward on arrays and forms the ``w_hh`` gradient with one product over all steps (measured:
-per-step ``w_hh`` products and their accumulation were most of a step-node layer's backward).
+backward on arrays (an LSTM has a loop of its own, on transposed states) and forms the
+``w_hh`` gradient with one product over all steps (measured: per-step ``w_hh`` products and
+their accumulation were most of a step-node layer's backward).
 Packed sequences and projected LSTMs record one step node per time step.
 
 Under ``create_graph`` the backward re-runs the step (or sequence) as a composite of primitive
@@ -239,7 +240,7 @@ class GruCell(Node):
 class _StepCtx:
     """The context a step node's forward/backward gets when ``Scan`` drives it directly."""
 
-    __slots__ = ("needs_input_grad", "saved", "act", "tc", "rz", "n", "hn", "dgh", "relu")
+    __slots__ = ("needs_input_grad", "saved", "rz", "n", "hn", "dgh", "relu")
 
     def __init__(self, needs, relu=False):
         self.needs_input_grad, self.relu = needs, relu
@@ -351,9 +352,10 @@ class Scan(Node):
     """One direction of one recurrent layer over a padded sequence, as one node.
 
     ``proj`` (T, B, gates*H) is the input's part of the gates (``x @ w_ih.T + b_ih``); the
-    outputs are the hidden states (T, B, H), the last h and, for an LSTM, the last c. The
-    steps run the cell nodes' own forward and backward on arrays; the backward then forms
-    the ``w_hh`` gradient of all steps with one matrix product instead of one per step.
+    outputs are the hidden states (T, B, H), the last h and, for an LSTM, the last c. An
+    LSTM runs :func:`_lstm_scan_forward`/``_backward``; the other cells' steps run the cell
+    nodes' own forward and backward on arrays. The backward then forms the ``w_hh`` gradient
+    of all steps with one matrix product instead of one per step.
     """
 
     _bw_name = "RnnLayerBackward0"
@@ -370,23 +372,20 @@ class Scan(Node):
                 ctx.steps, ctx.mode, ctx.reverse = (hs, cs, act, tcs), mode, reverse
             # copies: the outputs may be changed in place, the saved states must not be
             return xp.ascontiguousarray(outs), hs[-1].T.copy(), cs[-1].T.copy()
-        needs = [True] * (3 if lstm else 2) + [False] * 4
+        needs = [True] * 2 + [False] * 4
         T = proj.shape[0]
         outs = xp.empty((T,) + h0.shape, dtype=h0.dtype)
         steps = []
-        h, c = h0, c0
+        h = h0
         for t in (range(T - 1, -1, -1) if reverse else range(T)):
             sc = _StepCtx(needs if record else (), getattr(step, "relu", False))
-            if lstm:
-                h, c = step.forward(sc, proj[t], h, c, None, w_hh, None, b_hh)
-            else:
-                h = step.forward(sc, proj[t], h, None, w_hh, None, b_hh)
+            h = step.forward(sc, proj[t], h, None, w_hh, None, b_hh)
             outs[t] = h
             steps.append((t, sc))
         if record:
             ctx.saved = (proj, h0, c0, w_hh, b_hh)
             ctx.steps, ctx.mode, ctx.reverse = steps, mode, reverse
-        return (outs, h, c) if lstm else (outs, h)
+        return outs, h
 
     def backward(ctx, g_out, g_h, g_c=None):
         proj, h0, c0, w_hh, b_hh = ctx.saved
@@ -399,27 +398,21 @@ class Scan(Node):
         if lstm:
             hs, cs, act, tcs = ctx.steps
             dproj, gh, gc = _lstm_scan_backward(hs, cs, act, tcs, w_hh, g_out, g_h, g_c, ctx.reverse)
-            flat = dproj.reshape(-1, dproj.shape[-1])
-            gw = None
-            if n[3]:                                      # sum over steps of d_t.T @ h_(t-1)
-                h_prev = hs[-2::-1] if ctx.reverse else hs[:-1]  # (in time order, as dproj)
-                gw = flat.T @ h_prev.transpose(0, 2, 1).reshape(-1, H)
-            gb = flat.sum(0) if len(n) > 4 and n[4] else None
-            return dproj, gh if n[1] else None, gc if n[2] else None, gw, gb
-        gh = g_h if g_h is not None else xp.zeros(h0.shape, dtype=h0.dtype)
-        gc = (g_c if g_c is not None else xp.zeros(c0.shape, dtype=c0.dtype)) if lstm else None
-        dproj = xp.empty(proj.shape, dtype=proj.dtype)
-        dgh = xp.empty(proj.shape, dtype=proj.dtype) if gru else dproj
-        h_prev = xp.empty(proj.shape[:2] + (H,), dtype=h0.dtype)
-        for t, sc in reversed(ctx.steps):
-            g = gh if g_out is None else g_out[t] + gh
-            if lstm:
-                dproj[t], gh, gc = step.backward(sc, g, gc)[:3]
-            else:
+            dgh = dproj
+            # the state before each step, in time order as dproj: (T, B, H)
+            h_prev = (hs[-2::-1] if ctx.reverse else hs[:-1]).transpose(0, 2, 1)
+        else:
+            gh = g_h if g_h is not None else xp.zeros(h0.shape, dtype=h0.dtype)
+            gc = None
+            dproj = xp.empty(proj.shape, dtype=proj.dtype)
+            dgh = xp.empty(proj.shape, dtype=proj.dtype) if gru else dproj
+            h_prev = xp.empty(proj.shape[:2] + (H,), dtype=h0.dtype)
+            for t, sc in reversed(ctx.steps):
+                g = gh if g_out is None else g_out[t] + gh
                 dproj[t], gh = step.backward(sc, g)[:2]
-            if gru:
-                dgh[t] = sc.dgh
-            h_prev[t] = sc.saved[1]
+                if gru:
+                    dgh[t] = sc.dgh
+                h_prev[t] = sc.saved[1]
         flat = dgh.reshape(-1, dgh.shape[-1])
         gw = flat.T @ h_prev.reshape(-1, H) if n[3] else None
         gb = flat.sum(0) if len(n) > 4 and n[4] else None
