@@ -756,6 +756,19 @@ class TestFunction:
                                                r"\[2\]\], which is output 0 of Add, is at version 1"):
             y.sum().backward()
 
+    def test_inplace_error_names_the_write_after_the_save(self):
+        """The first in-place write to a fresh tensor skips the source lookup (nothing can have
+        saved it yet); a write after a node saved it is named, file and line."""
+        import inspect
+        x = leaf([1.0, 2.0])
+        h = x * 1
+        h.mul_(2)                                   # before any node saved h
+        y = h.sin()                                 # saves h at version 1
+        line = inspect.currentframe().f_lineno + 1
+        h.add_(1)
+        with pytest.raises(RuntimeError, match=rf"It was modified by add_ at {__file__}:{line} in "):
+            y.sum().backward()
+
     def test_double_backward_through_function(self):
         x = leaf(2.0)
         (g,) = tg.autograd.grad(Cube.apply(x), x, create_graph=True)

@@ -539,7 +539,12 @@ class Tensor:
         """Bump the version and remember which in-place op ran where (for error messages)."""
         vc = self._vc
         if vc is None:
+            # No node saved this storage and no view or detached alias shares it (each creates
+            # the counter), so no error can name this write: skip the frame walk (a frozen
+            # ResNet-18's in-place ReLUs: about 2 ms of a 55 ms step).
             vc = self._vc = VersionCounter()
+            vc.value, vc.last_op = 1, op_name
+            return
         vc.value += 1
         vc.last_op = op_name
         vc.where = user_frame_summary()

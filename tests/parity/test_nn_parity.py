@@ -987,6 +987,47 @@ def test_conv2d_both_im2col_orders_match_torch(out_channels, kw, rng):
         np.testing.assert_allclose(_np(wa.grad), wb.grad.numpy(), rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("kw", [dict(padding=1), dict(stride=2, padding=(1, 2), dilation=(2, 1)),
+                                dict(kernel_size=(2, 3), stride=(1, 3))])
+def test_conv2d_one_input_channel_matches_torch(kw, rng):
+    """A one-channel input takes its own im2col (one strided copy per kernel offset)."""
+    kw = dict(kw)
+    k = kw.pop("kernel_size", 3)
+    k = (k, k) if isinstance(k, int) else k
+    x = rng.standard_normal((3, 1, 9, 11))
+    w = rng.standard_normal((4, 1) + k)
+    bias = rng.standard_normal(4)
+    a, wa, ba = (tg.tensor(v, requires_grad=True) for v in (x, w, bias))
+    b, wb, bb = (torch.tensor(v, requires_grad=True) for v in (x, w, bias))
+    oa = tg.nn.functional.conv2d(a, wa, ba, **kw)
+    ob = torch.nn.functional.conv2d(b, wb, bb, **kw)
+    np.testing.assert_allclose(_np(oa), ob.detach().numpy(), rtol=1e-10, atol=1e-12)
+    g = rng.standard_normal(ob.shape)
+    oa.backward(tg.tensor(g))
+    ob.backward(torch.tensor(g))
+    for mine, theirs in ((a, b), (wa, wb), (ba, bb)):
+        np.testing.assert_allclose(_np(mine.grad), theirs.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("keepdim", [False, True])
+@pytest.mark.parametrize("dim", [(0, 2, 3), (3, 0, 2), (0, 1, 2)])
+def test_sum_keeping_the_innermost_axis_matches_torch(dim, keepdim, rng):
+    """Summing every axis but the one innermost in memory (a channels-last bias gradient)
+    is a product with ones; values, shape and gradient as torch's, in float32 and float64."""
+    for dtype in (np.float32, np.float64):
+        x = rng.standard_normal((8, 16, 10, 12)).astype(dtype)
+        x_cl = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+        a = tg.tensor(x_cl, requires_grad=True)
+        b = torch.tensor(x, requires_grad=True)
+        oa, ob = a.sum(dim=dim, keepdim=keepdim), b.sum(dim=dim, keepdim=keepdim)
+        assert tuple(oa.shape) == tuple(ob.shape) and str(oa.dtype) == str(ob.dtype)
+        tol = 2e-5 if dtype == np.float32 else 1e-12
+        np.testing.assert_allclose(_np(oa), ob.detach().numpy(), rtol=tol, atol=tol)
+        oa.sum().backward()
+        ob.sum().backward()
+        np.testing.assert_array_equal(_np(a.grad), b.grad.numpy())
+
+
 @pytest.mark.parametrize("kw", [dict(kernel_size=2), dict(kernel_size=3, stride=2, padding=1),
                                 dict(kernel_size=(2, 3), stride=(1, 2), dilation=2),
                                 dict(kernel_size=3, stride=2, padding=1, ceil_mode=True)])

@@ -411,12 +411,12 @@ def _update_running(rm, rv, mean, var, m, momentum):
         if rm is not None:
             rm._data *= 1 - momentum
             rm._data += momentum * mean.reshape(-1).astype(rm._data.dtype)
-            rm._record_inplace("batch_norm")
+            rm._bump_version("batch_norm")   # (a buffer: no frame walk for an error's location)
         if rv is not None:
             # running variance uses the unbiased estimate, as in PyTorch
             rv._data *= 1 - momentum
             rv._data += momentum * (var.reshape(-1) * (m / (m - 1))).astype(rv._data.dtype)
-            rv._record_inplace("batch_norm")
+            rv._bump_version("batch_norm")
 
 
 @_public("layer")

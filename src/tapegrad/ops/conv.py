@@ -109,6 +109,22 @@ def _cols_nhwc(x, kh, kw, stride, pads, dil, oh, ow, weight_order=False):
     return xp.ascontiguousarray(win).reshape(n * oh * ow, kh * kw * c)
 
 
+def _cols_one_channel(x, kh, kw, stride, pads, dil, oh, ow):
+    """im2col of a one-channel input, transposed: (kh*kw, N*oh*ow), row ``i*kw + j`` the
+    input at that kernel offset of every window. Each row is one copy of a strided view
+    with long runs; :func:`_cols_nhwc` would gather one value at a time (a 64x1x28x28 batch,
+    3x3: 2.0 -> 0.28 ms). With more channels its runs of C values win."""
+    xpd = _pad(x[:, 0], pads)
+    n = x.shape[0]
+    (sh, sw), (dh, dw) = stride, dil
+    out = xp.empty((kh * kw, n, oh, ow), dtype=x.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            out[i * kw + j] = xpd[:, i * dh:i * dh + sh * (oh - 1) + 1:sh,
+                                  j * dw:j * dw + sw * (ow - 1) + 1:sw]
+    return out.reshape(kh * kw, n * oh * ow)
+
+
 def _w_matrix(w, weight_order=False):
     """(O, C, kh, kw) -> (O, kh*kw*C), the order of :func:`_cols_nhwc`'s rows."""
     if weight_order:
@@ -123,8 +139,11 @@ def conv2d_array(x, w, stride, pads, dil, groups):
     o, _, kh, kw = w.shape
     oh = out_size(x.shape[2], kh, stride[0], pads[0], pads[1], dil[0])
     ow = out_size(x.shape[3], kw, stride[1], pads[2], pads[3], dil[1])
-    wo = _weight_order(n * oh * ow, o)
-    out = _cols_nhwc(x, kh, kw, stride, pads, dil, oh, ow, wo) @ _w_matrix(w, wo).T   # (N*oh*ow, O)
+    if x.shape[1] == 1 and kh * kw > 1:
+        out = _cols_one_channel(x, kh, kw, stride, pads, dil, oh, ow).T @ w.reshape(o, -1).T
+    else:
+        wo = _weight_order(n * oh * ow, o)
+        out = _cols_nhwc(x, kh, kw, stride, pads, dil, oh, ow, wo) @ _w_matrix(w, wo).T   # (N*oh*ow, O)
     return out.reshape(n, oh, ow, o).transpose(0, 3, 1, 2)
 
 
@@ -204,9 +223,11 @@ def conv2d_weight_grad_array(x, gy, w_shape, stride, pads, dil, groups):
     n = x.shape[0]
     o, c, kh, kw = w_shape
     oh, ow = gy.shape[2], gy.shape[3]
+    g2 = gy.transpose(0, 2, 3, 1).reshape(n * oh * ow, o)
+    if c == 1 and kh * kw > 1:
+        return (g2.T @ _cols_one_channel(x, kh, kw, stride, pads, dil, oh, ow).T).reshape(w_shape)
     wo = _weight_order(n * oh * ow, o)
     cols = _cols_nhwc(x, kh, kw, stride, pads, dil, oh, ow, wo)
-    g2 = gy.transpose(0, 2, 3, 1).reshape(n * oh * ow, o)
     gw = g2.T @ cols
     if wo:
         return gw.reshape(o, c, kh, kw)

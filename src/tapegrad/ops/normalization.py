@@ -10,6 +10,7 @@ from __future__ import annotations
 from .. import backend as B
 from ..autograd.graph import Node
 from ..tensor import Tensor
+from .reduction import sum_rows
 
 xp = B.xp
 
@@ -47,6 +48,23 @@ def _per_channel(v, shape):
     return v.reshape(shape) if B.is_array(v) else v.reshape(*shape)
 
 
+def _channel_sum(x, axes):
+    """The sum over ``axes`` keeping their dims; a product with ones where the channels are
+    innermost in memory (convolution outputs): NumPy's own reduction adds such an array a few
+    values at a time (8x64x32x32: 0.21 -> 0.07 ms)."""
+    s = sum_rows(x, axes)
+    return x.sum(axis=axes, keepdims=True) if s is None else s.reshape(_channel_shape(x, axes))
+
+
+def _channel_mean(x, axes):
+    """The mean over ``axes`` keeping their dims, through :func:`_channel_sum`'s product where
+    the layout allows (else NumPy's mean, which sums float16 in float32)."""
+    s = sum_rows(x, axes)
+    if s is None:
+        return x.mean(axis=axes, keepdims=True)
+    return (s / (x.size // s.size)).astype(x.dtype, copy=False).reshape(_channel_shape(x, axes))
+
+
 class BatchNorm(Node):
     """Normalise with the batch's statistics over ``axes``; w and b are per channel, ``(C,)``
     (PyTorch's node takes them so, and the graph has no view between a parameter and it)."""
@@ -54,9 +72,9 @@ class BatchNorm(Node):
     _bw_name = "NativeBatchNormBackward0"
 
     def forward(ctx, x, w, b, axes, eps, stats=None):
-        mean = x.mean(axis=axes, keepdims=True)
+        mean = _channel_mean(x, axes)
         xc = x - mean
-        var = xp.square(xc).mean(axis=axes, keepdims=True)
+        var = _channel_mean(xp.square(xc), axes)
         invstd = 1.0 / xp.sqrt(var + eps)
         shape = _channel_shape(x, axes)
         # the per-channel factors first, then two passes over the (large) input
@@ -86,8 +104,8 @@ class BatchNorm(Node):
         for a in axes:
             m *= x.shape[a]
         xhat = (x - ctx.mean) * ctx.invstd
-        gsum = g.sum(axis=axes, keepdims=True)
-        gxhat_sum = (g * xhat).sum(axis=axes, keepdims=True)
+        gsum = _channel_sum(g, axes)
+        gxhat_sum = _channel_sum(g * xhat, axes)
         gx = gw = gb = None
         if n[0]:
             scale = ctx.invstd * (w.reshape(shape) if w is not None else 1.0) / m

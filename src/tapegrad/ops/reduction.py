@@ -34,6 +34,22 @@ def _unreduce(g, in_shape, dims, keepdim):
 
 
 # =========================================================================== sum / mean / prod
+def sum_rows(x, dims):
+    """The sum over every axis but one, when that axis is innermost in memory (a channels-last
+    gradient summed for a bias, a (B, C) batch summed over B): a product with ones. NumPy adds
+    such an array row by row, C values at a time: (50176, 16) 1.24 -> 0.32 ms, (8192, 64)
+    0.25 -> 0.11 ms, and BLAS's blocked sums were also closer to a float64 sum in every shape
+    measured; None where the layout does not allow it."""
+    if len(dims) != x.ndim - 1 or x.dtype.kind != "f" or x.itemsize < 4 or x.size < 4096:
+        return None
+    k = next(d for d in range(x.ndim) if d not in dims)
+    rows = xp.moveaxis(x, k, -1)
+    if not rows.flags.c_contiguous:
+        return None
+    rows = rows.reshape(-1, rows.shape[-1])
+    return xp.ones(rows.shape[0], dtype=x.dtype) @ rows
+
+
 class Sum(Node):
     def forward(ctx, x, dims, keepdim=False, dtype=None):
         ctx.in_shape, ctx.dims, ctx.keepdim = x.shape, dims, keepdim
@@ -42,6 +58,8 @@ class Sum(Node):
                 dtype = xp.int64
             elif x.dtype == xp.float16:
                 return x.sum(axis=dims, keepdims=keepdim, dtype=xp.float32).astype(xp.float16)
+            elif (out := sum_rows(x, dims)) is not None:
+                return out.reshape(keep_shape(x.shape, dims)) if keepdim else out
         return xp.asarray(x.sum(axis=dims, keepdims=keepdim, dtype=dtype))
 
     def backward(ctx, g):
