@@ -962,6 +962,27 @@ def test_maxpool_channels_last_input_and_float32(kw, rng):
     np.testing.assert_allclose(_np(a.grad), b.grad.numpy(), rtol=1e-6, atol=1e-6)
 
 
+@pytest.mark.parametrize("nhwc", [False, True])
+def test_maxpool_2x2_ties_pick_torchs_window_element(nhwc, rng):
+    """2x2 windows that tile the input take a comparison tree; with ties (a ReLU's zeros, equal
+    pairs in each row and across rows) the gradient and indices land where torch puts them."""
+    x = np.maximum(rng.integers(-2, 3, size=(3, 4, 8, 6)), 0).astype(np.float32)
+    x[0, 0, :2, :2] = [[1, 1], [1, 1]]
+    x[0, 1, :2, :2] = [[0, 5], [5, 0]]
+    x[0, 2, :2, :2] = [[5, 0], [0, 5]]
+    xa = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2) if nhwc else x
+    a = tg.tensor(xa, requires_grad=True)
+    b = torch.tensor(x, requires_grad=True)
+    oa, ia = tnn.functional.max_pool2d(a, 2, return_indices=True)
+    ob, ib = torch.nn.functional.max_pool2d(b, 2, return_indices=True)
+    np.testing.assert_array_equal(_np(oa), ob.detach().numpy())
+    np.testing.assert_array_equal(_np(ia), ib.numpy())
+    g = rng.standard_normal(ob.shape).astype(np.float32)
+    oa.backward(tg.tensor(g))
+    ob.backward(torch.tensor(g))
+    np.testing.assert_array_equal(_np(a.grad), b.grad.numpy())
+
+
 @pytest.mark.parametrize("out_channels", [3, 64])      # im2col in (i, j, c) and in (c, i, j) order
 @pytest.mark.parametrize("kw", [dict(padding=1), dict(stride=2, padding=(1, 2), dilation=(2, 1)),
                                 dict(kernel_size=1, stride=2), dict(kernel_size=1)])
