@@ -490,6 +490,24 @@ def test_clip_grad_norm_matches_torch(dt, norm_type, max_norm):
             np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), **TOL[dt])
 
 
+def test_clip_grad_norm_of_large_float32_gradients_matches_torch():
+    """Large float32 gradients take a norm summed in float32 rows of 1024 squares, then in
+    float64; it stays within float32 rounding of the float64 norm and of torch's."""
+    rng = np.random.default_rng(11)
+    shapes = [(300, 71), (5000,), (64, 32, 3, 3)]
+    vals = _arrays(rng, "float32", shapes)
+    tp, pp = _make_params(vals)
+    grads = [(100 * a).astype(np.float32) for a in _arrays(rng, "float32", shapes)]
+    _set_grads(tp, pp, grads)
+    exact = np.sqrt(sum(np.square(g.astype(np.float64)).sum() for g in grads))
+    tn = clip_grad_norm_(tp, 1.0)
+    pn = torch.nn.utils.clip_grad_norm_(pp, 1.0)
+    np.testing.assert_allclose(tn.item(), exact, rtol=1.2e-7)
+    np.testing.assert_allclose(tn.item(), pn.item(), rtol=1e-6)
+    for a, b in zip(tp, pp, strict=True):
+        np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), rtol=1e-6, atol=1e-9)
+
+
 def test_clip_grad_norm_mixed_dtypes_match_torch():
     rng = np.random.default_rng(9)
     vals = [rng.standard_normal((3, 3)).astype("float32"), rng.standard_normal(4)]

@@ -55,8 +55,33 @@ _SPECIAL_NORMS = {
 }
 
 
+#: the 2-norm sums squares in float32 rows of this many elements, then the rows in float64
+_ROW = 1024
+
+
+def _two_norm(array):
+    """The 2-norm of a real array: float64 and small arrays through a float64 dot; larger
+    float32 ones as float32 sums of 1024 squares each, added in float64. That is 4e-9 from the
+    float64 sum on a 2.4M-element ResNet gradient (a float32 result's spacing is 1.2e-7), in
+    0.7 ms where a float64 copy, its absolute values and a dot took 5 ms; one float32 dot over
+    the whole array would be 1e-5 off."""
+    flat = array.reshape(-1)
+    if flat.dtype == xp.float64:
+        return math.sqrt(xp.dot(flat, flat))
+    n = flat.size - flat.size % _ROW
+    if n < 4 * _ROW or flat.dtype != xp.float32:
+        wide = flat.astype(xp.float64)
+        return math.sqrt(xp.dot(wide, wide))
+    rows = flat[:n].reshape(-1, _ROW)
+    total = xp.einsum("ij,ij->i", rows, rows).astype(xp.float64).sum()
+    tail = flat[n:].astype(xp.float64)
+    return math.sqrt(total + xp.dot(tail, tail))
+
+
 def _norm(array, p):
     """``linalg.vector_norm(array, p)`` as a float64 scalar."""
+    if p == 2.0 and array.dtype.kind == "f":
+        return xp.float64(_two_norm(array))
     magnitudes = xp.abs(xp.asarray(array, dtype=xp.float64)).ravel()
     special = _SPECIAL_NORMS.get(p)
     if special is not None:
@@ -106,7 +131,14 @@ def clip_grads_with_norm_(parameters, max_norm, total_norm, foreach=None):
         factor = xp.minimum(scalar(1) / (norm + scalar(1e-6)) * scalar(float(max_norm)), scalar(1))
     with no_grad():
         for g in grads:
-            g.mul_(Tensor._wrap(xp.asarray(factor, dtype=g._data.dtype)))
+            f = xp.asarray(factor, dtype=g._data.dtype)
+            if g._data.flags.writeable and not g._requires_grad:
+                # (a plain gradient: scale its storage; mul_ would run the in-place op machinery
+                # once per parameter)
+                g._data *= f
+                g._bump_version("mul_")
+            else:
+                g.mul_(Tensor._wrap(f))
 
 
 def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=False, foreach=None):
