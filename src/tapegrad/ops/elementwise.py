@@ -1244,7 +1244,12 @@ sigmoid = _unary(Sigmoid, "sigmoid", inplace=True)
 
 erf = _unary(Erf, "erf", inplace=True)
 
-relu = _unary(Relu, "relu", inplace=True)
+def _fast_relu_inplace(fn, name):
+    from .inplace import _fast_relu
+    return _fast_relu(fn, name)
+
+
+relu = _unary(Relu, "relu", inplace=_fast_relu_inplace)
 
 silu = _unary(Silu, "silu")
 

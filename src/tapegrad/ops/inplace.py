@@ -237,6 +237,24 @@ def _fast_arith(ufunc, name, scale_other=False):
     return method
 
 
+def _fast_relu(fn, name):
+    """``relu_`` with a no-graph fast path: the max against zeros written straight into storage
+    (a frozen ResNet-18's in-place ReLUs: 1.26 -> ~0.4 ms a step, where the general path made
+    the result, then copied it in)."""
+    slow = make_inplace(fn, name)
+
+    def method(self):
+        d = self._data
+        if d.dtype.kind == "f" and d.flags.writeable and not _needs_graph(self, ()):
+            xp.maximum(d, xp.zeros_like(d), out=d)   # (an array operand: NumPy's vector loop)
+            self._record_inplace(name)
+            return self
+        return slow(self)
+
+    method.__name__ = method.__qualname__ = name
+    return method
+
+
 def _fits(src, dst):
     """True when ``src`` broadcasts to exactly ``dst`` (so an in-place write is legal)."""
     if len(src) > len(dst):
