@@ -358,6 +358,29 @@ def test_digits():
     assert x.shape == (32, 1, 8, 8) and y.dtype == tapegrad.int64
 
 
+def test_digits_read_from_the_bundled_file_equal_load_digits(monkeypatch):
+    """Digits reads scikit-learn's digits.csv.gz without importing scikit-learn; the values
+    are load_digits' own, and without the file it falls back to load_digits itself."""
+    pytest.importorskip("sklearn")
+    from sklearn.datasets import load_digits
+
+    from tapegrad.vision.datasets import digits as digits_mod
+
+    raw = load_digits()
+    want = ((raw.images / 16.0).astype(np.float32)[:, None], raw.target.astype(np.int64))
+    assert digits_mod._bundled_csv() is not None
+    for path in (digits_mod._bundled_csv(), None):
+        monkeypatch.setattr(digits_mod, "_bundled_csv", lambda path=path: path)
+        digits_mod._load.cache_clear()
+        try:
+            images, targets = digits_mod._load()
+        finally:
+            digits_mod._load.cache_clear()
+        np.testing.assert_array_equal(images, want[0])
+        np.testing.assert_array_equal(targets, want[1])
+        assert images.dtype == np.float32 and targets.dtype == np.int64
+
+
 def test_digits_without_sklearn(monkeypatch):
     from tapegrad.vision.datasets import digits as digits_mod
 

@@ -3,8 +3,8 @@
 The total norm is the norm of the per-gradient norms, which for every ``p`` equals the
 norm of all gradients concatenated. Each per-gradient norm is accumulated in float64 (the
 2-norm of a large float32 gradient: float32 sums of 1024 squares, added in float64, within
-float32 rounding of the float64 sum) and rounded to that gradient's dtype; the total has the promoted dtype of the gradients, as
-PyTorch's stacked norms do. Clipping multiplies every gradient in place by
+float32 rounding of the float64 sum) and rounded to that gradient's dtype; the total has the
+promoted dtype of the gradients, as PyTorch's stacked norms do. Clipping multiplies every gradient in place by
 ``min(max_norm / (total + 1e-6), 1)``, also when that factor is 1.
 """
 from __future__ import annotations
