@@ -134,11 +134,13 @@ class BatchNormStats(Node):
 
     def forward(ctx, x, w, b, mean, invstd, axes):
         shape = mean.shape
-        out = (x - mean) * invstd
-        if w is not None:
-            out *= w.reshape(shape)
+        # per channel first: x * scale + shift, two passes over the input instead of four
+        scale = invstd if w is None else invstd * w.reshape(shape)
+        shift = -mean * scale
         if b is not None:
-            out += b.reshape(shape)
+            shift = shift + b.reshape(shape)
+        out = x * scale.astype(x.dtype, copy=False)
+        out += shift.astype(x.dtype, copy=False)
         ctx.mean, ctx.invstd, ctx.axes = mean, invstd, axes
         ctx.saved = (x, w, b)
         return out.astype(x.dtype, copy=False)
