@@ -553,8 +553,22 @@ def _pool_geometry(x, k, stride, pads, dil, ceil_mode):
 
 
 def _padded_for_max(x, geo):
-    """``x`` padded with the lowest value of its dtype, so that padding never wins a max."""
-    return _pad(x, geo["pads"], -xp.inf if x.dtype.kind == "f" else xp.iinfo(x.dtype).min)
+    """``x`` padded with the lowest value of its dtype, so that padding never wins a max; in
+    ``x``'s own layout (an NCHW copy of NHWC memory made every later pass mix layouts:
+    ResNet-18's 3x3 stride-2 pooling of 32x64x16x16 took 6.2 ms)."""
+    low = -xp.inf if x.dtype.kind == "f" else xp.iinfo(x.dtype).min
+    if not geo["nhwc"] or not any(geo["pads"]):
+        return _pad(x, geo["pads"], low)          # (no padding: x itself)
+    return _pad_nhwc(x, geo["pads"], low)
+
+
+def _pad_nhwc(x, pads, value):
+    """:func:`_pad` of an (N, C, H, W) view of NHWC memory, NHWC in memory too."""
+    top, bottom, left, right = pads
+    n, c, h, w = x.shape
+    out = xp.full((n, h + top + bottom, w + left + right, c), value, dtype=x.dtype)
+    out[:, top:top + h, left:left + w] = x.transpose(0, 2, 3, 1)
+    return out.transpose(0, 3, 1, 2)
 
 
 def _zeros_nchw(shape, dtype, nhwc):
