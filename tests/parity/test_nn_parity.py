@@ -1030,6 +1030,34 @@ def test_conv2d_one_input_channel_matches_torch(kw, rng):
         np.testing.assert_allclose(_np(mine.grad), theirs.grad.numpy(), rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("shape,k,kw", [
+    ((2, 5, 1, 1), 3, dict(padding=1)),                 # only the centre tap meets the input
+    ((2, 5, 2, 2), 3, dict(stride=2, padding=1)),       # a 2x2 corner of the kernel
+    ((2, 4, 1, 3), 3, dict(padding=1)),                 # one row of taps
+    ((2, 3, 2, 2), 5, dict(padding=2)),
+    ((2, 3, 1, 1), 3, dict(padding=1, stride=3)),
+])
+def test_conv2d_taps_that_only_meet_padding_match_torch(shape, k, kw, rng):
+    """Kernel taps that never reach the input are left out of the products (their weight
+    gradient is zero); values and all three gradients as torch's, twice differentiable."""
+    x = rng.standard_normal(shape)
+    w = rng.standard_normal((6, shape[1], k, k))
+    bias = rng.standard_normal(6)
+    a, wa, ba = (tg.tensor(v, requires_grad=True) for v in (x, w, bias))
+    b, wb, bb = (torch.tensor(v, requires_grad=True) for v in (x, w, bias))
+    oa = tg.nn.functional.conv2d(a, wa, ba, **kw)
+    ob = torch.nn.functional.conv2d(b, wb, bb, **kw)
+    np.testing.assert_allclose(_np(oa), ob.detach().numpy(), rtol=1e-10, atol=1e-12)
+    g = rng.standard_normal(ob.shape)
+    oa.backward(tg.tensor(g))
+    ob.backward(torch.tensor(g))
+    for mine, theirs in ((a, b), (wa, wb), (ba, bb)):
+        np.testing.assert_allclose(_np(mine.grad), theirs.grad.numpy(), rtol=1e-10, atol=1e-12)
+    f = lambda x_, w_: tg.nn.functional.conv2d(x_, w_, **kw)  # noqa: E731
+    xs, ws = tg.tensor(x, requires_grad=True), tg.tensor(w, requires_grad=True)
+    assert tg.autograd.gradcheck(f, (xs, ws)) and tg.autograd.gradgradcheck(f, (xs, ws))
+
+
 @pytest.mark.parametrize("keepdim", [False, True])
 @pytest.mark.parametrize("dim", [(0, 2, 3), (3, 0, 2), (0, 1, 2)])
 def test_sum_keeping_the_innermost_axis_matches_torch(dim, keepdim, rng):
