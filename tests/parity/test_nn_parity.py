@@ -1008,16 +1008,8 @@ def test_conv2d_both_im2col_orders_match_torch(out_channels, kw, rng):
         np.testing.assert_allclose(_np(wa.grad), wb.grad.numpy(), rtol=1e-10, atol=1e-12)
 
 
-@pytest.mark.parametrize("kw", [dict(padding=1), dict(stride=2, padding=(1, 2), dilation=(2, 1)),
-                                dict(kernel_size=(2, 3), stride=(1, 3))])
-def test_conv2d_one_input_channel_matches_torch(kw, rng):
-    """A one-channel input takes its own im2col (one strided copy per kernel offset)."""
-    kw = dict(kw)
-    k = kw.pop("kernel_size", 3)
-    k = (k, k) if isinstance(k, int) else k
-    x = rng.standard_normal((3, 1, 9, 11))
-    w = rng.standard_normal((4, 1) + k)
-    bias = rng.standard_normal(4)
+def _conv2d_with_bias_matches_torch(x, w, bias, kw, rng):
+    """conv2d's value and its input, weight and bias gradients equal torch's (float64)."""
     a, wa, ba = (tg.tensor(v, requires_grad=True) for v in (x, w, bias))
     b, wb, bb = (torch.tensor(v, requires_grad=True) for v in (x, w, bias))
     oa = tg.nn.functional.conv2d(a, wa, ba, **kw)
@@ -1028,6 +1020,19 @@ def test_conv2d_one_input_channel_matches_torch(kw, rng):
     ob.backward(torch.tensor(g))
     for mine, theirs in ((a, b), (wa, wb), (ba, bb)):
         np.testing.assert_allclose(_np(mine.grad), theirs.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("kw", [dict(padding=1), dict(stride=2, padding=(1, 2), dilation=(2, 1)),
+                                dict(kernel_size=(2, 3), stride=(1, 3))])
+def test_conv2d_one_input_channel_matches_torch(kw, rng):
+    """A one-channel input takes its own im2col (one strided copy per kernel offset)."""
+    kw = dict(kw)
+    k = kw.pop("kernel_size", 3)
+    k = (k, k) if isinstance(k, int) else k
+    x = rng.standard_normal((3, 1, 9, 11))
+    w = rng.standard_normal((4, 1) + k)
+    bias = rng.standard_normal(4)
+    _conv2d_with_bias_matches_torch(x, w, bias, kw, rng)
 
 
 @pytest.mark.parametrize("shape,k,kw", [
@@ -1043,16 +1048,7 @@ def test_conv2d_taps_that_only_meet_padding_match_torch(shape, k, kw, rng):
     x = rng.standard_normal(shape)
     w = rng.standard_normal((6, shape[1], k, k))
     bias = rng.standard_normal(6)
-    a, wa, ba = (tg.tensor(v, requires_grad=True) for v in (x, w, bias))
-    b, wb, bb = (torch.tensor(v, requires_grad=True) for v in (x, w, bias))
-    oa = tg.nn.functional.conv2d(a, wa, ba, **kw)
-    ob = torch.nn.functional.conv2d(b, wb, bb, **kw)
-    np.testing.assert_allclose(_np(oa), ob.detach().numpy(), rtol=1e-10, atol=1e-12)
-    g = rng.standard_normal(ob.shape)
-    oa.backward(tg.tensor(g))
-    ob.backward(torch.tensor(g))
-    for mine, theirs in ((a, b), (wa, wb), (ba, bb)):
-        np.testing.assert_allclose(_np(mine.grad), theirs.grad.numpy(), rtol=1e-10, atol=1e-12)
+    _conv2d_with_bias_matches_torch(x, w, bias, kw, rng)
     f = lambda x_, w_: tg.nn.functional.conv2d(x_, w_, **kw)  # noqa: E731
     xs, ws = tg.tensor(x, requires_grad=True), tg.tensor(w, requires_grad=True)
     assert tg.autograd.gradcheck(f, (xs, ws)) and tg.autograd.gradgradcheck(f, (xs, ws))
