@@ -1008,6 +1008,22 @@ def test_conv2d_both_im2col_orders_match_torch(out_channels, kw, rng):
         np.testing.assert_allclose(_np(wa.grad), wb.grad.numpy(), rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("inplace", [False, True])
+def test_relu_gradient_passes_through_nan_like_torch(inplace):
+    """ReLU's gradient is zero only where the output is <= 0: a NaN output passes it on."""
+    x = np.array([np.nan, -1.0, 2.0, 0.0, -0.0], dtype=np.float32)
+    a = tg.tensor(x, requires_grad=True)
+    b = torch.tensor(x, requires_grad=True)
+    oa = tg.nn.functional.relu(a * 1, inplace=inplace)
+    ob = torch.nn.functional.relu(b * 1, inplace=inplace)
+    np.testing.assert_array_equal(_np(oa), ob.detach().numpy())
+    oa.backward(tg.ones(5))
+    ob.backward(torch.ones(5))
+    np.testing.assert_array_equal(_np(a.grad), b.grad.numpy())
+    (gg,) = tg.autograd.grad(tg.relu(a).sum(), a, create_graph=True)
+    np.testing.assert_array_equal(_np(gg), b.grad.numpy())
+
+
 def _conv2d_with_bias_matches_torch(x, w, bias, kw, rng):
     """conv2d's value and its input, weight and bias gradients equal torch's (float64)."""
     a, wa, ba = (tg.tensor(v, requires_grad=True) for v in (x, w, bias))

@@ -701,7 +701,8 @@ class Relu(Node):
 
     def backward(ctx, g):
         (out,) = ctx.saved
-        return g * (out > 0)
+        # torch passes the gradient wherever the output is not <= 0, so through a NaN too
+        return g * ~(out <= 0)
 
 
 class LeakyRelu(Node):
