@@ -1561,3 +1561,19 @@ def test_leaf_and_grad_flags_match_torch():
             n = x * 2
         return [(t.requires_grad, t.is_leaf, t.grad_fn is None) for t in (x, y, z, w, n)]
     assert flags(tg) == flags(torch)
+
+
+@pytest.mark.parametrize("dtype", ["int8", "uint8", "int32", "int64"])
+def test_integer_inplace_arithmetic_matches_torch(dtype):
+    """Integer add_/sub_/mul_ with a Python int write straight into storage (a batch counter's
+    path): overflow wraps as in torch, ints outside the dtype go the general way, and each
+    write counts a version."""
+    def run(L):
+        x = L.tensor([100, 5, 0], dtype=getattr(L, dtype))
+        x.add_(100)
+        x.mul_(3)
+        x.sub_(1, alpha=2)
+        x.add_(-1)
+        x.add_(300)
+        return x.tolist(), x._version
+    assert run(tg) == run(torch)

@@ -685,17 +685,20 @@ def atan2(input, other):
 
 
 # =========================================================================== activations
+def relu_array(a, out=None):
+    """max(a, 0) into ``out`` (a new array by default). For floats the zero is an array in
+    ``a``'s layout: NumPy's maximum against a scalar takes a scalar loop, against an array its
+    vector loop (800K float32: 0.68 -> 0.31 ms)."""
+    if a.dtype.kind != "f":
+        return xp.maximum(a, 0, out=out)
+    return xp.maximum(a, xp.zeros_like(a), out=out)
+
+
 class Relu(Node):
     def forward(ctx, a):
         if a.dtype == xp.bool_:
             raise RuntimeError("Boolean inputs not supported for relu")
-        if a.dtype.kind == "f":
-            # NumPy's maximum against a scalar takes a scalar loop; against an array of zeros
-            # in the same layout, its vector loop (800K float32: 0.68 -> 0.31 ms)
-            out = xp.zeros_like(a)
-            xp.maximum(a, out, out=out)
-        else:
-            out = xp.maximum(a, 0)
+        out = relu_array(a)
         ctx.saved = (out,)
         return out
 

@@ -215,20 +215,28 @@ def make_inplace(fn, name):
 
 def _fast_arith(ufunc, name, scale_other=False):
     """``add_``/``sub_``/``mul_``/``div_`` with a no-graph fast path straight into storage
-    (optimizer updates live here)."""
+    (optimizer updates live here; so do counters such as batch norm's, an integer tensor
+    plus a Python int that fits its dtype)."""
     from . import elementwise as E
     slow = make_inplace({"add_": E.add, "sub_": E.sub, "mul_": E.mul, "div_": E.div}[name], name)
 
     def method(self, other, *args, **kwargs):
-        if not args and (not kwargs or set(kwargs) == {"alpha"}) and self._data.dtype.kind == "f" \
-                and self._data.flags.writeable and not _needs_graph(self, (other,)):
+        d = self._data
+        kind = d.dtype.kind
+        if not args and (not kwargs or set(kwargs) == {"alpha"}) and d.flags.writeable \
+                and (kind == "f" or (kind in "iu" and name != "div_")) \
+                and not _needs_graph(self, (other,)):
             o = other._data if isinstance(other, Tensor) else other
-            if isinstance(o, (int, float)) or (B.is_array(o) and o.dtype == self._data.dtype and
-                                               _fits(o.shape, self._data.shape)):
-                alpha = kwargs.get("alpha", 1)
+            alpha = kwargs.get("alpha", 1)
+            if kind == "f":
+                ok = isinstance(o, (int, float)) or (B.is_array(o) and o.dtype == d.dtype and
+                                                     _fits(o.shape, d.shape))
+            else:   # (other operands, and ints out of the dtype's range, promote or wrap: slow path)
+                ok = type(o) is int and type(alpha) is int and _int_fits(o * alpha, d.dtype)
+            if ok:
                 if alpha != 1:
                     o = o * alpha
-                ufunc(self._data, o, out=self._data)
+                ufunc(d, o, out=d)
                 self._record_inplace(name)
                 return self
         return slow(self, other, *args, **kwargs)
@@ -241,18 +249,24 @@ def _fast_relu(fn, name):
     """``relu_`` with a no-graph fast path: the max against zeros written straight into storage
     (a frozen ResNet-18's in-place ReLUs: 1.26 -> ~0.4 ms a step, where the general path made
     the result, then copied it in)."""
+    from .elementwise import relu_array
     slow = make_inplace(fn, name)
 
     def method(self):
         d = self._data
         if d.dtype.kind == "f" and d.flags.writeable and not _needs_graph(self, ()):
-            xp.maximum(d, xp.zeros_like(d), out=d)   # (an array operand: NumPy's vector loop)
+            relu_array(d, out=d)
             self._record_inplace(name)
             return self
         return slow(self)
 
     method.__name__ = method.__qualname__ = name
     return method
+
+
+def _int_fits(value, dtype):
+    info = xp.iinfo(dtype)
+    return info.min <= value <= info.max
 
 
 def _fits(src, dst):

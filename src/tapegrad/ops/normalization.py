@@ -149,7 +149,7 @@ class BatchNormStats(Node):
         out += shift.astype(x.dtype, copy=False)
         ctx.mean, ctx.invstd, ctx.axes = mean, invstd, axes
         ctx.saved = (x, w, b)
-        return out.astype(x.dtype, copy=False)
+        return out
 
     def backward(ctx, g):
         x, w, b = ctx.saved

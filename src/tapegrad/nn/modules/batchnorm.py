@@ -66,15 +66,8 @@ class _BatchNorm(Module):
         """The running-average weight of this batch; counts the batch when training."""
         if not (self.training and self.track_running_stats and self.num_batches_tracked is not None):
             return 0.0 if self.momentum is None else self.momentum
-        count = self.num_batches_tracked
-        if count._data.flags.writeable and not count._requires_grad:
-            # the counter is a buffer no graph records: count directly (add_ runs the in-place
-            # op machinery, ~80 us, for each of ResNet-18's 20 layers per step)
-            count._data += 1
-            count._bump_version("add_")
-        else:
-            with no_grad():
-                count.add_(1)
+        with no_grad():
+            self.num_batches_tracked.add_(1)
         if self.momentum is None:
             return 1.0 / float(self.num_batches_tracked.item())
         return self.momentum

@@ -4,8 +4,8 @@ The total norm is the norm of the per-gradient norms, which for every ``p`` equa
 norm of all gradients concatenated. Each per-gradient norm is accumulated in float64 (the
 2-norm of a large float32 gradient: float32 sums of 1024 squares, added in float64, within
 float32 rounding of the float64 sum) and rounded to that gradient's dtype; the total has the
-promoted dtype of the gradients, as PyTorch's stacked norms do. Clipping multiplies every gradient in place by
-``min(max_norm / (total + 1e-6), 1)``, also when that factor is 1.
+promoted dtype of the gradients, as PyTorch's stacked norms do. Clipping multiplies every
+gradient in place by ``min(max_norm / (total + 1e-6), 1)``, also when that factor is 1.
 """
 from __future__ import annotations
 
@@ -132,14 +132,7 @@ def clip_grads_with_norm_(parameters, max_norm, total_norm, foreach=None):
         factor = xp.minimum(scalar(1) / (norm + scalar(1e-6)) * scalar(float(max_norm)), scalar(1))
     with no_grad():
         for g in grads:
-            f = xp.asarray(factor, dtype=g._data.dtype)
-            if g._data.flags.writeable and not g._requires_grad:
-                # (a plain gradient: scale its storage; mul_ would run the in-place op machinery
-                # once per parameter)
-                g._data *= f
-                g._bump_version("mul_")
-            else:
-                g.mul_(Tensor._wrap(f))
+            g.mul_(Tensor._wrap(xp.asarray(factor, dtype=g._data.dtype)))
 
 
 def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=False, foreach=None):
