@@ -547,7 +547,7 @@ class Tensor:
             return
         vc.value += 1
         vc.last_op = op_name
-        vc.where = user_frame_summary()
+        vc.where = user_frame_summary() if vc.saved else None
 
     def _set_from(self, result, op_name):
         """Finish an in-place op: write ``result`` into this storage and take over its graph."""

@@ -653,6 +653,46 @@ def test_batchnorm_eval_batch1_ok(rng):
     np.testing.assert_allclose(_np(a(tg.tensor(x))), _np(b(torch.tensor(x))), rtol=1e-6)
 
 
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(4, 16, 10, 10), (512, 16), (4, 16, 80)], ids=str)
+def test_batchnorm_channels_innermost(shape, dtype, rng):
+    """Inputs whose channel is innermost in memory (a convolution's channels-last output, a
+    (B, C) batch) take batch norm's (M, C) rows path: torch's values, as the same input laid
+    out channels-first (the general path) gives them."""
+    x = (rng.standard_normal(shape) * 2 + 0.5).astype(dtype)
+    up = rng.standard_normal(shape).astype(dtype)
+    perm = (0,) + tuple(range(2, len(shape))) + (1,)
+    back = tuple(np.argsort(perm))
+    last = np.ascontiguousarray(x.transpose(perm)).transpose(back)    # channel innermost
+    first = np.ascontiguousarray(x)                                   # channel outermost
+    if len(shape) == 2:
+        last, first = x, np.asfortranarray(x)
+    outs = []
+    for arr in (last, first):
+        mod = (tnn.BatchNorm2d if len(shape) == 4 else tnn.BatchNorm1d)(shape[1]).to(dtype=getattr(tg, dtype))
+        with tg.no_grad():
+            mod.weight.copy_(tg.tensor(np.linspace(0.5, 2.0, shape[1]).astype(dtype)))
+            mod.bias.copy_(tg.tensor(np.linspace(-1.0, 1.0, shape[1]).astype(dtype)))
+        xt = tg.from_numpy(arr).requires_grad_()
+        y = mod(xt)
+        y.backward(tg.from_numpy(np.ascontiguousarray(up)))
+        outs.append([_np(v) for v in (y, xt.grad, mod.weight.grad, mod.bias.grad, mod.running_mean,
+                                      mod.running_var)])
+    th = (torch.nn.BatchNorm2d if len(shape) == 4 else torch.nn.BatchNorm1d)(shape[1])
+    th = th.to(getattr(torch, dtype))
+    with torch.no_grad():
+        th.weight.copy_(torch.tensor(np.linspace(0.5, 2.0, shape[1])))
+        th.bias.copy_(torch.tensor(np.linspace(-1.0, 1.0, shape[1])))
+    xh = torch.tensor(x, requires_grad=True)
+    yh = th(xh)
+    yh.backward(torch.tensor(up))
+    want = [v.detach() for v in (yh, xh.grad, th.weight.grad, th.bias.grad, th.running_mean, th.running_var)]
+    names = ("output", "input grad", "weight grad", "bias grad", "running_mean", "running_var")
+    for name, a, b, h in zip(names, outs[0], outs[1], want, strict=True):
+        assert_close(a, h, dtype, f"{name} (channels innermost)")
+        assert_close(b, h, dtype, f"{name} (channels first)")
+
 # =========================================================================== Dropout
 def test_dropout_eval_and_p0_exact(rng):
     x = rng.standard_normal((50, 40))

@@ -7,12 +7,15 @@ import sys
 class VersionCounter:
     """Counts in-place writes to one storage; shared by a tensor and its views."""
 
-    __slots__ = ("value", "last_op", "where")
+    # ``saved``: some node has saved a tensor of this storage, so an error may name the last
+    # write's source location; until then in-place writes skip finding it (a frame walk).
+    __slots__ = ("value", "last_op", "where", "saved")
 
     def __init__(self):
         self.value = 0
         self.last_op = None
         self.where = None
+        self.saved = False
 
 
 def user_frame_summary(skip_package=True) -> str | None:

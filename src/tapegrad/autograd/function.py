@@ -208,6 +208,7 @@ class Function(metaclass=FunctionMeta):
                     vc = t._vc
                     if vc is None:
                         vc = t._vc = VersionCounter()
+                    vc.saved = True
                     nr = next((i for i, r in enumerate(results)
                                if r is t and r._grad_fn is node), None)
                     if nr is not None:

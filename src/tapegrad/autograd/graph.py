@@ -451,6 +451,7 @@ def _link_saved(node, args, arrays, outs, results):
             vc = t._vc
             if vc is None:
                 vc = t._vc = VersionCounter()
+            vc.saved = True
             vcs.append((vc, vc.value, found))
     node._saved_src = src
     node._saved_vcs = vcs

@@ -375,14 +375,15 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     """Batch normalisation over every dim but 1; updates running stats in training mode."""
     if input.ndim < 2:
         raise ValueError(f"expected 2D or more input (got {input.ndim}D input)")
-    c = input.shape[1]
+    shape = input._data.shape
+    c = shape[1]
     for name, t in (("running_mean", running_mean), ("running_var", running_var)):
-        if t is not None and t.numel() != c:
+        if t is not None and t._data.size != c:
             raise RuntimeError(f"{name} should contain {c} elements not {t.numel()}")
     axes = (0,) + tuple(range(2, input.ndim))
     bshape = (1, c) + (1,) * (input.ndim - 2)
     if training:
-        m = math.prod(input.shape[i] for i in axes)
+        m = input._data.size // c if c else 0
         if m <= 1:
             raise ValueError(
                 f"Expected more than 1 value per channel when training, got input size {input.shape}")
@@ -406,17 +407,17 @@ def _batch_stats(x, axes):
 
 
 def _update_running(rm, rv, mean, var, m, momentum):
-    from ..autograd.grad_mode import no_grad
-    with no_grad():
-        if rm is not None:
-            rm._data *= 1 - momentum
-            rm._data += momentum * mean.reshape(-1).astype(rm._data.dtype)
-            rm._bump_version("batch_norm")   # (a buffer: no frame walk for an error's location)
-        if rv is not None:
-            # running variance uses the unbiased estimate, as in PyTorch
-            rv._data *= 1 - momentum
-            rv._data += momentum * (var.reshape(-1) * (m / (m - 1))).astype(rv._data.dtype)
-            rv._bump_version("batch_norm")
+    # Straight into the buffers' storage (no op records anything, so no no_grad is needed);
+    # a buffer needs no source location for an error message, so no frame walk either.
+    if rm is not None:
+        rm._data *= 1 - momentum
+        rm._data += momentum * mean.reshape(-1).astype(rm._data.dtype, copy=False)
+        rm._bump_version("batch_norm")
+    if rv is not None:
+        # running variance uses the unbiased estimate, as in PyTorch
+        rv._data *= 1 - momentum
+        rv._data += momentum * (var.reshape(-1) * (m / (m - 1))).astype(rv._data.dtype, copy=False)
+        rv._bump_version("batch_norm")
 
 
 @_public("layer")

@@ -265,8 +265,14 @@ def _fast_relu(fn, name):
 
 
 def _int_fits(value, dtype):
-    info = xp.iinfo(dtype)
-    return info.min <= value <= info.max
+    bounds = _INT_BOUNDS.get(dtype)
+    if bounds is None:
+        info = xp.iinfo(dtype)
+        bounds = _INT_BOUNDS[dtype] = (int(info.min), int(info.max))
+    return bounds[0] <= value <= bounds[1]
+
+
+_INT_BOUNDS = {}   # dtype -> (min, max): iinfo costs microseconds a call
 
 
 def _fits(src, dst):

@@ -65,6 +65,39 @@ def _channel_mean(x, axes):
     return (s / (x.size // s.size)).astype(x.dtype, copy=False).reshape(_channel_shape(x, axes))
 
 
+def channel_rows(x, axes):
+    """``x`` as an (M, C) matrix whose columns are the channel kept by ``axes``, when that
+    channel is innermost in memory (a convolution's channels-last output, a (B, C) batch), x is
+    float32/64 and large enough for :func:`sum_rows`; else None. Batch norm then works on
+    rows against (C,) vectors, with no 4-D broadcasting (ResNet-18's batch norms on their
+    small maps: ~0.3 -> ~0.2 ms each)."""
+    nd = x.ndim
+    if len(axes) != nd - 1 or 1 in axes or x.dtype.kind != "f" or x.itemsize < 4 or x.size < 4096:
+        return None
+    rows = x.transpose((0,) + tuple(range(2, nd)) + (1,)) if nd > 2 else x
+    if not rows.flags.c_contiguous:
+        return None
+    return rows.reshape(-1, x.shape[1])
+
+
+def _from_rows(rows, x):
+    """An (M, C) result of :func:`channel_rows` back in ``x``'s (N, C, ...) shape (a view)."""
+    nd = x.ndim
+    if nd == 2:
+        return rows
+    lead = (x.shape[0],) + x.shape[2:]
+    return rows.reshape(lead + (x.shape[1],)).transpose((0, nd - 1) + tuple(range(1, nd - 1)))
+
+
+def _row_sum(rows):
+    return xp.ones(rows.shape[0], dtype=rows.dtype) @ rows
+
+
+def _row_mean(rows):
+    """:func:`_channel_mean` of :func:`channel_rows`: the same product with ones, as (C,)."""
+    return (_row_sum(rows) / rows.shape[0]).astype(rows.dtype, copy=False)
+
+
 class BatchNorm(Node):
     """Normalise with the batch's statistics over ``axes``; w and b are per channel, ``(C,)``
     (PyTorch's node takes them so, and the graph has no view between a parameter and it)."""
@@ -72,17 +105,25 @@ class BatchNorm(Node):
     _bw_name = "NativeBatchNormBackward0"
 
     def forward(ctx, x, w, b, axes, eps, stats=None):
-        mean = _channel_mean(x, axes)
-        xc = x - mean
-        var = _channel_mean(xp.square(xc), axes)
-        invstd = 1.0 / xp.sqrt(var + eps)
         shape = _channel_shape(x, axes)
+        rows = channel_rows(x, axes)
+        if rows is None:   # x itself, against per-channel factors shaped (1, C, 1, ...)
+            xv, wv, bv = x, _per_channel(w, shape), _per_channel(b, shape)
+            mean_of = lambda a: _channel_mean(a, axes)   # noqa: E731
+        else:              # its (M, C) rows against (C,) factors: the same operations
+            xv, wv, bv, mean_of = rows, w, b, _row_mean
+        mean = mean_of(xv)
+        xc = xv - mean
+        out = xp.square(xc)
+        var = mean_of(out)
+        invstd = 1.0 / xp.sqrt(var + eps)
         # the per-channel factors first, then two passes over the (large) input
-        scale = invstd if w is None else invstd * w.reshape(shape)
-        out = xc
-        out *= scale
-        if b is not None:
-            out += b.reshape(shape)
+        xp.multiply(xc, invstd if wv is None else invstd * wv, out=out)
+        if bv is not None:
+            out += bv
+        if rows is not None:
+            out = _from_rows(out, x)
+            mean, var, invstd = mean.reshape(shape), var.reshape(shape), invstd.reshape(shape)
         if stats is not None:          # (the running statistics' update reads them)
             stats.append((mean, var))
         ctx.axes, ctx.eps = axes, eps
@@ -103,19 +144,30 @@ class BatchNorm(Node):
         m = 1
         for a in axes:
             m *= x.shape[a]
-        xhat = x - ctx.mean
-        xhat *= ctx.invstd
-        gsum = _channel_sum(g, axes)
-        gxhat_sum = _channel_sum(g * xhat, axes)
+        rows = channel_rows(x, axes)
+        grows = None if rows is None else channel_rows(g, axes)
+        if grows is None:
+            xv, gv, mean, invstd = x, g, ctx.mean, ctx.invstd
+            wv = w.reshape(shape) if w is not None else 1.0
+            sum_of = lambda a: _channel_sum(a, axes)   # noqa: E731
+        else:              # (M, C) rows against (C,) factors, as in the forward
+            xv, gv, mean, invstd = rows, grows, ctx.mean.reshape(-1), ctx.invstd.reshape(-1)
+            wv, sum_of = (w if w is not None else 1.0), _row_sum
+        xhat = xv - mean
+        xhat *= invstd
+        gsum = sum_of(gv)
+        gxhat_sum = sum_of(gv * xhat)
         gx = gw = gb = None
         if n[0]:
             # scale * (m g - gsum - xhat gxhat_sum), with its per-channel factors formed first:
             # three passes over the input instead of five
-            scale = ctx.invstd * (w.reshape(shape) if w is not None else 1.0) / m
-            gx = g * (scale * m).astype(g.dtype, copy=False)
+            scale = invstd * wv / m
+            gx = gv * (scale * m).astype(g.dtype, copy=False)
             xhat *= (-scale * gxhat_sum).astype(xhat.dtype, copy=False)
             gx += xhat
             gx -= (scale * gsum).astype(gx.dtype, copy=False)
+            if grows is not None:
+                gx = _from_rows(gx, x)
         if len(n) > 1 and n[1]:
             gw = gxhat_sum.reshape(w.shape)
         if len(n) > 2 and n[2]:
