@@ -203,6 +203,67 @@ class TestRetainGraph:
         np.testing.assert_allclose(np_(x.grad), 3 * np.exp([1.0, 2.0]), rtol=1e-6)
 
 
+class TestGradientOwnership:
+    """A leaf's first gradient is taken without a copy only when nothing but the engine holds
+    its memory; every other holder must keep its own values when ``.grad`` is then changed
+    in place (the optimizer's ``p.grad.add_``, ``zero_grad(set_to_none=False)``)."""
+
+    @pytest.mark.parametrize("as_view", [False, True], ids=["array", "view-of-it"])
+    def test_gradient_kept_by_a_custom_function_is_copied(self, as_view):
+        kept = []
+
+        class Keep(tg.autograd.Function):
+            @staticmethod
+            def forward(ctx, x):
+                return x * 2
+
+            @staticmethod
+            def backward(ctx, g):
+                out = g * 2
+                kept.append(out)
+                return out.view(2) if as_view else out
+
+        x = leaf([1.0, 2.0])
+        Keep.apply(x).sum().backward()
+        x.grad.add_(100.0)
+        np.testing.assert_array_equal(np_(kept[0]), [2.0, 2.0])
+
+    def test_gradient_seen_by_a_tensor_hook_is_copied(self):
+        seen = []
+        x = leaf([1.0, 2.0, 3.0])
+        y = x + 0.0               # AddBackward hands its incoming gradient on unchanged
+        y.register_hook(seen.append)
+        (y * tg.tensor([1.0, 2.0, 3.0])).sum().backward()
+        x.grad.mul_(0.0)
+        np.testing.assert_array_equal(np_(seen[0]), [1.0, 2.0, 3.0])
+
+    def test_gradient_of_two_leaves_from_one_array_is_two_arrays(self):
+        a, b = leaf([1.0, 2.0]), leaf([3.0, 4.0])
+        ((a + b) * tg.tensor([1.0, 2.0])).sum().backward()
+        a.grad.add_(1.0)
+        np.testing.assert_array_equal(np_(b.grad), [1.0, 2.0])
+        assert not np.shares_memory(np_(a.grad), np_(b.grad))
+
+    def test_user_gradient_is_not_taken(self):
+        x = leaf([1.0, 2.0])
+        g = tg.tensor([5.0, 6.0])
+        (x + 0.0).backward(g)
+        x.grad.zero_()
+        np.testing.assert_array_equal(np_(g), [5.0, 6.0])
+
+    def test_view_gradient_with_other_holders_is_copied(self):
+        # the weight's gradient reaches it as a transposed view (TBackward0) of a product:
+        # taken whole only when nothing else holds that product
+        lin = tg.nn.Linear(3, 2)
+        x = tg.randn(4, 3)
+        lin(x).sum().backward()
+        w = np_(lin.weight.grad)
+        assert w.flags.c_contiguous and w.shape == (2, 3)
+        np.testing.assert_allclose(w, np.tile(np_(x).sum(0), (2, 1)), rtol=1e-6)
+        grads = {n: np_(p.grad) for n, p in lin.named_parameters()}
+        assert not np.shares_memory(grads["weight"], grads["bias"])
+
+
 # ====================================================================================== memory
 class TestMemory:
     def test_saved_arrays_released_after_backward(self):

@@ -159,8 +159,10 @@ def leaf_hooks(t, g, create_graph):
     return g
 
 
-def accumulate(t, g, create_graph):
-    """Add ``g`` into ``t.grad`` the way PyTorch's AccumulateGrad does."""
+def accumulate(t, g, create_graph, owned=False):
+    """Add ``g`` into ``t.grad`` the way PyTorch's AccumulateGrad does; ``owned``: nothing
+    else references ``g``'s memory, so a first gradient in the leaf's dtype and layout is
+    taken as it is."""
     old = t._grad
     if create_graph:
         g = g if isinstance(g, Tensor) else Tensor._wrap(g)
@@ -175,8 +177,12 @@ def accumulate(t, g, create_graph):
         # transposed (a Linear weight's, through its TBackward0) would otherwise make every
         # optimizer update stride through memory.
         new = _new(Tensor)
-        new._data = g.astype(t._data.dtype, order="C" if t._data.flags.c_contiguous else "K",
-                             copy=True)
+        d = t._data
+        if owned and g.dtype == d.dtype and g.flags.writeable and \
+                (g.flags.c_contiguous if d.flags.c_contiguous else g.strides == d.strides):
+            new._data = g
+        else:
+            new._data = g.astype(d.dtype, order="C" if d.flags.c_contiguous else "K", copy=True)
         t._grad = new
     elif old._requires_grad:
         t._grad = old + Tensor._wrap(g)
