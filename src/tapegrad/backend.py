@@ -6,6 +6,8 @@ NumPy itself, so adding a device means extending this module, not the ops.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 xp = np
@@ -96,6 +98,37 @@ def broadcast_error(shapes):
             out.append(a if b == 1 else b)
         acc = tuple(reversed(out))
     return None
+
+
+def channel_rows(x):
+    """``x`` (N, C, ...) as an (M, C) matrix, a view, when its channel axis is innermost in
+    memory (a channels-last convolution output; a (B, C) batch is its own rows); else None."""
+    if x.ndim > 2:
+        x = x.transpose((0,) + tuple(range(2, x.ndim)) + (1,))
+    if x.ndim < 2 or not x.flags.c_contiguous:
+        return None
+    return x.reshape(-1, x.shape[-1])
+
+
+def per_column(ufunc, rows, vec, out=None):
+    """``ufunc(rows, vec, out=out)`` for C-contiguous (M, C) ``rows`` and a (C,) ``vec`` (a
+    channels-last activation and a per-channel bias or scale), elementwise the same values.
+
+    NumPy broadcasts ``vec`` row by row, so with few columns each inner loop is short and its
+    per-row cost dominates: (50176, 16) float32 ``rows - vec`` 520 us. Rows of at most 128 bytes
+    are regrouped k at a time against ``vec`` tiled k times, k*C values of about 2 KB (longer
+    rows met 4 KB aliasing stalls here, up to 7x slower): 243 us; (12544, 32) 188 -> 121 us.
+    With 64 float32 columns the gain was within noise, so wider rows go straight through."""
+    m, c = rows.shape
+    if rows.size >= 32768 and c * rows.itemsize <= 128 and rows.flags.c_contiguous and \
+            getattr(vec, "shape", None) == (c,) and (out is None or out.flags.c_contiguous):
+        k = math.gcd(m, 2048 // (c * rows.itemsize))
+        if k > 1:
+            wide = (m // k, k * c)
+            res = ufunc(rows.reshape(wide), np.tile(vec, k),
+                        out=None if out is None else out.reshape(wide))
+            return res.reshape(m, c)
+    return ufunc(rows, vec, out=out)
 
 
 def asarray(x, dtype=None):

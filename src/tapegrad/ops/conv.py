@@ -435,7 +435,12 @@ class Conv2d(Node):
         out = _conv(x, w, stride, pads, dil, groups)
         if b is not None:
             if b.dtype == out.dtype:
-                out += b.reshape(_bias_shape(out.ndim))    # the product's own array: no copy
+                # the product's own array (no copy), as (M, O) rows when it is channels-last
+                rows = B.channel_rows(out)
+                if rows is not None and b.ndim == 1:
+                    B.per_column(xp.add, rows, b, out=rows)
+                else:
+                    out += b.reshape(_bias_shape(out.ndim))
             else:
                 out = out + b.reshape(_bias_shape(out.ndim))
         return out
