@@ -1,4 +1,4 @@
-"""The array-level helpers of ``tapegrad.backend`` that change how, not what, NumPy computes."""
+"""Array-level helpers that change how, not what, NumPy computes (``tapegrad.backend``, relu's zeros)."""
 from __future__ import annotations
 
 import numpy as np
@@ -43,3 +43,26 @@ def test_channel_rows_is_a_view_only_for_channels_last_memory():
     assert B.channel_rows(np.ascontiguousarray(x)) is None
     batch = np.ones((5, 3), dtype="float32")
     assert np.shares_memory(B.channel_rows(batch), batch)
+
+
+@pytest.mark.parametrize("make", [
+    lambda r: r.standard_normal((64, 16, 28, 28)).astype("float32"),
+    lambda r: np.ascontiguousarray(r.standard_normal((8, 6, 6, 16))).transpose(0, 3, 1, 2),   # channels-last
+    lambda r: r.standard_normal((6, 8))[:, ::2],                                               # not dense
+    lambda r: r.standard_normal((5, 4))[::-1],                                         # negative stride
+    lambda r: r.standard_normal((3, 1, 4)).astype("float32"),
+    lambda r: np.asarray(-1.5),
+    lambda r: r.standard_normal((1100, 1000)).astype("float32"),                       # past the cache
+], ids=["nchw", "nhwc", "strided", "reversed", "unit-dim", "0-d", "large"])
+def test_relu_zeros_in_the_input_layout(make):
+    from tapegrad.ops.elementwise import _ZEROS, _zeros_in_layout, relu_array
+    a = make(np.random.default_rng(2))
+    z = _zeros_in_layout(a)
+    assert z.shape == a.shape and z.dtype == a.dtype and not z.any()
+    if not z.flags.writeable:               # a view of the shared buffer: a's own strides
+        assert z.strides == a.strides
+    np.testing.assert_array_equal(relu_array(a), np.maximum(a, 0))
+    inplace = a.copy()
+    relu_array(inplace, out=inplace)
+    np.testing.assert_array_equal(inplace, np.maximum(a, 0))
+    assert not any(buf.any() for buf in _ZEROS.values())

@@ -688,10 +688,36 @@ def atan2(input, other):
 def relu_array(a, out=None):
     """max(a, 0) into ``out`` (a new array by default). For floats the zero is an array in
     ``a``'s layout: NumPy's maximum against a scalar takes a scalar loop, against an array its
-    vector loop (800K float32: 0.68 -> 0.31 ms)."""
+    vector loop (800K float32: 0.68 -> 0.31 ms), and that array is a read-only view of one
+    shared buffer of zeros where ``a`` is dense (a channels-last 64x16x28x28 batch 287 -> 162 us:
+    ``zeros_like`` wrote its zeros on every call)."""
     if a.dtype.kind != "f":
         return xp.maximum(a, 0, out=out)
-    return xp.maximum(a, xp.zeros_like(a), out=out)
+    return xp.maximum(a, _zeros_in_layout(a), out=out)
+
+
+_ZEROS = {}            # dtype -> a read-only flat buffer of zeros, grown to the largest request
+_ZEROS_MAX = 1 << 20   # elements: larger inputs get their own zeros (no hidden memory beyond 8 MB)
+
+
+def _zeros_in_layout(a):
+    """Zeros shaped and strided like ``a``: a view of the shared buffer when ``a``'s strides lay
+    its elements out densely (C order or any permutation of it), else ``zeros_like``."""
+    n = a.size
+    if n > _ZEROS_MAX or n == 0:
+        return xp.zeros_like(a)
+    step = a.itemsize
+    for size, stride in sorted(zip(a.shape, a.strides, strict=True), key=lambda p: p[1]):
+        if size != 1:
+            if stride != step:
+                return xp.zeros_like(a)
+            step *= size
+    buf = _ZEROS.get(a.dtype)
+    if buf is None or buf.size < n:
+        buf = xp.zeros(max(n, 4096), dtype=a.dtype)
+        buf.flags.writeable = False
+        _ZEROS[a.dtype] = buf
+    return xp.ndarray(a.shape, a.dtype, buffer=buf, strides=a.strides)
 
 
 class Relu(Node):
