@@ -956,6 +956,11 @@ def test_layer_errors():
         tnn.Conv2d(3, 4, 3, groups=2)
     with pytest.raises(ValueError, match="padding='same' is not supported for strided convolutions"):
         tnn.Conv2d(3, 4, 3, stride=2, padding="same")
+    for fn, shape in (("conv1d", (1, 1, 5)), ("conv2d", (1, 1, 5, 5))):   # the functions: RuntimeError
+        kernel = shape[:2] + (3,) * (len(shape) - 2)
+        for lib in (tg, torch):
+            with pytest.raises(RuntimeError, match="padding='same' is not supported for strided"):
+                getattr(lib.nn.functional, fn)(lib.ones(*shape), lib.ones(*kernel), padding="same", stride=2)
     with pytest.raises(ValueError, match="padding_mode must be one of"):
         tnn.Conv2d(3, 4, 3, padding_mode="bogus")
     with pytest.raises(RuntimeError, match="Kernel size can't be greater than actual input size"):
@@ -1062,6 +1067,19 @@ def test_relu_gradient_passes_through_nan_like_torch(inplace):
     np.testing.assert_array_equal(_np(a.grad), b.grad.numpy())
     (gg,) = tg.autograd.grad(tg.relu(a).sum(), a, create_graph=True)
     np.testing.assert_array_equal(_np(gg), b.grad.numpy())
+
+
+@pytest.mark.parametrize("layout", ["plain", "channels-last"])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_relu_keeps_negative_zero_like_torch(dtype, layout):
+    """torch's relu keeps -0.0 (it is not below 0), out of place and in place."""
+    x = np.array([[-0.0, 0.0, -1.0, 2.0, np.nan, -np.inf]] * 4, dtype=dtype).reshape(1, 4, 2, 3)
+    if layout == "channels-last":
+        x = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    for fn in (lambda L, t: L.relu(t), lambda L, t: L.relu_(t.clone())):
+        ours, theirs = _np(fn(tg, tg.from_numpy(x.copy()))), fn(torch, torch.from_numpy(x.copy())).numpy()
+        np.testing.assert_array_equal(ours, theirs)
+        np.testing.assert_array_equal(np.signbit(ours), np.signbit(theirs))
 
 
 def _conv2d_with_bias_matches_torch(x, w, bias, kw, rng):

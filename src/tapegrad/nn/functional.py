@@ -192,8 +192,8 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
         if padding == "valid":
             pads = (0, 0, 0, 0)
         elif padding == "same":
-            if stride != (1, 1):
-                raise ValueError("padding='same' is not supported for strided convolutions")
+            if stride != (1, 1):   # (the module refuses it earlier, with a ValueError)
+                raise RuntimeError("padding='same' is not supported for strided convolutions")
             pads = _same_pads(k, dil)
         else:
             raise RuntimeError(f"Invalid padding string: '{padding}'")

@@ -693,7 +693,9 @@ def relu_array(a, out=None):
     ``zeros_like`` wrote its zeros on every call)."""
     if a.dtype.kind != "f":
         return xp.maximum(a, 0, out=out)
-    return xp.maximum(a, _zeros_in_layout(a), out=out)
+    # zeros first: NumPy's vector maximum returns its second operand between equal values, so
+    # -0.0 stays -0.0 as in torch (NaN propagates either way)
+    return xp.maximum(_zeros_in_layout(a), a, out=out)
 
 
 _ZEROS = {}            # dtype -> a read-only flat buffer of zeros, grown to the largest request
