@@ -44,6 +44,16 @@ for _name in ("zeros_like", "ones_like", "full_like", "empty_like", "rand_like",
               "randint_like"):
     globals()[_name] = _dispatch.public(globals()[_name], _name, "creation")
 del _name
+# torch's module-level in-place functions (``torch.relu_(x)``, ``torch.sigmoid_(x)``...): the
+# Tensor methods themselves, for the names torch exposes so (not every method has one).
+for _name in ("abs_", "acos_", "addmv_", "arccos_", "arcsin_", "arctan_", "asin_", "atan_",
+              "ceil_", "clamp_", "clamp_max_", "clamp_min_", "clip_", "cos_", "cosh_", "detach_",
+              "erf_", "erfc_", "exp2_", "exp_", "expm1_", "fill_", "fix_", "floor_", "frac_",
+              "i0_", "index_put_", "log10_", "log1p_", "log2_", "log_", "logit_", "nan_to_num_",
+              "neg_", "negative_", "reciprocal_", "relu_", "round_", "rsqrt_", "sigmoid_", "sin_",
+              "sinc_", "sinh_", "sqrt_", "square_", "tan_", "tanh_", "trunc_", "xlogy_", "zero_"):
+    globals()[_name] = getattr(Tensor, _name)
+del _name
 from .ops.reduction import return_types  # noqa: E402
 from ._printing import set_printoptions, get_printoptions  # noqa: E402
 from .io import save, load  # noqa: E402

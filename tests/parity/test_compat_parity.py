@@ -225,3 +225,47 @@ def test_data_parallel_checkpoint_moves_both_ways():
     x = np.ones((1, 2), np.float32)
     np.testing.assert_allclose(theirs(torch.tensor(x)).detach().numpy(), ours(tg.tensor(x)).detach().numpy(),
                                rtol=1e-6)
+
+
+# torch's module-level in-place functions, each with the extra arguments it needs
+_INPLACE_FUNCTIONS = {
+    "abs_": (), "acos_": (), "arccos_": (), "arcsin_": (), "arctan_": (), "asin_": (), "atan_": (),
+    "ceil_": (), "clamp_": (-0.3, 0.4), "clamp_max_": (0.2,), "clamp_min_": (-0.1,), "clip_": (-0.3, 0.4),
+    "cos_": (), "cosh_": (), "erf_": (), "erfc_": (), "exp2_": (), "exp_": (), "expm1_": (),
+    "fill_": (1.5,), "fix_": (), "floor_": (), "frac_": (), "i0_": (), "log10_": (), "log1p_": (),
+    "log2_": (), "log_": (), "logit_": (), "nan_to_num_": (), "neg_": (), "negative_": (),
+    "reciprocal_": (), "relu_": (), "round_": (), "rsqrt_": (), "sigmoid_": (), "sin_": (),
+    "sinc_": (), "sinh_": (), "sqrt_": (), "square_": (), "tan_": (), "tanh_": (), "trunc_": (),
+    "zero_": (),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_INPLACE_FUNCTIONS))
+def test_module_level_inplace_functions(name):
+    """``torch.relu_(x)`` and its kind: the tensor written in place and returned, as torch."""
+    x = np.array([0.25, 0.5, 0.75, 0.9], dtype=np.float64)
+    args = _INPLACE_FUNCTIONS[name]
+    ours, theirs = tg.tensor(x.copy()), torch.tensor(x.copy())
+    r_ours, r_theirs = getattr(tg, name)(ours, *args), getattr(torch, name)(theirs, *args)
+    assert r_ours is ours and r_theirs is theirs
+    np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-12, atol=1e-15)
+    assert ours._version == 1
+
+
+def test_module_level_inplace_functions_with_tensor_arguments():
+    a, b = (np.array([[1.0, 2.0], [3.0, 4.0]]), np.array([0.5, -1.0]))
+    for lib in (tg, torch):
+        y = lib.tensor([1.0, 1.0], dtype=lib.float64)
+        assert lib.addmv_(y, lib.tensor(a), lib.tensor(b)) is y
+        z = lib.tensor([0.0, 2.0])
+        lib.xlogy_(z, lib.tensor([3.0, 3.0]))
+        w = lib.tensor([0.0, 0.0, 0.0])
+        lib.index_put_(w, (lib.tensor([0, 2]),), lib.tensor([5.0, 6.0]))
+        d = lib.ones(2, requires_grad=True) * 2
+        lib.detach_(d)
+        if lib is tg:
+            ours = (y.numpy(), z.numpy(), w.numpy(), d.requires_grad)
+        else:
+            theirs = (y.numpy(), z.numpy(), w.numpy(), d.requires_grad)
+    for o, t in zip(ours, theirs, strict=True):
+        np.testing.assert_allclose(o, t, rtol=1e-12)
