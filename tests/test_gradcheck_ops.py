@@ -44,6 +44,11 @@ def unit(rng, s):
     return rng.uniform(-0.9, 0.9, s)
 
 
+def above1(rng, s):
+    """In [1.2, 3.0]: acosh's domain, away from its infinite slope at 1."""
+    return rng.uniform(1.2, 3.0, s)
+
+
 def away0(rng, s):
     """|x| in [0.3, 1.5] with random sign: abs, sign, relu, division."""
     return rng.choice([-1.0, 1.0], size=s) * rng.uniform(0.3, 1.5, s)
@@ -205,6 +210,9 @@ row("sigmoid_fn", lambda a: tg.sigmoid(a), UN)
 row("sigmoid_large", lambda a: tg.sigmoid(a * 10), UN)
 row("asin", lambda a: a.asin(), UN, unit)
 row("acos", lambda a: tg.acos(a), UN, unit)
+row("asinh", lambda a: a.asinh(), UN)
+row("acosh", lambda a: tg.acosh(a), UN, above1)
+row("atanh", lambda a: tg.arctanh(a), UN, unit)
 row("sign", lambda a: a.sign(), UN, away0)
 row("sign_fn_times_x", lambda a: tg.sign(a) * a, UN, away0)
 

@@ -46,7 +46,8 @@ for _name in ("zeros_like", "ones_like", "full_like", "empty_like", "rand_like",
 del _name
 # torch's module-level in-place functions (``torch.relu_(x)``, ``torch.sigmoid_(x)``...): the
 # Tensor methods themselves, for the names torch exposes so (not every method has one).
-for _name in ("abs_", "acos_", "addmv_", "arccos_", "arcsin_", "arctan_", "asin_", "atan_",
+for _name in ("abs_", "acos_", "acosh_", "addmv_", "arccos_", "arccosh_", "arcsin_", "arcsinh_",
+              "arctan_", "arctanh_", "asin_", "asinh_", "atan_", "atanh_",
               "ceil_", "clamp_", "clamp_max_", "clamp_min_", "clip_", "cos_", "cosh_", "detach_",
               "erf_", "erfc_", "exp2_", "exp_", "expm1_", "fill_", "fix_", "floor_", "frac_",
               "i0_", "index_put_", "log10_", "log1p_", "log2_", "log_", "logit_", "nan_to_num_",

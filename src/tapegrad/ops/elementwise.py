@@ -616,6 +616,42 @@ class Cosh(Node):
         return g * Sinh.apply(a)
 
 
+class Asinh(Node):
+    to_float = True
+
+    def forward(ctx, a):
+        ctx.saved = (a,)
+        return xp.arcsinh(a)
+
+    def backward(ctx, g):
+        (a,) = ctx.saved
+        return g * Rsqrt.apply(a * a + 1)
+
+
+class Acosh(Node):
+    to_float = True
+
+    def forward(ctx, a):
+        ctx.saved = (a,)
+        return xp.arccosh(a)
+
+    def backward(ctx, g):
+        (a,) = ctx.saved
+        return g * Rsqrt.apply(a * a - 1)
+
+
+class Atanh(Node):
+    to_float = True
+
+    def forward(ctx, a):
+        ctx.saved = (a,)
+        return xp.arctanh(a)
+
+    def backward(ctx, g):
+        (a,) = ctx.saved
+        return g / (1 - a * a)
+
+
 class Tanh(Node):
     to_float = True
 
@@ -1275,6 +1311,12 @@ sinh = _unary(Sinh, "sinh", inplace=True)
 cosh = _unary(Cosh, "cosh", inplace=True)
 
 tanh = _unary(Tanh, "tanh", inplace=True)
+
+asinh = _unary(Asinh, "asinh", inplace=True, aliases=("arcsinh",))
+
+acosh = _unary(Acosh, "acosh", inplace=True, aliases=("arccosh",))
+
+atanh = _unary(Atanh, "atanh", inplace=True, aliases=("arctanh",))
 
 sigmoid = _unary(Sigmoid, "sigmoid", inplace=True)
 
