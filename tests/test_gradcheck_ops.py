@@ -213,6 +213,8 @@ row("acos", lambda a: tg.acos(a), UN, unit)
 row("asinh", lambda a: a.asinh(), UN)
 row("acosh", lambda a: tg.acosh(a), UN, above1)
 row("atanh", lambda a: tg.arctanh(a), UN, unit)
+row("deg2rad", lambda a: a.deg2rad(), UN)
+row("rad2deg", lambda a: tg.rad2deg(a), UN)
 row("sign", lambda a: a.sign(), UN, away0)
 row("sign_fn_times_x", lambda a: tg.sign(a) * a, UN, away0)
 

@@ -231,7 +231,8 @@ def test_data_parallel_checkpoint_moves_both_ways():
 _INPLACE_FUNCTIONS = {
     "abs_": (), "acos_": (), "arccos_": (), "arcsin_": (), "arctan_": (), "asin_": (), "atan_": (),
     "ceil_": (), "clamp_": (-0.3, 0.4), "clamp_max_": (0.2,), "clamp_min_": (-0.1,), "clip_": (-0.3, 0.4),
-    "cos_": (), "cosh_": (), "erf_": (), "erfc_": (), "exp2_": (), "exp_": (), "expm1_": (),
+    "cos_": (), "cosh_": (), "deg2rad_": (), "rad2deg_": (), "asinh_": (), "acosh_": (), "atanh_": (),
+    "arcsinh_": (), "arctanh_": (), "erf_": (), "erfc_": (), "exp2_": (), "exp_": (), "expm1_": (),
     "fill_": (1.5,), "fix_": (), "floor_": (), "frac_": (), "i0_": (), "log10_": (), "log1p_": (),
     "log2_": (), "log_": (), "logit_": (), "nan_to_num_": (), "neg_": (), "negative_": (),
     "reciprocal_": (), "relu_": (), "round_": (), "rsqrt_": (), "sigmoid_": (), "sin_": (),

@@ -616,6 +616,26 @@ class Cosh(Node):
         return g * Sinh.apply(a)
 
 
+class Deg2Rad(Node):
+    to_float = True
+
+    def forward(ctx, a):
+        return xp.deg2rad(a)
+
+    def backward(ctx, g):
+        return g * (math.pi / 180.0)
+
+
+class Rad2Deg(Node):
+    to_float = True
+
+    def forward(ctx, a):
+        return xp.rad2deg(a)
+
+    def backward(ctx, g):
+        return g * (180.0 / math.pi)
+
+
 class Asinh(Node):
     to_float = True
 
@@ -1313,6 +1333,10 @@ cosh = _unary(Cosh, "cosh", inplace=True)
 tanh = _unary(Tanh, "tanh", inplace=True)
 
 asinh = _unary(Asinh, "asinh", inplace=True, aliases=("arcsinh",))
+
+deg2rad = _unary(Deg2Rad, "deg2rad", inplace=True)
+
+rad2deg = _unary(Rad2Deg, "rad2deg", inplace=True)
 
 acosh = _unary(Acosh, "acosh", inplace=True, aliases=("arccosh",))
 
