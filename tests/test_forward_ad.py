@@ -47,6 +47,7 @@ CASES = [
     ("atan", lambda T, x: x.atan(), [(4,)]),
     ("log1p_expm1", lambda T, x: x.log1p() + x.expm1(), [("pos", (4,))]),
     ("clamp", lambda T, x: x.clamp(-0.5, 0.5), [(8,)]),
+    ("nan_to_num", lambda T, x: T.nan_to_num(T.log(x), nan=0.5), [(8,)]),   # NaN where x < 0
     ("square", lambda T, x: x.square(), [(3,)]),
     ("floor", lambda T, x: x.floor(), [(3,)]),
     ("to_float32_back", lambda T, x: (x * 2).double(), [(3,)]),

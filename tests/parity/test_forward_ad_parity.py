@@ -31,9 +31,9 @@ pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated
 _M = _load_cases()
 CASES = _M.CASES
 # a subset that spans every family of the table
-PARITY = ["exp", "log", "sqrt", "sin_cos", "tanh", "sigmoid", "abs", "pow_scalar", "clamp", "floor",
-          "add_bcast", "add_alpha", "sub_bcast", "rsub_scalar", "mul_bcast", "div_bcast", "rdiv_scalar",
-          "pow_tensor", "maximum", "where", "atan2",
+PARITY = ["exp", "log", "sqrt", "sin_cos", "tanh", "sigmoid", "abs", "pow_scalar", "clamp", "nan_to_num",
+          "floor", "add_bcast", "add_alpha", "sub_bcast", "rsub_scalar", "mul_bcast", "div_bcast",
+          "rdiv_scalar", "pow_tensor", "maximum", "where", "atan2",
           "sum_dim_keep", "sum_dims", "mean_dim", "prod", "var", "std_keep", "norm", "amax", "max_dim",
           "logsumexp", "cumsum", "softmax", "log_softmax",
           "reshape", "permute", "expand", "flip", "roll", "repeat", "cat", "stack", "split", "narrow",

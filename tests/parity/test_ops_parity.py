@@ -87,11 +87,10 @@ class Mask:
 
 
 class Case:
-    def __init__(self, id, fn, inputs, dtypes=FLOATS, name=True, tol=None):
+    def __init__(self, id, fn, inputs, dtypes=FLOATS, name=True):
         self.id, self.fn, self.inputs, self.dtypes = id, fn, inputs, dtypes
         #: True: grad_fn.name() must equal torch's; a str: the documented name we give instead
         self.name = name
-        self.tol = tol or {}
 
 
 def F(L):

@@ -14,6 +14,7 @@ from .. import backend as B
 
 from .. import dtypes
 
+from ..autograd import grad_mode
 from ..autograd.graph import Node
 
 from ._registry import op
@@ -1672,7 +1673,7 @@ def nan_to_num(input, nan=0.0, posinf=None, neginf=None):
     info = xp.finfo(d.dtype) if d.dtype.kind == "f" else None
     res = xp.nan_to_num(d, nan=nan, posinf=posinf if posinf is not None else (info.max if info else None),
                         neginf=neginf if neginf is not None else (info.min if info else None))
-    if input.requires_grad:
+    if input.requires_grad or grad_mode.state.observers:   # (forward AD's tangents too)
         mask = Tensor._wrap(xp.isfinite(d))
         return where(mask, input, Tensor._wrap(res))
     return Tensor._wrap(res)
