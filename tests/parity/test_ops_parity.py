@@ -664,6 +664,10 @@ add("bitwise_and", lambda L, x, y: L.bitwise_and(x, y), [A((3, 4), -9, 9), A((4,
 add("bitwise_or", lambda L, x, y: L.bitwise_or(x, y), [A((3, 4), -9, 9), A((4,), -9, 9)], dtypes=("int64",))
 add("bitwise_xor", lambda L, x, y: L.bitwise_xor(x, y), [A((3, 4), -9, 9), A((4,), -9, 9)], dtypes=("int64",))
 add("bitwise_not", lambda L, x: L.bitwise_not(x), [A((3, 4), -9, 9)], dtypes=("int64", "bool"))
+add("gcd", lambda L, x, y: L.gcd(x, y), [A((3, 4), -30, 30), A((4,), -30, 30)], dtypes=("int64", "int32"))
+add("gcd_uint8", lambda L, x, y: L.gcd(x, y), [A((3, 4), 0, 30), A((4,), 0, 30)], dtypes=("uint8",))
+add("lcm", lambda L, x, y: L.lcm(x, y), [A((3, 4), -30, 30), A((4,), -30, 30)], dtypes=("int64", "int32"))
+add("lcm_wraps", lambda L, x: L.lcm(x * 2 ** 40, x * 0 + 3 ** 20), [A((4,), 1, 9)], dtypes=("int64",))
 add("equal", lambda L, x, y: L.tensor(L.equal(x, y)), [A((3, 4)), A((3, 4))])
 add("allclose", lambda L, x: L.tensor(L.allclose(x, x * (1 + 1e-7))), [A((3, 4))])
 

@@ -1614,6 +1614,38 @@ bitwise_xor = _bitwise(xp.bitwise_xor, "bitwise_xor")
 bitwise_not = _bitwise(xp.invert, "bitwise_not")
 
 
+def _lcm_array(a, b):
+    """``|a / gcd(a, b) * b|`` (0 where both are 0): torch's order of operations, so a result
+    past the dtype's range wraps as torch's does (NumPy's own ``lcm`` takes the absolute
+    values first, giving the opposite sign there)."""
+    g = xp.gcd(a, b)
+    nz = g != 0
+    with xp.errstate(over="ignore"):
+        return xp.abs(xp.where(nz, a // xp.where(nz, g, 1), 0) * b)
+
+
+def _gcd_like(fn, name, **decl):
+    def f(input, other):
+        check_tensor(input, name)
+        if not isinstance(other, Tensor):
+            raise TypeError(f"{name}(): argument 'other' (position 2) must be Tensor, not "
+                            f"{type(other).__name__}")
+        res = dtypes.result_type(input, other)
+        if res.np.kind not in "iu":
+            raise NotImplementedError(f"\"{name}_cpu\" not implemented for '{_scalar_name(res)}'")
+        a, b = input._data.astype(res.np, copy=False), other._data.astype(res.np, copy=False)
+        return Tensor._wrap(fn(a, b))
+    f.__name__ = name
+    f.__doc__ = (f"Elementwise ``{name}`` of integer tensors, broadcast (no gradient: integers "
+                 "only).")
+    return op("comparison", inplace=True, **decl)(f)
+
+
+gcd = _gcd_like(xp.gcd, "gcd")
+
+lcm = _gcd_like(_lcm_array, "lcm")
+
+
 def _predicate(fn, name, **decl):
     def f(input):
         return Tensor._wrap(fn(input._data))
