@@ -724,6 +724,7 @@ row("sinh", lambda a: a.sinh(), UN)
 row("cosh", lambda a: tg.cosh(a), UN)
 row("erf", lambda a: a.erf(), UN3)
 row("atan2", lambda a, b: tg.atan2(a, b), BIN_SMALL, (away0, away0))
+row("ldexp", lambda a, b: tg.ldexp(a, b), BIN_SMALL)
 row("cumprod", lambda a: a.cumprod(1), R3 + R2, away0)
 row("cumprod_fn", lambda a: tg.cumprod(a, -1), [((5,),)], away0)
 row("lerp", lambda a, b, w: tg.lerp(a, b, w), TERN)
@@ -1209,3 +1210,14 @@ def test_inplace_overwriting_a_saved_value_is_refused(fn):
     y = fn(x)
     with pytest.raises(RuntimeError, match="modified by an inplace operation"):
         y.sum().backward()
+
+
+def test_ldexp_gradient_with_negative_integer_exponents():
+    """Where torch's gradient is 0 (docs/porting.md), ours is the derivative of the value."""
+    x = tg.tensor([1.0, 3.0, -2.0], dtype=tg.float64, requires_grad=True)
+    e = tg.tensor([-2, -1, 3])
+    y = tg.ldexp(x, e)
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [0.25, 0.5, 8.0])
+    np.testing.assert_array_equal(y.detach().numpy(), [0.25, 1.5, -16.0])
+    assert tg.autograd.gradcheck(lambda t: tg.ldexp(t, e), (x,))

@@ -741,6 +741,32 @@ def atan2(input, other):
     return Atan2.apply(input, _other(other))
 
 
+class Ldexp(Node):
+    """``a * 2**b`` in the promoted floating dtype (integers give the default float)."""
+
+    promote = True
+    to_float = True
+
+    def forward(ctx, a, b):
+        ctx.saved = (a, b)
+        return a * xp.exp2(b)
+
+    def backward(ctx, g):
+        a, b = ctx.saved
+        scale = Exp2.apply(b)
+        n = ctx.needs_input_grad
+        return (g * scale if n[0] else None), (g * a * scale * math.log(2.0) if n[1] else None)
+
+
+@op("binary", nodes=(Ldexp,), inplace=True)
+def ldexp(input, other):
+    """``input * 2**other``, broadcast; ``other`` must be a tensor (integer or floating)."""
+    check_tensor(input, "ldexp")
+    if not isinstance(other, Tensor):
+        raise TypeError(f"ldexp(): argument 'other' (position 2) must be Tensor, not {type(other).__name__}")
+    return Ldexp.apply(input, other)
+
+
 # =========================================================================== activations
 def relu_array(a, out=None):
     """max(a, 0) into ``out`` (a new array by default). For floats the zero is an array in
