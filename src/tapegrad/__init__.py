@@ -22,7 +22,7 @@ from . import _tensor_methods  # noqa: E402,F401
 from .dtypes import (  # noqa: E402
     bool_ as bool, uint8, uint16, uint32, uint64, int8, int16, int32, int64, float16, float32, float64,
     half, float, double, short, int, long, dtype, get_default_dtype, set_default_dtype,
-    promote_types,
+    promote_types, finfo, iinfo,
 )
 from .autograd.grad_mode import (  # noqa: E402
     no_grad, enable_grad, set_grad_enabled, inference_mode, is_grad_enabled,

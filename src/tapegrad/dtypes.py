@@ -166,3 +166,66 @@ def result_type(*operands) -> dtype:
     if scal_cat >= 0 and (res is None or scal_cat > res._cat):
         res = (bool_, int64, get_default_dtype())[scal_cat]
     return res
+
+
+class finfo:
+    """Machine limits of a floating dtype, as ``torch.finfo``: ``bits``, ``eps``, ``max``,
+    ``min``, ``tiny`` (= ``smallest_normal``), ``resolution``, and ``dtype`` (its name).
+    Without an argument, the default dtype's.
+
+    >>> finfo(float32).eps
+    1.1920928955078125e-07
+    """
+
+    def __init__(self, type=None):
+        d = _info_dtype(type, "finfo") if type is not None else get_default_dtype()
+        if not d.is_floating_point:
+            raise TypeError("torch.finfo() requires a floating point input type. Use torch.iinfo to "
+                            "handle 'torch.finfo'")
+        info = xp.finfo(d.np)
+        self.bits = info.bits
+        self.eps = builtins.float(info.eps)
+        self.max, self.min = builtins.float(info.max), builtins.float(info.min)
+        self.tiny = self.smallest_normal = builtins.float(info.smallest_normal)
+        self.resolution = 10.0 ** -info.precision   # (a Python float, as torch's: 1e-06, not float32's)
+        self.dtype = d.name
+
+    def __eq__(self, other):
+        return type(other) is finfo and other.dtype == self.dtype
+
+    def __repr__(self):
+        return (f"finfo(resolution={self.resolution:g}, min={self.min:g}, max={self.max:g}, "
+                f"eps={self.eps:g}, smallest_normal={self.smallest_normal:g}, tiny={self.tiny:g}, "
+                f"dtype={self.dtype})")
+
+
+class iinfo:
+    """Limits of an integer dtype, as ``torch.iinfo``: ``bits``, ``max``, ``min``, ``dtype``.
+
+    >>> iinfo(uint8).max
+    255
+    """
+
+    def __init__(self, type):
+        d = _info_dtype(type, "iinfo")
+        if d is bool_:
+            raise TypeError("torch.bool is not supported by torch.iinfo")
+        if d.is_floating_point:
+            raise TypeError("torch.iinfo() requires an integer input type. Use torch.finfo to "
+                            "handle 'torch.iinfo'")
+        info = xp.iinfo(d.np)
+        self.bits, self.max, self.min = info.bits, builtins.int(info.max), builtins.int(info.min)
+        self.dtype = d.name
+
+    def __eq__(self, other):
+        return type(other) is iinfo and other.dtype == self.dtype
+
+    def __repr__(self):
+        return f"iinfo(min={self.min:g}, max={self.max:g}, dtype={self.dtype})"
+
+
+def _info_dtype(d, fn):
+    if type(d) is not dtype:
+        raise TypeError(f"{fn}(): argument 'type' (position 1) must be torch.dtype, not "
+                        f"{type(d).__name__}")
+    return d

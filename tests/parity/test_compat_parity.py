@@ -270,3 +270,31 @@ def test_module_level_inplace_functions_with_tensor_arguments():
             theirs = (y.numpy(), z.numpy(), w.numpy(), d.requires_grad)
     for o, t in zip(ours, theirs, strict=True):
         np.testing.assert_allclose(o, t, rtol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["float16", "float32", "float64", None])
+def test_finfo(name):
+    ours = tg.finfo(getattr(tg, name)) if name else tg.finfo()
+    theirs = torch.finfo(getattr(torch, name)) if name else torch.finfo()
+    assert repr(ours) == repr(theirs)
+    for attr in ("bits", "eps", "max", "min", "tiny", "smallest_normal", "resolution", "dtype"):
+        assert getattr(ours, attr) == getattr(theirs, attr), attr
+        assert type(getattr(ours, attr)) is type(getattr(theirs, attr)), attr
+    assert ours == (tg.finfo(getattr(tg, name)) if name else tg.finfo())
+
+
+@pytest.mark.parametrize("name", ["uint8", "int8", "int16", "int32", "int64"])
+def test_iinfo(name):
+    ours, theirs = tg.iinfo(getattr(tg, name)), torch.iinfo(getattr(torch, name))
+    assert repr(ours) == repr(theirs)
+    for attr in ("bits", "max", "min", "dtype"):
+        assert getattr(ours, attr) == getattr(theirs, attr), attr
+        assert type(getattr(ours, attr)) is type(getattr(theirs, attr)), attr
+
+
+@pytest.mark.parametrize("probe", [
+    lambda L: L.finfo(L.int32), lambda L: L.iinfo(L.float32), lambda L: L.iinfo(L.bool),
+    lambda L: L.finfo(3), lambda L: L.iinfo("int32"),
+], ids=["finfo-int", "iinfo-float", "iinfo-bool", "finfo-int-arg", "iinfo-str"])
+def test_finfo_iinfo_errors(probe):
+    assert outcome(probe, tg) == outcome(probe, torch)
