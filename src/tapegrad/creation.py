@@ -145,8 +145,17 @@ def get_default_device() -> _device:
     return d
 
 
+#: torch's TypeError when a factory gets no size at all (first line of its message)
+_NEEDS_SIZE = {**dict.fromkeys(("zeros", "ones", "empty"),
+                               '{fn}() missing 1 required positional arguments: "size"'),
+               **dict.fromkeys(("rand", "randn"), "{fn}() received an invalid combination of "
+                                                  "arguments - got (), but expected one of:")}
+
+
 def _size(size, fn="zeros"):
     """The shape argument of ``fn`` (``f(2, 3)``, ``f((2, 3))``...), with PyTorch's errors."""
+    if size == () and fn in _NEEDS_SIZE:    # f() itself; f(()) is a 0-d tensor
+        raise TypeError(_NEEDS_SIZE[fn].format(fn=fn))
     shape = as_shape(size, fn)
     if shape and min(shape) < 0:
         # (PyTorch's zeros words it differently from every other factory)
@@ -272,7 +281,7 @@ def _legacy_tensor(*args, **kwargs):
     """``tapegrad.Tensor(data)`` or ``tapegrad.Tensor(*sizes)``: float32 like ``torch.Tensor``."""
     if len(args) == 1 and not isinstance(args[0], numbers.Integral):
         return tensor(args[0], dtype=dtypes.float32)
-    return zeros(*args, dtype=dtypes.float32)
+    return zeros(*(args or (0,)), dtype=dtypes.float32)     # Tensor() is empty, shape (0,)
 
 
 # =========================================================================== filled

@@ -110,8 +110,8 @@ class Tensor:
     __hash__ = object.__hash__
 
     def __new__(cls, *args, **kwargs):
-        if cls is Tensor and args:
-            # Legacy constructor: tapegrad.Tensor([1, 2]) / Tensor(2, 3) like torch.Tensor
+        if cls is Tensor:
+            # Legacy constructor: tapegrad.Tensor([1, 2]) / Tensor(2, 3) / Tensor() like torch.Tensor
             from .creation import _legacy_tensor
             return _legacy_tensor(*args, **kwargs)
         return _new(cls)

@@ -298,3 +298,12 @@ def test_iinfo(name):
 ], ids=["finfo-int", "iinfo-float", "iinfo-bool", "finfo-int-arg", "iinfo-str"])
 def test_finfo_iinfo_errors(probe):
     assert outcome(probe, tg) == outcome(probe, torch)
+
+
+@pytest.mark.parametrize("probe", [
+    lambda L: L.Tensor(), lambda L: tuple(L.Tensor(2, 3).shape), lambda L: L.Tensor([1.5, 2]),
+    lambda L: L.FloatTensor(),
+    lambda L: L.ones(()), lambda L: L.zeros([]),
+], ids=["Tensor()", "Tensor(2,3)", "Tensor(list)", "FloatTensor()", "ones(())", "zeros([])"])
+def test_constructors_without_sizes(probe):
+    assert outcome(probe, tg) == outcome(probe, torch)

@@ -599,6 +599,45 @@ unary("trunc", lambda L, x: L.trunc(x), shapes=[(), (3, 4)])
 unary("nan_to_num", lambda L, x: L.nan_to_num(x / (x > 0)), shapes=[(3, 4)], name="WhereBackward0")
 binary("atan2", lambda L, x, y: L.atan2(x, y), lo2=0.5, hi2=2.0, shapes=BINARY_SHAPES[:3])
 binary("ldexp", lambda L, x, y: L.ldexp(x, y), shapes=BINARY_SHAPES[:3])
+binary("hypot", lambda L, x, y: L.hypot(x, y), shapes=BINARY_SHAPES[:3])
+binary("logaddexp", lambda L, x, y: L.logaddexp(x * 20, y), shapes=BINARY_SHAPES[:3])
+binary("logaddexp2", lambda L, x, y: L.logaddexp2(x, y * 30), shapes=BINARY_SHAPES[:3])
+add("logaddexp_inf", lambda L, x: L.logaddexp(x / 0 * -1, x / 0 * -1), [A((3,), 0.5, 1.0, grad=False)])
+add("hypot_large", lambda L, x: L.hypot(x * 1e20, x * 1e20), [A((3,), 0.5, 1.0)], dtypes=("float32",))
+# composites: a name="..." is the node our composition ends in where torch has its own
+add("sgn", lambda L, x: L.sgn(x) * x, [A((3, 4))])     # (torch's own gradient of sgn is a ZeroTensor)
+add("not_equal", lambda L, x, y: L.not_equal(x, y),
+    [A((3, 4), -2, 2, dtype="int64"), A((4,), -2, 2, dtype="int64")])
+add("moveaxis", lambda L, x: L.moveaxis(x, 0, 2), [A((2, 3, 4))])
+add("ravel", lambda L, x: L.ravel(x), [A((3, 4))])
+add("ravel_strided", lambda L, x: L.ravel(x.t()), [A((3, 4))], name="UnsafeViewBackward0")
+add("tile", lambda L, x: L.tile(x, (2,)), [A((3, 4))])
+add("tile_more", lambda L, x: L.tile(x, (2, 1, 3)), [A((3, 4))])
+for _k in (1, 2, 3, 4, -1):
+    add(f"rot90_{_k}", lambda L, x, k=_k: L.rot90(x, k, (1, 2)), [A((2, 3, 4))],
+        name="CloneBackward0" if _k % 4 == 0 else (
+            "FlipBackward0" if _k % 4 == 2 else "TransposeBackward0"))
+add("dist", lambda L, x, y: L.dist(x, y), [A((3, 4)), A((4,))], name="LinalgVectorNormBackward0")
+add("dist_p1", lambda L, x, y: L.dist(x, y, 1), [A((3, 4)), A((3, 4))], name="LinalgVectorNormBackward0")
+add("diff", lambda L, x: L.diff(x), [A((3, 4))], name="SubBackward0")
+add("diff_n2_dim0_pre_app", lambda L, x, p, a: L.diff(x, 2, 0, p, a), [A((3, 4)), A((1, 4)), A((2, 4))],
+    name="SubBackward0")
+add("diff_bool", lambda L, x: L.diff(x > 0), [A((3, 4), grad=False)])
+add("take_along_dim", lambda L, x, i: L.take_along_dim(x, i, 1),
+    [A((3, 4)), A((1, 2), 0, 3, dtype="int64", grad=False)])
+add("take_along_dim_flat", lambda L, x, i: L.take_along_dim(x, i), [A((3, 4)), A((5,), 0, 11, dtype="int64")])
+add("repeat_interleave_int", lambda L, x: L.repeat_interleave(x, 2, dim=1), [A((3, 4))],
+    name="IndexSelectBackward0")
+add("repeat_interleave_counts", lambda L, x, r: L.repeat_interleave(x, r, dim=0),
+    [A((3, 4)), A((3,), 0, 3, dtype="int64", grad=False)])
+add("repeat_interleave_flat", lambda L, x: L.repeat_interleave(x, 3), [A((2, 3))],
+    name="IndexSelectBackward0")
+add("atleast_2d", lambda L, x: L.atleast_2d(x), [A((4,))])
+add("atleast_3d", lambda L, x: L.atleast_3d(x), [A((3, 4))])
+add("atleast_3d_many", lambda L, x, y: L.atleast_3d(x, y), [A(()), A((4,))])
+add("isin", lambda L, x, y: L.isin(x, y), [A((3, 4), -3, 3, dtype="int64"), A((3,), -3, 3, dtype="int64")])
+add("isin_invert", lambda L, x: L.isin(x, 1, invert=True), [A((3, 4), -2, 2, dtype="int64")])
+add("positive", lambda L, x: L.positive(x) * 1, [A((3, 4))])
 # non-negative integer exponents: below zero torch's gradient is 0 (docs/porting.md)
 add("ldexp_int_exponent", lambda L, x, e: L.ldexp(x, e), [A((3, 4)), A((4,), 0, 5, dtype="int64")])
 binary("float_power", lambda L, x, y: L.float_power(x, y), lo=0.5, hi=2.0, shapes=BINARY_SHAPES[:3])

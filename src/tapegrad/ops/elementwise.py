@@ -741,6 +741,75 @@ def atan2(input, other):
     return Atan2.apply(input, _other(other))
 
 
+class Hypot(Node):
+    """``sqrt(a**2 + b**2)`` without overflow in the squares (``numpy.hypot``)."""
+
+    promote = True
+    to_float = True
+
+    def forward(ctx, a, b):
+        out = xp.hypot(a, b)
+        ctx.saved = (a, b, out)
+        return out
+
+    def backward(ctx, g):
+        a, b, out = ctx.saved
+        return g * a / out, g * b / out
+
+
+@op("binary", nodes=(Hypot,), inplace=True)
+def hypot(input, other):
+    """``sqrt(input**2 + other**2)`` elementwise, broadcast, without overflow in the squares."""
+    check_tensor(input, "hypot")
+    return Hypot.apply(input, _other(other))
+
+
+class Logaddexp(Node):
+    """``log(exp(a) + exp(b))``, stable for large and infinite inputs (``numpy.logaddexp``)."""
+
+    promote = True
+    to_float = True
+
+    def forward(ctx, a, b):
+        out = xp.logaddexp(a, b)
+        ctx.saved = (a, b, out)
+        return out
+
+    def backward(ctx, g):
+        a, b, out = ctx.saved
+        return g * Exp.apply(a - out), g * Exp.apply(b - out)
+
+
+@op("binary", nodes=(Logaddexp,))
+def logaddexp(input, other):
+    """``log(exp(input) + exp(other))`` elementwise, broadcast, computed stably."""
+    check_tensor(input, "logaddexp")
+    return Logaddexp.apply(input, _other(other))
+
+
+class Logaddexp2(Node):
+    """``log2(2**a + 2**b)``, stable (``numpy.logaddexp2``)."""
+
+    promote = True
+    to_float = True
+
+    def forward(ctx, a, b):
+        out = xp.logaddexp2(a, b)
+        ctx.saved = (a, b, out)
+        return out
+
+    def backward(ctx, g):
+        a, b, out = ctx.saved
+        return g * Exp2.apply(a - out), g * Exp2.apply(b - out)
+
+
+@op("binary", nodes=(Logaddexp2,))
+def logaddexp2(input, other):
+    """``log2(2**input + 2**other)`` elementwise, broadcast, computed stably."""
+    check_tensor(input, "logaddexp2")
+    return Logaddexp2.apply(input, _other(other))
+
+
 class Ldexp(Node):
     """``a * 2**b`` in the promoted floating dtype (integers give the default float)."""
 
@@ -1319,7 +1388,7 @@ def _unary(cls, name, **decl):
 
 abs = _unary(Abs, "abs", inplace=True, aliases=("absolute",))
 
-sign = _unary(Sign, "sign", inplace=True)
+sign = _unary(Sign, "sign", inplace=True, aliases=("sgn",))
 
 exp = _unary(Exp, "exp", inplace=True)
 
@@ -1563,7 +1632,7 @@ def _compare(fn, name, **decl):
 
 eq = _compare(xp.equal, "eq")
 
-ne = _compare(xp.not_equal, "ne")
+ne = _compare(xp.not_equal, "ne", aliases=("not_equal",))
 
 lt = _compare(xp.less, "lt", aliases=("less",))
 
@@ -1670,6 +1739,29 @@ def _gcd_like(fn, name, **decl):
 gcd = _gcd_like(xp.gcd, "gcd")
 
 lcm = _gcd_like(_lcm_array, "lcm")
+
+
+@op("comparison")
+def isin(elements, test_elements, *, assume_unique=False, invert=False):
+    """Bool tensor: whether each of ``elements`` occurs in ``test_elements`` (either may be a
+    Python number); ``invert`` negates it."""
+    if not isinstance(elements, Tensor) and not isinstance(test_elements, Tensor):
+        got = ", ".join(type(v).__name__ for v in (elements, test_elements))
+        raise TypeError(f"isin() received an invalid combination of arguments - got ({got}), but "
+                        "expected one of:\n * (Tensor elements, Tensor test_elements, *, bool "
+                        "assume_unique = False, bool invert = False, Tensor out = None)")
+    e = elements._data if isinstance(elements, Tensor) else xp.asarray(elements)
+    t = test_elements._data if isinstance(test_elements, Tensor) else xp.asarray(test_elements)
+    return Tensor._wrap(xp.asarray(xp.isin(e, t, assume_unique=assume_unique, invert=invert)))
+
+
+@op("unary")
+def positive(input):
+    """``input`` itself (``+input``); a bool tensor is refused, as ``+`` refuses it."""
+    check_tensor(input, "positive")
+    if input._data.dtype == xp.bool_:
+        raise RuntimeError("The `+` operator, on a bool tensor is not supported.")
+    return input
 
 
 def _predicate(fn, name, **decl):

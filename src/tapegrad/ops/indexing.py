@@ -684,3 +684,71 @@ def one_hot(tensor, num_classes=-1):
 
 def _dtype_ok(dt):
     return dtypes.from_np(dt)
+
+
+# =========================================================================== composites
+@op("indexing")
+def take_along_dim(input, indices, dim=None):
+    """``input`` gathered at ``indices`` along ``dim``, the other dims broadcast between the
+    two (``numpy.take_along_axis``); without ``dim``, from the flattened input."""
+    check_tensor(input, "take_along_dim")
+    if dim is None:
+        return input.reshape(-1).gather(0, indices.reshape(-1))
+    if input.ndim != indices.ndim:
+        raise RuntimeError(f"torch.take_along_dim(): input and indices should have the same number of "
+                           f"dimensions, but got {input.ndim} dimensions for input, and {indices.ndim} "
+                           "dimensions for indices")
+    dim = wrap_dim(dim, input.ndim)
+    a, b = list(input.shape), list(indices.shape)
+    a[dim] = b[dim] = 1
+    common = list(xp.broadcast_shapes(tuple(a), tuple(b)))
+    return input.expand(*common[:dim], input.shape[dim], *common[dim + 1:]).gather(
+        dim, indices.expand(*common[:dim], indices.shape[dim], *common[dim + 1:]))
+
+
+_COUNTS_FORM = object()   # repeat_interleave(counts): no ``repeats`` given (None is refused, as torch)
+
+
+@op("indexing")
+def repeat_interleave(input, repeats=_COUNTS_FORM, dim=None, *, output_size=None):
+    """Each element (or slice along ``dim``) repeated ``repeats`` times in place, ``repeats`` an
+    int or one count per element; without ``dim`` the input is flattened first. With only a
+    1-D integer tensor of counts, the indices repeated by them."""
+    check_tensor(input, "repeat_interleave")
+    if repeats is _COUNTS_FORM:
+        counts = _checked_counts(input._data)
+        if counts.ndim != 1:
+            raise RuntimeError("repeat_interleave only accept 1D vector as repeat")
+        return Tensor._wrap(xp.repeat(xp.arange(counts.size, dtype=xp.int64), counts))
+    if isinstance(repeats, bool) or not isinstance(repeats, (int, Tensor)):
+        raise TypeError(f"repeat_interleave() received an invalid combination of arguments - got "
+                        f"(Tensor, {type(repeats).__name__}), but expected one of:")
+    if dim is None:
+        input, dim = input.reshape(-1), 0
+    dim = wrap_dim(dim, input.ndim)
+    n = input.shape[dim]
+    if isinstance(repeats, int):
+        if repeats < 0:
+            raise RuntimeError("Repeats must be non-negative")
+        counts = repeats
+    else:
+        counts = _checked_counts(repeats._data)
+        if counts.ndim > 1:
+            raise RuntimeError("repeats must be 0-dim or 1-dim tensor")
+        if counts.size not in (1, n):
+            raise RuntimeError("repeats must have the same size as input along dim, but got "
+                               f"repeats.size(0) = {counts.size} and input.size({dim}) = {n}")
+        counts = counts.reshape(-1) if counts.size == n else int(counts.reshape(-1)[0])
+    index = xp.repeat(xp.arange(n, dtype=xp.int64), counts)
+    return input.index_select(dim, Tensor._wrap(index))
+
+
+def _checked_counts(counts):
+    """A tensor of repeat counts: integers, none negative (torch's errors otherwise)."""
+    if counts.dtype.kind not in "iu":
+        from .reduction import _cap
+        raise NotImplementedError(f"\"repeat_interleave_cpu\" not implemented for "
+                                  f"'{_cap(dtypes.from_np(counts.dtype))}'")
+    if counts.size and counts.min() < 0:
+        raise RuntimeError("repeats can not be negative")
+    return counts

@@ -816,3 +816,31 @@ def count_nonzero(input, dim=None):
     a = input._data
     axes = None if dim is None else reduce_dims(dim, a.ndim)
     return Tensor._wrap(xp.asarray(xp.count_nonzero(a, axis=axes), dtype=xp.int64))
+
+
+# =========================================================================== composites
+@op("reduction")
+def dist(input, other, p=2):
+    """The ``p``-norm of ``input - other`` (broadcast), a 0-d tensor."""
+    check_tensor(input, "dist")
+    return (input - other).norm(p)
+
+
+@op("scan")
+def diff(input, n=1, dim=-1, prepend=None, append=None):
+    """The ``n``-th forward difference along ``dim`` (``x[1:] - x[:-1]``, ``n`` times), after
+    ``prepend`` and ``append`` are joined on; bool tensors differ by exclusive or."""
+    check_tensor(input, "diff")
+    if input.ndim == 0:
+        raise RuntimeError("diff expects input to be at least one-dimensional")
+    dim = wrap_dim(dim, input.ndim)
+    if prepend is not None or append is not None:
+        from .shape import cat
+        input = cat([t for t in (prepend, input, append) if t is not None], dim)
+    for _ in range(n):
+        size = input.shape[dim]
+        # (min and max are this module's ops: the bounds by hand)
+        length = size - 1 if size else 0
+        hi, lo = input.narrow(dim, 1 if size else 0, length), input.narrow(dim, 0, length)
+        input = hi.logical_xor(lo) if input.dtype is dtypes.bool_ else hi - lo
+    return input

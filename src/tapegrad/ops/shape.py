@@ -194,7 +194,7 @@ def permute(input, *dims):
     return Permute.apply(input, dims=w)
 
 
-@op("view", nodes=(Permute,))
+@op("view", nodes=(Permute,), aliases=("moveaxis",))
 def movedim(input, source, destination):
     """A view with dims ``source`` moved to positions ``destination``, the others keeping their order."""
     nd = input._data.ndim
@@ -783,10 +783,78 @@ def flipud(input):
     return flip(input, (0,))
 
 
+def _atleast(tensors, fn):
+    """``fn`` applied to one tensor, or to each of several (a tuple back, as torch)."""
+    if len(tensors) == 1 and isinstance(tensors[0], Tensor):
+        return fn(tensors[0])
+    seq = tensors[0] if len(tensors) == 1 else tensors
+    return tuple(fn(t) for t in seq)
+
+
 @op("view", method=False)
-def atleast_1d(t):
-    """A 0-D tensor as shape ``(1,)``; others unchanged (one tensor or several)."""
-    return reshape(t, 1) if t.ndim == 0 else t
+def atleast_1d(*tensors):
+    """A 0-D tensor as shape ``(1,)``; others unchanged (one tensor, or several: a tuple)."""
+    return _atleast(tensors, lambda t: reshape(t, 1) if t.ndim == 0 else t)
+
+
+@op("view", method=False)
+def atleast_2d(*tensors):
+    """0-D as ``(1, 1)``, 1-D ``(n,)`` as ``(1, n)``; others unchanged (several: a tuple)."""
+    return _atleast(tensors, lambda t: t if t.ndim >= 2 else
+                    (reshape(t, 1, 1) if t.ndim == 0 else unsqueeze(t, 0)))
+
+
+@op("view", method=False)
+def atleast_3d(*tensors):
+    """0-D as ``(1, 1, 1)``, ``(n,)`` as ``(1, n, 1)``, ``(m, n)`` as ``(m, n, 1)``; others
+    unchanged (several: a tuple)."""
+    def up(t):
+        if t.ndim == 0:
+            return reshape(t, 1, 1, 1)
+        if t.ndim == 1:
+            return unsqueeze(unsqueeze(t, 0), 2)
+        return unsqueeze(t, 2) if t.ndim == 2 else t
+    return _atleast(tensors, up)
+
+
+@op("shape")
+def tile(input, dims):
+    """``input`` repeated ``dims`` times along each dim; fewer dims than ``input.ndim`` are
+    padded with leading 1s (``repeat`` needs them all)."""
+    check_tensor(input, "tile")
+    dims = tuple(dims)
+    dims = (1,) * (input.ndim - len(dims)) + dims
+    return input.repeat(*dims)
+
+
+@op("view")
+def ravel(input):
+    """The elements as one dimension: a view where the layout allows, else a copy."""
+    check_tensor(input, "ravel")
+    return input.reshape(-1)
+
+
+@op("shape")
+def rot90(input, k=1, dims=(0, 1)):
+    """Rotate by 90 degrees ``k`` times in the plane of ``dims``, from the first axis
+    towards the second."""
+    check_tensor(input, "rot90")
+    dims = tuple(dims)
+    if len(dims) != 2:
+        raise RuntimeError(f"expected total rotation dims == 2, but got dims = {len(dims)}")
+    if input.ndim < 2:
+        raise RuntimeError(f"expected total dims >= 2, but got total dims = {input.ndim}")
+    d0, d1 = (wrap_dim(d, input.ndim) for d in dims)
+    if d0 == d1:
+        raise RuntimeError(f"expected rotation dims to be different, but got dim0 = {d0} and dim1 = {d1}")
+    k %= 4
+    if k == 1:
+        return input.flip(d1).transpose(d0, d1)
+    if k == 2:
+        return input.flip((d0, d1))
+    if k == 3:
+        return input.flip(d0).transpose(d0, d1)
+    return input.clone()
 
 
 def unsqueeze_(x, dim):
