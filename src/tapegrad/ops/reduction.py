@@ -218,6 +218,7 @@ class return_types:
     topk = collections.namedtuple("topk", ["values", "indices"])
     kthvalue = collections.namedtuple("kthvalue", ["values", "indices"])
     median = collections.namedtuple("median", ["values", "indices"])
+    nanmedian = collections.namedtuple("nanmedian", ["values", "indices"])
     mode = collections.namedtuple("mode", ["values", "indices"])
     aminmax = collections.namedtuple("aminmax", ["min", "max"])
 

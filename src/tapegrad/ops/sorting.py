@@ -168,6 +168,101 @@ def kthvalue(input, k, dim=-1, keepdim=False):
     return return_types.kthvalue(vals, Tensor._wrap(idx if keepdim else idx.squeeze(d)))
 
 
+# =========================================================================== median
+class Median(MaxMinDim):
+    _bw_name = "MedianBackward1"
+
+
+class Median0d(Select0d):
+    _bw_name = "MedianBackward1"
+
+
+class NanMedian(MaxMinDim):
+    _bw_name = "NanmedianBackward1"
+
+
+class NanMedian0d(Select0d):
+    _bw_name = "NanmedianBackward1"
+
+
+class MedianAll(Node):
+    """The median of all elements. Its gradient is shared evenly among the elements equal to
+    it (NaN counting as equal to a NaN result), as torch shares it; with ``dim`` it goes to
+    the one index returned."""
+
+    _bw_name = "MedianBackward0"
+
+    def forward(ctx, x, skip_nan):
+        flat = x.reshape(-1)
+        out = xp.asarray(xp.nan if flat.size == 0 else flat[_median_index(flat, 0, skip_nan)[0]],
+                         dtype=x.dtype)
+        ctx.saved = (x, out)
+        return out
+
+    def backward(ctx, g):
+        x, out = ctx.saved
+        xd, od = (x._data, out._data) if isinstance(x, Tensor) else (x, out)
+        mask = xd == od
+        if xd.dtype.kind == "f" and xp.isnan(od):
+            mask = xp.isnan(xd)
+        return g * (mask / max(int(mask.sum()), 1)).astype(xd.dtype)
+
+
+class NanMedianAll(MedianAll):
+    _bw_name = "NanmedianBackward0"
+
+
+def _median_index(a, d, skip_nan):
+    """Index (keeping dim ``d``) of the lower median along ``d``: element ``(n - 1) // 2`` of a
+    stable sort. A row with NaN gives its first NaN, or with ``skip_nan`` the median of the
+    rest (NaN sorts last; an all-NaN row gives index 0, a NaN)."""
+    order = _order(a, d, False)
+    nan = xp.isnan(a) if a.dtype.kind == "f" else None
+    if skip_nan and nan is not None:
+        valid = a.shape[d] - nan.sum(axis=d, keepdims=True)
+        k = xp.maximum((valid - 1) // 2, 0)
+    else:
+        k = xp.full([1 if i == d else s for i, s in enumerate(a.shape)], (a.shape[d] - 1) // 2)
+    idx = xp.take_along_axis(order, k.astype(xp.int64), axis=d)
+    if nan is not None and not skip_nan:
+        idx = xp.where(nan.any(axis=d, keepdims=True), xp.argmax(nan, axis=d, keepdims=True), idx)
+    return xp.ascontiguousarray(idx).astype(xp.int64)
+
+
+def _median(input, dim, keepdim, skip_nan):
+    name = "nanmedian" if skip_nan else "median"
+    check_tensor(input, name)
+    a = input._data
+    if a.dtype == xp.bool_:
+        raise NotImplementedError(f"\"{name}_cpu\" not implemented for 'Bool'")
+    node, node0, node_all = ((NanMedian, NanMedian0d, NanMedianAll) if skip_nan else
+                             (Median, Median0d, MedianAll))
+    rt = return_types.nanmedian if skip_nan else return_types.median
+    if dim is None:
+        return node_all.apply(input, skip_nan=skip_nan)
+    if a.ndim == 0:
+        return rt(node0.apply(input), Tensor._wrap(xp.zeros((), xp.int64)))
+    d = wrap_dim(dim, a.ndim)
+    if a.shape[d] == 0:
+        raise IndexError(f"median(): Expected reduction dim {d} to have non-zero size.")
+    idx = _median_index(a, d, skip_nan)
+    vals = node.apply(input, dim=d, keepdim=keepdim, idx=idx)
+    return rt(vals, Tensor._wrap(idx if keepdim else idx.squeeze(d)))
+
+
+@op("other", nodes=(Median, Median0d, MedianAll))
+def median(input, dim=None, keepdim=False):
+    """The lower median (of an even count, the smaller middle value): of all elements, or
+    ``(values, indices)`` along ``dim``; NaN where a NaN is present."""
+    return _median(input, dim, keepdim, False)
+
+
+@op("other", nodes=(NanMedian, NanMedian0d, NanMedianAll))
+def nanmedian(input, dim=None, keepdim=False):
+    """:func:`median` ignoring NaN (NaN only where every element is NaN)."""
+    return _median(input, dim, keepdim, True)
+
+
 # =========================================================================== unique
 class _NoDerivative(Node):
     """The values of a unique op: recorded, but (as in PyTorch) without a derivative."""
