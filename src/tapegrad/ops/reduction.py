@@ -219,6 +219,8 @@ class return_types:
     kthvalue = collections.namedtuple("kthvalue", ["values", "indices"])
     median = collections.namedtuple("median", ["values", "indices"])
     nanmedian = collections.namedtuple("nanmedian", ["values", "indices"])
+    cummax = collections.namedtuple("cummax", ["values", "indices"])
+    cummin = collections.namedtuple("cummin", ["values", "indices"])
     mode = collections.namedtuple("mode", ["values", "indices"])
     aminmax = collections.namedtuple("aminmax", ["min", "max"])
 
@@ -229,10 +231,11 @@ def _return_type_repr(self):
     return f"torch.return_types.{type(self).__name__}(\n{fields})"
 
 
-for _n in ("max", "min", "sort", "topk", "kthvalue", "median", "mode", "aminmax"):
-    getattr(return_types, _n).__qualname__ = "torch.return_types." + _n
-    getattr(return_types, _n).__module__ = "torch.return_types"
-    getattr(return_types, _n).__repr__ = _return_type_repr
+for _n, _t in list(vars(return_types).items()):
+    if isinstance(_t, type) and issubclass(_t, tuple):    # every named tuple declared above
+        _t.__qualname__ = "torch.return_types." + _n
+        _t.__module__ = "torch.return_types"
+        _t.__repr__ = _return_type_repr
 
 
 class AmaxAmin(Node):
@@ -605,6 +608,73 @@ def cumsum(input, dim, *, dtype=None):
     check_tensor(input, "cumsum")
     d = None if dtype is None else dtypes.as_dtype(dtype).np
     return Cumsum.apply(input, dim=wrap_dim(dim, input._data.ndim), dtype=d)
+
+
+def _cum_max_min_arrays(x, dim, is_max):
+    """Running max (or min) of ``x`` along ``dim`` and the index each value came from: the
+    latest index among equal values, and once a NaN is met, NaN at that NaN's index (torch's
+    rules)."""
+    acc = (xp.maximum if is_max else xp.minimum).accumulate(x, axis=dim)
+    where = x == acc
+    if x.dtype.kind == "f":
+        nan = xp.isnan(x)
+        where |= nan & (xp.cumsum(nan, axis=dim) == 1)      # the first NaN of each line
+    shape = [1] * x.ndim
+    shape[dim] = x.shape[dim]
+    pos = xp.arange(x.shape[dim], dtype=xp.int64).reshape(shape)
+    return acc, xp.maximum.accumulate(xp.where(where, pos, -1), axis=dim)
+
+
+class CumMaxMin(Node):
+    """The values of cummax/cummin (computed with their indices beforehand); the gradient goes
+    back to those indices, summed where one element stays the running extreme."""
+
+    def forward(ctx, x, dim, values, idx):
+        ctx.dim, ctx.idx, ctx.in_shape = dim, idx, x.shape
+        return values
+
+    def backward(ctx, g):
+        idx, dim = ctx.idx, ctx.dim
+        if isinstance(g, Tensor):
+            return Tensor._wrap(xp.zeros(ctx.in_shape, g._data.dtype)).scatter_add(dim, Tensor._wrap(idx), g)
+        out = xp.zeros(ctx.in_shape, dtype=g.dtype)
+        grid = list(xp.indices(idx.shape, sparse=True))
+        grid[dim] = idx
+        xp.add.at(out, tuple(grid), g)
+        return out
+
+
+class Cummax(CumMaxMin):
+    pass
+
+
+class Cummin(CumMaxMin):
+    pass
+
+
+def _cum_max_min(input, dim, is_max):
+    name = "cummax" if is_max else "cummin"
+    check_tensor(input, name)
+    flat0d = input._data.ndim == 0
+    x = input.reshape(1) if flat0d else input          # (one element: itself, index 0)
+    d = 0 if flat0d else wrap_dim(dim, x._data.ndim)
+    values, idx = _cum_max_min_arrays(x._data, d, is_max)
+    out = (Cummax if is_max else Cummin).apply(x, dim=d, values=values, idx=idx)
+    if flat0d:
+        out, idx = out.reshape(()), idx.reshape(())
+    return getattr(return_types, name)(out, Tensor._wrap(idx))
+
+
+@op("scan", nodes=(Cummax,))
+def cummax(input, dim):
+    """``(values, indices)``: the running maximum along ``dim`` and where each came from."""
+    return _cum_max_min(input, dim, True)
+
+
+@op("scan", nodes=(Cummin,))
+def cummin(input, dim):
+    """``(values, indices)``: the running minimum along ``dim`` and where each came from."""
+    return _cum_max_min(input, dim, False)
 
 
 class Cumprod(Node):
