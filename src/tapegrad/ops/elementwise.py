@@ -788,7 +788,9 @@ def logaddexp(input, other):
 
 
 class Logaddexp2(Node):
-    """``log2(2**a + 2**b)``, stable (``numpy.logaddexp2``)."""
+    """``log2(2**a + 2**b)``, stable (``numpy.logaddexp2``). (Logaddexp's unit in base 2: a
+    shared class cannot pick its ufunc from the class, as forward gets no node when nothing
+    is recorded.)"""
 
     promote = True
     to_float = True
