@@ -933,6 +933,19 @@ add("cummax_int", lambda L, x: L.cummax(x, 1), [V(_DISTINCT_I)], dtypes=("int64"
 add("cummax_bool", lambda L, x: L.cummax(x > 0, 1), [V(_DISTINCT, grad=False)])
 add("cummin_0d", lambda L, x: L.cummin(x, 0), [A(())], name="ViewBackward0")
 add("cummax_empty", lambda L, x: L.cummax(x, 0), [A((0, 2))])
+for _i in ("linear", "lower", "higher", "midpoint", "nearest"):
+    add(f"quantile_{_i}", lambda L, x, i=_i: L.quantile(x, 0.3, dim=1, interpolation=i), [V(_DISTINCT)],
+        name=False)
+    add(f"nanquantile_{_i}", lambda L, x, i=_i: L.nanquantile(x, 0.625, dim=1, interpolation=i), [V(_NANS)],
+        name=False)
+add("quantile_many_q", lambda L, x, q: L.quantile(x, q, dim=0, keepdim=True),
+    [V(_DISTINCT), V([0.1, 0.5, 0.9])], name=False)
+add("quantile_all", lambda L, x: L.quantile(x, 0.75), [V(_DISTINCT)], name=False)
+add("quantile_all_keepdim", lambda L, x, q: L.quantile(x, q, keepdim=True), [V(_DISTINCT), V([0.2, 0.4])],
+    name=False)
+add("quantile_nan", lambda L, x: L.quantile(x, 0.5, dim=1), [V(_NANS)], name=False)
+add("nanquantile_all", lambda L, x: L.nanquantile(x, 0.5), [V(_NANS)], name=False)
+add("quantile_0d", lambda L, x: L.quantile(x, 0.5, dim=0), [A(())], name=False)
 add("unique", lambda L, x: L.unique(x), [A((3, 4), -2, 3)], dtypes=ALL)
 add("unique_float", lambda L, x: L.unique(x), [V([[1.5, 0.5, 1.5], [2.0, 0.5, -1.0]])])
 add("unique_all", lambda L, x: x.unique(return_inverse=True, return_counts=True), [A((3, 4), -2, 3)],

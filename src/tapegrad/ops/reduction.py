@@ -915,3 +915,99 @@ def diff(input, n=1, dim=-1, prepend=None, append=None):
         hi, lo = input.narrow(dim, 1 if size else 0, length), input.narrow(dim, 0, length)
         input = hi.logical_xor(lo) if input.dtype is dtypes.bool_ else hi - lo
     return input
+
+
+_INTERPOLATIONS = ("linear", "lower", "higher", "midpoint", "nearest")
+
+
+def _quantile_args(input, q, interpolation, name):
+    """The ``q`` values as float64 and whether ``q`` was one number, with torch's errors."""
+    check_tensor(input, name)
+    if input._data.dtype not in (xp.float32, xp.float64):
+        raise RuntimeError(f"{name}() input tensor must be either float or double dtype")
+    if isinstance(q, Tensor):
+        if q.ndim > 1:
+            raise RuntimeError(f"{name}() q must be a scalar or 1D tensor")
+        if q._data.dtype != input._data.dtype:
+            raise RuntimeError(f"{name}() q tensor must be same dtype as the input tensor")
+        qs, one = q._data.reshape(-1).astype(xp.float64), q.ndim == 0
+        if ((qs < 0) | (qs > 1)).any():
+            raise RuntimeError(f"{name}() q values must be in the range [0, 1]")
+    else:
+        qs, one = xp.asarray([float(q)]), True
+        if not 0 <= qs[0] <= 1:
+            raise RuntimeError(f"{name}() q must be in the range [0, 1] but got {q}")
+    if interpolation not in _INTERPOLATIONS:
+        raise RuntimeError(f"{name}() interpolation must be one of linear, lower, higher, midpoint or "
+                           f"nearest, but got {interpolation}")
+    if input._data.size == 0:
+        raise RuntimeError(f"{name}() input tensor must be non-empty")
+    return qs, one
+
+
+def _read_sorted(srt, d, pos, interpolation, weight=None):
+    """Sorted values ``srt`` read at (fractional) positions ``pos`` along ``d``; ``weight``: the
+    linear interpolation's weight as a tensor (so that a ``q`` tensor gets its gradient)."""
+    lo, hi = xp.floor(pos), xp.ceil(pos)
+    if interpolation == "nearest":
+        lo = hi = xp.round(pos)                     # (half to even, as torch)
+    elif interpolation == "lower":
+        hi = lo
+    elif interpolation == "higher":
+        lo = hi
+    v_lo = srt.gather(d, Tensor._wrap(lo.astype(xp.int64)))
+    if interpolation in ("nearest", "lower", "higher"):
+        return v_lo
+    v_hi = srt.gather(d, Tensor._wrap(hi.astype(xp.int64)))
+    if interpolation == "midpoint":
+        return (v_lo + v_hi) * 0.5
+    if weight is None:
+        weight = Tensor._wrap((pos - lo).astype(srt._data.dtype))
+    else:
+        weight = weight - Tensor._wrap(lo.astype(srt._data.dtype))
+    return v_lo + (v_hi - v_lo) * weight
+
+
+def _quantile(input, q, dim, keepdim, interpolation, skip_nan):
+    """quantile / nanquantile: sorted values (NaN last) read at ``q * (count - 1)``, interpolated;
+    differentiable through the sort. Without ``skip_nan`` a line holding a NaN gives NaN."""
+    qs, one = _quantile_args(input, q, interpolation, "nanquantile" if skip_nan else "quantile")
+    x = input.reshape(-1) if dim is None or input.ndim == 0 else input
+    d = 0 if x is not input else wrap_dim(dim, x.ndim)
+    srt = x.sort(d).values
+    nan = xp.isnan(x._data)
+    count = x.shape[d] - (nan.sum(axis=d, keepdims=True) if skip_nan else 0)
+    outs = []
+    scale = (count - 1) * xp.ones(keep_shape(x.shape, (d,)), dtype=x._data.dtype)
+    # a line with a NaN reads its last sorted value (a NaN), where torch sends its gradient
+    nan_line = None if skip_nan else nan.any(axis=d, keepdims=True)
+    for i, qv in enumerate(qs):
+        # (a q tensor enters the interpolation weight, so it gets torch's gradient)
+        weight = q.reshape(-1)[i] * Tensor._wrap(scale) if isinstance(q, Tensor) else None
+        pos = xp.maximum(qv * scale, 0)
+        if nan_line is not None:
+            pos = xp.where(nan_line, x.shape[d] - 1, pos)
+        v = _read_sorted(srt, d, pos, interpolation, weight)
+        if keepdim:
+            v = v.reshape(*((1,) * input.ndim)) if x is not input else v
+        else:
+            v = v.squeeze(d)
+        outs.append(v)
+    if one:
+        return outs[0]
+    from .shape import stack
+    return stack(outs)
+
+
+@op("reduction")
+def quantile(input, q, dim=None, keepdim=False, *, interpolation="linear"):
+    """The ``q``-th quantiles (a float, or a 1-D tensor of them: their axis comes first) of all
+    elements or along ``dim``; NaN where a NaN is present. ``interpolation``: linear, lower,
+    higher, midpoint or nearest (half to even)."""
+    return _quantile(input, q, dim, keepdim, interpolation, False)
+
+
+@op("reduction")
+def nanquantile(input, q, dim=None, keepdim=False, *, interpolation="linear"):
+    """:func:`quantile` ignoring NaN (NaN only where every element is NaN)."""
+    return _quantile(input, q, dim, keepdim, interpolation, True)
