@@ -47,14 +47,13 @@ del _name
 # torch's module-level in-place functions (``torch.relu_(x)``, ``torch.sigmoid_(x)``...): the
 # Tensor methods themselves, for the names torch exposes so (not every method has one).
 for _name in ("abs_", "acos_", "acosh_", "addmv_", "arccos_", "arccosh_", "arcsin_", "arcsinh_",
-              "arctan_", "arctanh_", "asin_", "asinh_", "atan_", "atanh_",
-              "ceil_", "clamp_", "clamp_max_", "clamp_min_", "clip_", "cos_", "cosh_", "deg2rad_",
-              "detach_",
-              "erf_", "erfc_", "exp2_", "exp_", "expm1_", "fill_", "fix_", "floor_", "frac_",
-              "gcd_", "i0_", "index_put_", "lcm_", "ldexp_", "log10_", "log1p_", "log2_", "log_", "logit_",
-              "nan_to_num_",
-              "neg_", "negative_", "rad2deg_", "reciprocal_", "relu_", "round_", "rsqrt_", "sigmoid_", "sin_",
-              "sinc_", "sinh_", "sqrt_", "square_", "tan_", "tanh_", "trunc_", "xlogy_", "zero_"):
+              "arctan_", "arctanh_", "asin_", "asinh_", "atan_", "atanh_", "ceil_", "clamp_",
+              "clamp_max_", "clamp_min_", "clip_", "copysign_", "cos_", "cosh_", "deg2rad_",
+              "detach_", "erf_", "erfc_", "exp2_", "exp_", "expm1_", "fill_", "fix_", "floor_",
+              "frac_", "gcd_", "i0_", "index_put_", "lcm_", "ldexp_", "log10_", "log1p_", "log2_",
+              "log_", "logit_", "nan_to_num_", "neg_", "negative_", "rad2deg_", "reciprocal_",
+              "relu_", "round_", "rsqrt_", "sigmoid_", "sin_", "sinc_", "sinh_", "sqrt_",
+              "square_", "tan_", "tanh_", "trunc_", "xlogy_", "zero_"):
     globals()[_name] = getattr(Tensor, _name)
 del _name
 from .ops.reduction import return_types  # noqa: E402

@@ -247,6 +247,13 @@ bad("quantile_q_2d", lambda L: L.quantile(T(L, 3), T(L, 1, 1) * 0.5), "scalar or
 bad("quantile_interpolation", lambda L: L.quantile(T(L, 3), 0.5, interpolation="foo"),
     "interpolation must be")
 bad("quantile_empty", lambda L: L.quantile(T(L, 0), 0.5), "non-empty")
+bad("hsplit_indivisible", lambda L: L.hsplit(T(L, 3, 4), 3), "not divisible by the split_size 3")
+bad("vsplit_1d", lambda L: L.vsplit(T(L, 3), 1), "at least 2 dimension")
+bad("column_stack_empty", lambda L: L.column_stack([]), "non-empty TensorList")
+bad("bincount_negative", lambda L: L.bincount(I(L, -1, 2)), "non-negative integral")
+bad("bincount_float", lambda L: L.bincount(T(L, 2)), "bincount_cpu", "Float")
+bad("bincount_weights_length", lambda L: L.bincount(I(L, 0, 1), T(L, 3)), "same length as input")
+bad("bincount_minlength", lambda L: L.bincount(I(L, 0, 1), minlength=-1), "minlength should be >= 0")
 bad("inplace_promote", lambda L: I(L, 1, 2).add_(1.5), "result type Float", "Long")
 bad("inplace_broadcast_self", lambda L: T(L, 1).add_(T(L, 3)))
 bad("inplace_leaf", lambda L: T(L, 2, grad=True).mul_(2), "a leaf Variable that requires grad")

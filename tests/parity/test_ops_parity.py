@@ -946,6 +946,18 @@ add("quantile_all_keepdim", lambda L, x, q: L.quantile(x, q, keepdim=True), [V(_
 add("quantile_nan", lambda L, x: L.quantile(x, 0.5, dim=1), [V(_NANS)], name=False)
 add("nanquantile_all", lambda L, x: L.nanquantile(x, 0.5), [V(_NANS)], name=False)
 add("quantile_0d", lambda L, x: L.quantile(x, 0.5, dim=0), [A(())], name=False)
+binary("copysign", lambda L, x, y: L.copysign(x, y), shapes=BINARY_SHAPES[:3])
+add("copysign_scalar_zero", lambda L, x: L.copysign(x, -0.0), [A((3, 4))])
+add("copysign_int", lambda L, x: L.copysign(x, -1), [A((3, 4), -5, 5, dtype="int64")])
+add("column_stack", lambda L, x, y: L.column_stack([x, y]), [A((4,)), A((4, 2))])
+add("dstack", lambda L, x, y: L.dstack([x, y]), [A((3,)), A((3,))])
+add("hsplit", lambda L, x: L.hsplit(x, 2), [A((3, 4))], name="SplitBackward0")
+add("hsplit_1d_indices", lambda L, x: L.hsplit(x, [1, 4]), [A((6,))], name="SplitBackward0")
+add("vsplit", lambda L, x: L.vsplit(x, [1]), [A((3, 4))], name="SplitBackward0")
+add("dsplit", lambda L, x: L.dsplit(x, 2), [A((2, 3, 4))], name="SplitBackward0")
+add("bincount", lambda L, x: L.bincount(x, minlength=8), [A((10,), 0, 6, dtype="int64")], dtypes=("int64",))
+add("bincount_weights", lambda L, x, w: L.bincount(x, w),
+    [A((10,), 0, 6, dtype="int64"), A((10,), grad=False)])
 add("unique", lambda L, x: L.unique(x), [A((3, 4), -2, 3)], dtypes=ALL)
 add("unique_float", lambda L, x: L.unique(x), [V([[1.5, 0.5, 1.5], [2.0, 0.5, -1.0]])])
 add("unique_all", lambda L, x: x.unique(return_inverse=True, return_counts=True), [A((3, 4), -2, 3)],

@@ -812,6 +812,35 @@ def logaddexp2(input, other):
     return Logaddexp2.apply(input, _other(other))
 
 
+class Copysign(Node):
+    """``|a|`` with the sign of ``b``; the derivative in ``a`` is ``sign(a) * sign(out)`` (0 at
+    a = 0, as torch), in ``b`` zero."""
+
+    promote = True
+    to_float = True
+
+    def forward(ctx, a, b):
+        out = xp.copysign(a, b)
+        ctx.saved = (a, out)
+        return out
+
+    def backward(ctx, g):
+        a, out = ctx.saved
+        return g * (Sign.apply(a) * Sign.apply(out)), g * 0
+
+
+class CopysignScalar(Copysign):
+    _bw_name = "CopysignBackward1"       # (torch's node when ``other`` is a number)
+
+
+@op("binary", nodes=(Copysign, CopysignScalar), inplace=True)
+def copysign(input, other):
+    """``|input|`` with the sign of ``other`` (a tensor or a number; -0.0 counts as negative)."""
+    check_tensor(input, "copysign")
+    o = _other(other)
+    return (Copysign if isinstance(o, Tensor) else CopysignScalar).apply(input, o)
+
+
 class Ldexp(Node):
     """``a * 2**b`` in the promoted floating dtype (integers give the default float)."""
 
@@ -1755,6 +1784,28 @@ def isin(elements, test_elements, *, assume_unique=False, invert=False):
     e = elements._data if isinstance(elements, Tensor) else xp.asarray(elements)
     t = test_elements._data if isinstance(test_elements, Tensor) else xp.asarray(test_elements)
     return Tensor._wrap(xp.asarray(xp.isin(e, t, assume_unique=assume_unique, invert=invert)))
+
+
+@op("comparison")
+def bincount(input, weights=None, minlength=0):
+    """How often each value 0..max occurs in a 1-D non-negative integer tensor (at least
+    ``minlength`` bins); with ``weights``, their sums instead (float32 weights stay float32,
+    others give float64). No gradient, as in torch."""
+    check_tensor(input, "bincount")
+    a = input._data
+    if a.dtype.kind not in "iu":
+        raise NotImplementedError(f"\"bincount_cpu\" not implemented for '{_scalar_name(input.dtype)}'")
+    if a.ndim != 1 or (a.size and a.min() < 0):
+        raise RuntimeError("bincount only supports 1-d non-negative integral inputs.")
+    if minlength < 0:
+        raise RuntimeError("minlength should be >= 0")
+    if weights is None:
+        return Tensor._wrap(xp.bincount(a, minlength=minlength).astype(xp.int64))
+    w = weights._data
+    if w.ndim != 1 or w.shape[0] != a.shape[0]:
+        raise RuntimeError("weights should be 1-d and have the same length as input")
+    out = xp.bincount(a, weights=w.astype(xp.float64), minlength=minlength)
+    return Tensor._wrap(out.astype(w.dtype if w.dtype.kind == "f" else xp.float64))
 
 
 @op("unary")

@@ -759,6 +759,55 @@ def vstack(tensors):
     return cat([t.reshape(1, -1) if t.ndim < 2 else t for t in tensors], 0)
 
 
+@op("shape", method=False)
+def column_stack(tensors):
+    """Tensors side by side as columns: 0-D and 1-D ones become ``(n, 1)`` columns first."""
+    if not tensors:
+        raise RuntimeError("column_stack expects a non-empty TensorList")
+    return cat([t.reshape(-1, 1) if t.ndim < 2 else t for t in tensors], 1)
+
+
+@op("shape", method=False)
+def dstack(tensors):
+    """Tensors concatenated along dim 2 (depth), each first made at least 3-D."""
+    if not tensors:
+        raise RuntimeError("dstack expects a non-empty TensorList")
+    return cat(atleast_3d(*tensors) if len(tensors) > 1 else [atleast_3d(tensors[0])], 2)
+
+
+def _split_along(input, sections, dim, name, min_dims):
+    """hsplit/vsplit/dsplit: :func:`tensor_split` along ``dim``, with numpy's rule (and torch's
+    errors) that an int must divide that dim exactly."""
+    check_tensor(input, name)
+    if input.ndim < min_dims:
+        raise RuntimeError(f"torch.{name} requires a tensor with at least {min_dims} dimension, but "
+                           f"got a tensor with {input.ndim} dimensions!")
+    if isinstance(sections, int) and (sections == 0 or input.shape[dim] % sections):
+        raise RuntimeError(f"torch.{name} attempted to split along dimension {dim}, but the size of "
+                           f"the dimension {input.shape[dim]} is not divisible by the split_size "
+                           f"{sections}!")
+    return tensor_split(input, sections, dim)
+
+
+@op("view")
+def hsplit(input, indices_or_sections):
+    """Split along dim 1 (dim 0 for a 1-D tensor): into equal parts, or at the given indices."""
+    check_tensor(input, "hsplit")
+    return _split_along(input, indices_or_sections, 1 if input.ndim > 1 else 0, "hsplit", 1)
+
+
+@op("view")
+def vsplit(input, indices_or_sections):
+    """Split along dim 0 (at least 2-D): into equal parts, or at the given indices."""
+    return _split_along(input, indices_or_sections, 0, "vsplit", 2)
+
+
+@op("view")
+def dsplit(input, indices_or_sections):
+    """Split along dim 2 (at least 3-D): into equal parts, or at the given indices."""
+    return _split_along(input, indices_or_sections, 2, "dsplit", 3)
+
+
 @op("view")
 def chunk(input, chunks, dim=0):
     """Up to ``chunks`` views along ``dim``, each ``ceil(size / chunks)`` long but the last."""
