@@ -254,6 +254,7 @@ bad("bincount_negative", lambda L: L.bincount(I(L, -1, 2)), "non-negative integr
 bad("bincount_float", lambda L: L.bincount(T(L, 2)), "bincount_cpu", "Float")
 bad("bincount_weights_length", lambda L: L.bincount(I(L, 0, 1), T(L, 3)), "same length as input")
 bad("bincount_minlength", lambda L: L.bincount(I(L, 0, 1), minlength=-1), "minlength should be >= 0")
+bad("cov_3d", lambda L: L.cov(T(L, 2, 2, 2)), "two or fewer dimensions")
 bad("inplace_promote", lambda L: I(L, 1, 2).add_(1.5), "result type Float", "Long")
 bad("inplace_broadcast_self", lambda L: T(L, 1).add_(T(L, 3)))
 bad("inplace_leaf", lambda L: T(L, 2, grad=True).mul_(2), "a leaf Variable that requires grad")

@@ -956,6 +956,17 @@ add("hsplit_1d_indices", lambda L, x: L.hsplit(x, [1, 4]), [A((6,))], name="Spli
 add("vsplit", lambda L, x: L.vsplit(x, [1]), [A((3, 4))], name="SplitBackward0")
 add("dsplit", lambda L, x: L.dsplit(x, 2), [A((2, 3, 4))], name="SplitBackward0")
 add("bincount", lambda L, x: L.bincount(x, minlength=8), [A((10,), 0, 6, dtype="int64")], dtypes=("int64",))
+add("cov", lambda L, x: L.cov(x), [A((3, 5))], name=False)
+add("cov_1d_correction0", lambda L, x: L.cov(x, correction=0), [A((6,))], name=False)
+add("cov_weights", lambda L, x, a: L.cov(x, fweights=L.tensor([1, 2, 1, 3]), aweights=a),
+    [A((2, 4)), A((4,), 0.5, 2.0, grad=False)], name=False)
+add("corrcoef", lambda L, x: L.corrcoef(x), [A((3, 5))], name=False)
+add("trapezoid", lambda L, y: L.trapezoid(y), [A((3, 4))], name=False)
+add("trapezoid_x", lambda L, y, x: L.trapezoid(y, x, dim=0), [A((3, 4)), A((3,), grad=False)], name=False)
+add("trapezoid_x_nd", lambda L, y, x: L.trapezoid(y, x), [A((3, 4)), A((3, 4))], name=False)
+add("trapz_dx", lambda L, y: L.trapz(y, dx=0.5), [A((3, 4))], name=False)
+add("cumulative_trapezoid", lambda L, y, x: L.cumulative_trapezoid(y, x, dim=1),
+    [A((3, 4)), A((4,), grad=False)], name=False)
 add("bincount_weights", lambda L, x, w: L.bincount(x, w),
     [A((10,), 0, 6, dtype="int64"), A((10,), grad=False)])
 add("unique", lambda L, x: L.unique(x), [A((3, 4), -2, 3)], dtypes=ALL)

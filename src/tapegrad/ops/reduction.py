@@ -1011,3 +1011,79 @@ def quantile(input, q, dim=None, keepdim=False, *, interpolation="linear"):
 def nanquantile(input, q, dim=None, keepdim=False, *, interpolation="linear"):
     """:func:`quantile` ignoring NaN (NaN only where every element is NaN)."""
     return _quantile(input, q, dim, keepdim, interpolation, True)
+
+
+@op("reduction", method=False)
+def cov(input, *, correction=1, fweights=None, aweights=None):
+    """Covariance of the variables in the rows of ``input`` (observations in columns; a 1-D
+    input is one variable), with integer frequency and float observation weights, as
+    ``numpy.cov``; one variable gives a 0-d tensor."""
+    check_tensor(input, "cov")
+    if input.ndim > 2:
+        raise RuntimeError(f"cov(): expected input to have two or fewer dimensions but got an input "
+                           f"with {input.ndim} dimensions")
+    x = input.reshape(1, -1) if input.ndim < 2 else input
+    if x._data.dtype.kind not in "f":
+        x = x.to(dtypes.get_default_dtype())
+    w = None
+    if fweights is not None:
+        w = fweights
+    if aweights is not None:
+        w = aweights if w is None else w * aweights
+    if w is None:
+        avg = x.mean(1, keepdim=True)
+        norm = x.shape[1] - correction
+        xm = x - avg
+        c = xm @ xm.t()
+    else:
+        w = w.to(x.dtype)
+        w_sum = w.sum()
+        avg = (x * w).sum(1, keepdim=True) / w_sum
+        norm = w_sum - (correction * (w * aweights).sum() / w_sum if aweights is not None and correction
+                        else correction)
+        xm = x - avg
+        c = (xm * w) @ xm.t()
+    if not isinstance(norm, Tensor) and norm <= 0:
+        norm = 0
+    return (c / norm).squeeze()
+
+
+@op("reduction", method=False)
+def corrcoef(input):
+    """Pearson correlation coefficients of the rows of ``input`` (as :func:`cov`), clamped to
+    [-1, 1]."""
+    c = cov(input)
+    if c.ndim == 0:
+        return c / c
+    d = c.diagonal().sqrt()
+    return (c / d.reshape(-1, 1) / d.reshape(1, -1)).clamp(-1, 1)
+
+
+def _trapezoid_parts(y, x, dx, dim):
+    """Each interval's area along ``dim``: ``(y[i+1] + y[i]) / 2`` times its width."""
+    d = wrap_dim(dim, y.ndim)
+    n = y.shape[d]
+    mid = (y.narrow(d, 1, n - 1) + y.narrow(d, 0, n - 1)) if n else y.narrow(d, 0, 0)
+    if x is None:
+        return mid * ((1.0 if dx is None else dx) / 2), d
+    widths = diff(x, dim=-1 if x.ndim == 1 else d)
+    if x.ndim == 1:
+        widths = widths.reshape(*([1] * d + [n - 1] + [1] * (y.ndim - d - 1)))
+    return mid * widths / 2, d
+
+
+@op("reduction", method=False, aliases=("trapz",))
+def trapezoid(y, x=None, *, dx=None, dim=-1):
+    """The trapezoidal rule along ``dim``: samples ``y`` at points ``x`` (a tensor, broadcast
+    along ``dim``) or spaced ``dx`` apart (default 1)."""
+    check_tensor(y, "trapezoid")
+    parts, d = _trapezoid_parts(y, x, dx, dim)
+    return parts.sum(d)
+
+
+@op("reduction", method=False)
+def cumulative_trapezoid(y, x=None, *, dx=None, dim=-1):
+    """The running trapezoidal rule along ``dim`` (one value fewer than ``y`` has)."""
+    check_tensor(y, "cumulative_trapezoid")
+    parts, d = _trapezoid_parts(y, x, dx, dim)
+    return parts.cumsum(d)
