@@ -1025,6 +1025,9 @@ def cov(input, *, correction=1, fweights=None, aweights=None):
     x = input.reshape(1, -1) if input.ndim < 2 else input
     if x._data.dtype.kind not in "f":
         x = x.to(dtypes.get_default_dtype())
+    for kind, weights, ok in (("fweights", fweights, "iu"), ("aweights", aweights, "f")):
+        if weights is not None:
+            _check_cov_weights(kind, weights, ok, x.shape[1])
     w = None
     if fweights is not None:
         w = fweights
@@ -1048,6 +1051,22 @@ def cov(input, *, correction=1, fweights=None, aweights=None):
     return (c / norm).squeeze()
 
 
+def _check_cov_weights(kind, w, kinds, n):
+    """torch's errors for cov's ``fweights`` (integers) and ``aweights`` (floats)."""
+    if w.ndim > 1:
+        raise RuntimeError(f"cov(): expected {kind} to have one or fewer dimensions but got {kind} "
+                           f"with {w.ndim} dimensions")
+    if w._data.dtype.kind not in kinds:
+        want = "integral" if kinds == "iu" else "floating point"
+        raise RuntimeError(f"cov(): expected {kind} to have {want} dtype but got {kind} with "
+                           f"{_cap(w.dtype)} dtype")
+    if w.numel() != n:
+        raise RuntimeError(f"cov(): expected {kind} to have the same numel as there are observations "
+                           f"in the input but got {w.numel()} != {n}")
+    if (w._data < 0).any():
+        raise RuntimeError(f"cov(): {kind} cannot be negative")
+
+
 @op("reduction", method=False)
 def corrcoef(input):
     """Pearson correlation coefficients of the rows of ``input`` (as :func:`cov`), clamped to
@@ -1059,10 +1078,12 @@ def corrcoef(input):
     return (c / d.reshape(-1, 1) / d.reshape(1, -1)).clamp(-1, 1)
 
 
-def _trapezoid_parts(y, x, dx, dim):
+def _trapezoid_parts(y, x, dx, dim, name):
     """Each interval's area along ``dim``: ``(y[i+1] + y[i]) / 2`` times its width."""
     d = wrap_dim(dim, y.ndim)
     n = y.shape[d]
+    if x is not None and (x.shape[-1] if x.ndim == 1 else x.shape[d]) != n:
+        raise RuntimeError(f"{name}: There must be one `x` value for each sample point")
     mid = (y.narrow(d, 1, n - 1) + y.narrow(d, 0, n - 1)) if n else y.narrow(d, 0, 0)
     if x is None:
         return mid * ((1.0 if dx is None else dx) / 2), d
@@ -1077,7 +1098,7 @@ def trapezoid(y, x=None, *, dx=None, dim=-1):
     """The trapezoidal rule along ``dim``: samples ``y`` at points ``x`` (a tensor, broadcast
     along ``dim``) or spaced ``dx`` apart (default 1)."""
     check_tensor(y, "trapezoid")
-    parts, d = _trapezoid_parts(y, x, dx, dim)
+    parts, d = _trapezoid_parts(y, x, dx, dim, "trapezoid")
     return parts.sum(d)
 
 
@@ -1085,5 +1106,5 @@ def trapezoid(y, x=None, *, dx=None, dim=-1):
 def cumulative_trapezoid(y, x=None, *, dx=None, dim=-1):
     """The running trapezoidal rule along ``dim`` (one value fewer than ``y`` has)."""
     check_tensor(y, "cumulative_trapezoid")
-    parts, d = _trapezoid_parts(y, x, dx, dim)
+    parts, d = _trapezoid_parts(y, x, dx, dim, "cumulative_trapezoid")
     return parts.cumsum(d)

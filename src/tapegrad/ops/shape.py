@@ -871,6 +871,9 @@ def tile(input, dims):
     """``input`` repeated ``dims`` times along each dim; fewer dims than ``input.ndim`` are
     padded with leading 1s (``repeat`` needs them all)."""
     check_tensor(input, "tile")
+    if not isinstance(dims, (tuple, list, Tensor)):
+        raise TypeError(f"tile(): argument 'dims' (position 2) must be tuple of ints, not "
+                        f"{type(dims).__name__}")
     dims = tuple(dims)
     dims = (1,) * (input.ndim - len(dims)) + dims
     return input.repeat(*dims)
